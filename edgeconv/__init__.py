@@ -1,0 +1,25 @@
+"""edgeconv: fixed-point convolution for microcontrollers.
+
+A bit-exact reference model (TFLite int8/16x8 layers, CMSIS-DSP Q-format signal
+functions), C code generation through jinja2, and verification on native, emulated
+and real targets.
+"""
+
+from edgeconv import fixedpoint, signal
+from edgeconv.im2col import col2im, im2col
+from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AvgPool2D",
+    "Conv1D",
+    "Conv2D",
+    "DepthwiseConv2D",
+    "MaxPool2D",
+    "col2im",
+    "fixedpoint",
+    "im2col",
+    "signal",
+    "__version__",
+]

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the system packages edgeconv needs (Debian/Ubuntu). As root, missing
+# packages are installed with apt-get; otherwise the exact command is printed.
+# Under CI=true a missing tool is an error, never a silent skip.
+set -euo pipefail
+need=()
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v clang >/dev/null 2>&1 || need+=(clang)
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || need+=(gcc-arm-none-eabi)
+[ -f /usr/lib/arm-none-eabi/newlib/libc.a ] || need+=(libnewlib-arm-none-eabi)
+command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
+[ ${#need[@]} -eq 0 ] && exit 0
+cmd="apt-get update && apt-get install -y --no-install-recommends ${need[*]}"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing system packages: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+    echo "edgeconv needs system packages: ${need[*]}" >&2
+    echo "install them with:  sudo sh -c '$cmd'" >&2
+    if [ "${CI:-}" = true ]; then exit 1; fi
+fi
