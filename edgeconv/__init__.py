@@ -5,21 +5,4 @@ functions), C code generation through jinja2, and verification on native, emulat
 and real targets.
 """
 
-from edgeconv import fixedpoint, signal
-from edgeconv.im2col import col2im, im2col
-from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
-
 __version__ = "0.1.0"
-
-__all__ = [
-    "AvgPool2D",
-    "Conv1D",
-    "Conv2D",
-    "DepthwiseConv2D",
-    "MaxPool2D",
-    "col2im",
-    "fixedpoint",
-    "im2col",
-    "signal",
-    "__version__",
-]
