@@ -1,0 +1,300 @@
+"""Exact fixed-point primitives shared by the layer and signal reference models.
+
+Every integer function works on numpy arrays (or scalars) with int64 intermediates and
+never touches floating point.  Int64 is used as the carrier for int32 values; each
+function states why its intermediates fit in 63 bits.
+
+Sources of the semantics (re-implemented, not copied):
+
+- TFLite ``tensorflow/lite/kernels/internal/quantization_util.cc`` ``QuantizeMultiplier``
+  and ``common.h`` ``MultiplyByQuantizedMultiplier`` (int32 and int64 accumulators),
+  gemmlowp ``SaturatingRoundingDoublingHighMul`` / ``RoundingDivideByPOT``.
+- CMSIS-NN ``arm_nnsupportfunctions.h`` ``arm_nn_requantize`` (with and without
+  ``CMSIS_NN_USE_SINGLE_ROUNDING``) and ``arm_nn_requantize_s64``.
+- CMSIS-DSP ``arm_float_to_q7/q15/q31``: the default build (no ``ARM_MATH_ROUNDING``,
+  as in the ``cmsisdsp`` PyPI package) truncates toward zero and saturates, which is
+  ``rounding='trunc'`` here; an ``ARM_MATH_ROUNDING`` build rounds half away from zero,
+  which is ``rounding='nearest'``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+ArrayLike = npt.ArrayLike
+IntArray = npt.NDArray[np.int64]
+
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+
+_INT_DTYPES = {"int8": np.dtype(np.int8), "int16": np.dtype(np.int16),
+               "int32": np.dtype(np.int32)}
+ROUNDINGS = ("floor", "trunc", "nearest", "nearest_even")
+Rounding = Literal["floor", "trunc", "nearest", "nearest_even"]
+
+
+def int_dtype(dtype: npt.DTypeLike) -> np.dtype:
+    """Normalize ``dtype`` (numpy type, dtype or name) to int8, int16 or int32."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in _INT_DTYPES:
+        raise ValueError(f"dtype={dtype!r}: allowed are int8, int16, int32")
+    return dt
+
+
+def dtype_bounds(dtype: npt.DTypeLike) -> tuple[int, int]:
+    """``(min, max)`` of an int8/int16/int32 dtype as Python ints."""
+    info = np.iinfo(int_dtype(dtype))
+    return int(info.min), int(info.max)
+
+
+def _as_int64(x: ArrayLike, name: str) -> IntArray:
+    """Convert integer data to int64 without going through float."""
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.int64)
+        except OverflowError as exc:
+            raise ValueError(f"{name}: values must fit in int64") from exc
+    if arr.dtype.kind == "b" or arr.dtype.kind not in "iu":
+        raise ValueError(f"{name}: dtype {arr.dtype} is not an integer type")
+    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name}: values must fit in int64")
+    return arr.astype(np.int64)
+
+
+def _check_range(arr: IntArray, lo: int, hi: int, name: str) -> None:
+    if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
+        bad = int(arr.min()) if int(arr.min()) < lo else int(arr.max())
+        raise ValueError(f"{name}={bad}: allowed range is [{lo}, {hi}]")
+
+
+def saturate(x: ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
+    """Clamp integers to the range of ``dtype`` and return that dtype."""
+    lo, hi = dtype_bounds(dtype)
+    arr = np.asarray(x)
+    if arr.dtype == object:  # Python ints of any size: clamp before narrowing
+        return np.asarray(np.clip(arr, lo, hi).astype(np.int64), dtype=int_dtype(dtype))
+    return np.clip(_as_int64(arr, "x"), lo, hi).astype(int_dtype(dtype))
+
+
+def wrap(x: ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
+    """Two's-complement wrap of integers to ``dtype`` (what a C cast does on Arm/GCC)."""
+    dt = int_dtype(dtype)
+    arr = np.asarray(x)
+    if arr.dtype == object:  # arbitrary Python ints: reduce modulo 2**bits first
+        bits = 8 * dt.itemsize
+        half = 1 << (bits - 1)
+        reduced = [((int(v) + half) % (1 << bits)) - half for v in arr.ravel()]
+        return np.asarray(reduced, dtype=dt).reshape(arr.shape)
+    return _as_int64(arr, "x").astype(dt)  # numpy integer casts keep the low bits
+
+
+# ----------------------------------------------------------------------------- Q format
+
+def _check_rounding(rounding: str) -> None:
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding={rounding!r}: allowed are {', '.join(ROUNDINGS)}")
+
+
+def round_float(x: np.ndarray, rounding: Rounding) -> np.ndarray:
+    """Round floats to integral floats; 'nearest' is half away from zero."""
+    _check_rounding(rounding)
+    if rounding == "floor":
+        return np.floor(x)
+    if rounding == "trunc":
+        return np.trunc(x)
+    if rounding == "nearest_even":
+        return np.rint(x)
+    whole = np.trunc(x)
+    frac = x - whole  # exact in binary floating point
+    return whole + np.where(np.abs(frac) >= 0.5, np.sign(x), 0.0)
+
+
+def to_q(x: ArrayLike, frac_bits: int, dtype: npt.DTypeLike = np.int16,
+         rounding: Rounding = "nearest") -> np.ndarray:
+    """Float -> Qm.n integer: ``round(x * 2**frac_bits)`` saturated to ``dtype``."""
+    dt = int_dtype(dtype)
+    bits = 8 * dt.itemsize
+    if not isinstance(frac_bits, (int, np.integer)) or not 0 <= frac_bits <= 62:
+        raise ValueError(f"frac_bits={frac_bits!r}: allowed range is [0, 62]")
+    arr = np.asarray(x, dtype=np.float64)
+    if np.isnan(arr).any():
+        raise ValueError("x: NaN cannot be converted to a Q-format integer")
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1  # exact as float64 for bits <= 32
+    with np.errstate(over="ignore"):  # overflow to +-inf is clipped just below
+        scaled = np.clip(np.ldexp(arr, int(frac_bits)), lo - 1, hi + 1)  # ldexp is exact
+    return np.clip(round_float(scaled, rounding), lo, hi).astype(dt)
+
+
+def from_q(q: ArrayLike, frac_bits: int) -> np.ndarray:
+    """Qm.n integer -> float64 ``q * 2**-frac_bits`` (exact for int8/16/32 inputs)."""
+    if not isinstance(frac_bits, (int, np.integer)) or not 0 <= frac_bits <= 62:
+        raise ValueError(f"frac_bits={frac_bits!r}: allowed range is [0, 62]")
+    return np.ldexp(_as_int64(q, "q").astype(np.float64), -int(frac_bits))
+
+
+def float_to_q7(x: ArrayLike, rounding: Rounding = "trunc") -> np.ndarray:
+    """``arm_float_to_q7`` (default ``rounding='trunc'`` = CMSIS-DSP without ARM_MATH_ROUNDING)."""
+    return to_q(x, 7, np.int8, rounding)
+
+
+def float_to_q15(x: ArrayLike, rounding: Rounding = "trunc") -> np.ndarray:
+    """``arm_float_to_q15``; see :func:`float_to_q7`."""
+    return to_q(x, 15, np.int16, rounding)
+
+
+def float_to_q31(x: ArrayLike, rounding: Rounding = "trunc") -> np.ndarray:
+    """``arm_float_to_q31``; see :func:`float_to_q7`."""
+    return to_q(x, 31, np.int32, rounding)
+
+
+# ------------------------------------------------------------------ quantize multiplier
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite ``QuantizeMultiplier``: ``real ~= multiplier * 2**(shift - 31)``.
+
+    ``frexp`` gives ``real = q * 2**shift`` with ``0.5 <= |q| < 1``; the multiplier is
+    ``round(q * 2**31)`` (half away from zero); a result of ``2**31`` is halved and the
+    shift incremented; shifts below -31 flush to ``(0, 0)``.  Zero gives ``(0, 0)``.
+    """
+    m, s = quantize_multiplier_array(np.asarray([real], dtype=np.float64))
+    return int(m[0]), int(s[0])
+
+
+def quantize_multiplier_array(real: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorized :func:`quantize_multiplier` (per-channel): int32 multipliers and shifts."""
+    arr = np.asarray(real, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError("real: multipliers must be finite")
+    q, shift = np.frexp(arr)  # q = 0, shift = 0 for zero input
+    q_fixed = round_float(np.ldexp(q, 31), "nearest").astype(np.int64)  # |.| <= 2**31
+    shift = shift.astype(np.int64)
+    top = q_fixed == (1 << 31)  # as in TFLite; -2**31 (q == -1/2 exactly) fits int32
+    q_fixed = np.where(top, q_fixed // 2, q_fixed)
+    shift = np.where(top, shift + 1, shift)
+    tiny = shift < -31
+    q_fixed = np.where(tiny, 0, q_fixed)
+    shift = np.where(tiny, 0, shift)
+    return q_fixed.astype(np.int32), shift.astype(np.int32)
+
+
+# ------------------------------------------------------------- requantization (int32)
+
+def _broadcast_params(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike,
+                      shift_range: tuple[int, int]) -> tuple[IntArray, IntArray, IntArray]:
+    a = _as_int64(acc, "acc")
+    m = _as_int64(multiplier, "multiplier")
+    s = _as_int64(shift, "shift")
+    _check_range(m, INT32_MIN, INT32_MAX, "multiplier")
+    _check_range(s, *shift_range, "shift")
+    try:
+        np.broadcast_shapes(a.shape, m.shape, s.shape)
+    except ValueError as exc:
+        raise ValueError(
+            f"multiplier/shift shapes {m.shape}/{s.shape} do not broadcast along the last "
+            f"axis of acc {a.shape}") from exc
+    return a, m, s
+
+
+def _trunc_div_pow2(x: IntArray, exponent: int | IntArray) -> IntArray:
+    """C integer division by ``2**exponent`` (rounds toward zero); needs ``|x| < 2**63``."""
+    return np.where(x < 0, -((-x) >> exponent), x >> exponent)
+
+
+def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> IntArray:
+    """gemmlowp ``SaturatingRoundingDoublingHighMul`` on int32 values (int64 carriers).
+
+    ``|a*b| <= 2**62`` and the nudge is ``< 2**30``, so the sum fits in int64.  The only
+    quotient outside int32 is ``INT32_MIN * INT32_MIN`` (``2**31``), saturated to INT32_MAX.
+    """
+    a64 = _as_int64(a, "a")
+    b64 = _as_int64(b, "b")
+    prod = a64 * b64
+    nudge = np.where(prod >= 0, 1 << 30, 1 - (1 << 30))
+    high = _trunc_div_pow2(prod + nudge, 31)
+    overflow = (a64 == INT32_MIN) & (b64 == INT32_MIN)
+    return np.where(overflow, INT32_MAX, high)
+
+
+def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> IntArray:
+    """gemmlowp ``RoundingDivideByPOT``: ``x / 2**exponent``, ties away from zero.
+
+    ``exponent`` in [0, 31]; ``x`` an int32 value.
+    """
+    x64 = _as_int64(x, "x")
+    e = _as_int64(exponent, "exponent")
+    _check_range(e, 0, 31, "exponent")
+    mask = (np.int64(1) << e) - 1
+    remainder = x64 & mask
+    threshold = (mask >> 1) + (x64 < 0)
+    return (x64 >> e) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike,
+                                     *, rounding: Literal["double", "single"] = "double"
+                                     ) -> np.ndarray:
+    """Requantize int32 accumulators: ``acc * multiplier * 2**(shift - 31)``, rounded.
+
+    ``multiplier``/``shift`` are scalars or arrays broadcasting against ``acc`` (per-channel
+    along the last axis).  ``acc`` must hold int32 values.  Returns int32.
+
+    - ``'double'`` (TFLite default): ``RoundingDivideByPOT(SRDHM(wrap32(acc << left), m),
+      right)`` with ``left = max(shift, 0)``, ``right = max(-shift, 0)``; shift in
+      [-31, 30].  ``acc << left`` wraps to int32 like the (technically undefined) C
+      multiply does on Arm and x86 targets.  CMSIS-NN's non-single-rounding
+      ``arm_nn_requantize`` is identical except that its ``_no_sat`` high-mul does not
+      saturate ``INT32_MIN * INT32_MIN``, which needs a multiplier of INT32_MIN and never
+      comes from :func:`quantize_multiplier`.
+    - ``'single'`` (``TFLITE_SINGLE_ROUNDING``): ``(acc * m + 2**(30 - shift)) >> (31 -
+      shift)`` evaluated exactly, then wrapped to int32; shift in [-31, 30].  CMSIS-NN's
+      ``CMSIS_NN_USE_SINGLE_ROUNDING`` computes ``((int32)(p >> (30 - shift)) + 1) >> 1``,
+      which is equal whenever the result lies in ``[-2**30, 2**30)``.
+    """
+    if rounding not in ("double", "single"):
+        raise ValueError(f"rounding={rounding!r}: allowed are 'double', 'single'")
+    a, m, s = _broadcast_params(acc, multiplier, shift, (-31, 30))
+    _check_range(a, INT32_MIN, INT32_MAX, "acc")
+    if rounding == "single":
+        total = 31 - s  # in [1, 62]
+        # |acc * m| <= 2**62 and the rounding term is <= 2**61: the sum fits in int64.
+        result = (a * m + (np.int64(1) << (total - 1))) >> total
+        return result.astype(np.int32)
+    left = np.maximum(s, 0)
+    right = np.maximum(-s, 0)
+    # |acc| <= 2**31 and left <= 30, so acc << left stays below 2**61 before wrapping.
+    shifted = wrap(a << left, np.int32).astype(np.int64)
+    high = saturating_rounding_doubling_high_mul(shifted, m)
+    return rounding_divide_by_pot(high, right).astype(np.int32)
+
+
+def reduce_multiplier(multiplier: ArrayLike) -> IntArray:
+    """TFLite/CMSIS-NN 16-bit reduced multiplier: ``(m + 2**15) >> 16``, or 0x7FFF when
+    ``m >= 0x7FFF0000`` (where the rounding would carry into 2**15)."""
+    m = _as_int64(multiplier, "multiplier")
+    _check_range(m, INT32_MIN, INT32_MAX, "multiplier")
+    return np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+
+
+def multiply_by_quantized_multiplier_int64(acc: ArrayLike, multiplier: ArrayLike,
+                                           shift: ArrayLike) -> np.ndarray:
+    """Requantize int64 accumulators (TFLite 16x8 conv/depthwise, CMSIS-NN s64 path).
+
+    ``r = reduce_multiplier(multiplier)``; ``total = 15 - shift``;
+    ``result = (acc * r + 2**(total - 1)) >> total`` exactly, wrapped to int32.
+    ``acc`` in ``[-2**47, 2**47)``, ``shift`` in [-31, 7] (TFLite's documented domain).
+    CMSIS-NN ``arm_nn_requantize_s64`` computes ``((int32)(acc * r >> (14 - shift)) + 1)
+    >> 1``, equal to this whenever the result lies in ``[-2**30, 2**30)``.
+    """
+    a, m, s = _broadcast_params(acc, multiplier, shift, (-31, 7))
+    _check_range(a, -(1 << 47), (1 << 47) - 1, "acc")
+    r = reduce_multiplier(m)  # |r| <= 2**15
+    total = 15 - s  # in [8, 46]
+    # |acc * r| <= 2**62 and the rounding term is <= 2**45: the sum fits in int64.
+    result = (a * r + (np.int64(1) << (total - 1))) >> total
+    return result.astype(np.int32)
