@@ -128,9 +128,10 @@ def test_single_rounding_matches_scalar_and_cmsis_in_range(tr):
     a, m, s = _batch(tr)
     got = fp.multiply_by_quantized_multiplier(a, m, s, rounding="single").tolist()
     assert got == [ref_mbqm_single_tflite(*t) for t in tr]
-    for g, t in zip(got, tr, strict=True):
-        if -(1 << 30) <= g < (1 << 30):
-            assert g == ref_requantize_single_cmsis(*t)
+    for g, (x, m_, s_) in zip(got, tr, strict=True):
+        exact = (x * m_ + (1 << (30 - s_))) >> (31 - s_)
+        if -(1 << 30) <= exact < (1 << 30):
+            assert g == ref_requantize_single_cmsis(x, m_, s_)
 
 
 acc64s = st.one_of(st.sampled_from([-(1 << 47), (1 << 47) - 1, -1, 0, 1]),
@@ -143,9 +144,11 @@ def test_int64_requantize_matches_tflite_and_cmsis(tr):
     a, m, s = _batch(tr)
     got = fp.multiply_by_quantized_multiplier_int64(a, m, s).tolist()
     assert got == [ref_mbqm_int64_tflite(*t) for t in tr]
-    for g, t in zip(got, tr, strict=True):
-        if -(1 << 30) <= g < (1 << 30):
-            assert g == ref_requantize_s64_cmsis(*t)
+    for g, (x, m_, s_) in zip(got, tr, strict=True):
+        reduced = (m_ + (1 << 15)) >> 16 if m_ < 0x7FFF0000 else 0x7FFF
+        exact = (x * reduced + (1 << (14 - s_))) >> (15 - s_)
+        if -(1 << 30) <= exact < (1 << 30):
+            assert g == ref_requantize_s64_cmsis(x, m_, s_)
 
 
 def test_known_values_double():
