@@ -189,9 +189,10 @@ def _build_model(cfg: dict, rng: np.random.Generator) -> keras.Model:
 def _calibration(cfg: dict, rng: np.random.Generator) -> Iterator[list[np.ndarray]]:
     """Representative data spanning ``input_range`` (sets the input scale and zero point).
 
-    With ``saturate`` the samples are mostly within a fiftieth of the range around its middle,
-    with the first and last element at the ends, so the input range is unchanged but the calibrated output
-    range is much narrower than what full-range test inputs produce: many outputs clip.
+    With ``saturate`` the samples lie within a fiftieth of the range around its middle,
+    except the first and last element, set to the ends: the input range is unchanged but
+    the calibrated output range is much narrower than what full-range test inputs
+    produce, so many outputs clip.
     """
     shape = (1, *cfg["input_shape"])
     lo, hi = cfg["input_range"]
