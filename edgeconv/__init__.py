@@ -6,3 +6,8 @@ and real targets.
 """
 
 __version__ = "0.1.0"
+
+from edgeconv.im2col import col2im, im2col
+from edgeconv.layers import Conv1D, Conv2D
+
+__all__ = ["Conv1D", "Conv2D", "col2im", "im2col"]

@@ -1,0 +1,83 @@
+"""Float -> integer parameter conversion for the ``from_float`` constructors, following
+the TFLite converter: per-channel symmetric int8 weights, bias at ``s_in * s_w``,
+``QuantizeMultiplier`` of ``s_in * s_w / s_out``, ``CalculateActivationRangeQuantized``.
+Scales are float32 as TFLite stores them; products are formed in float64 as TFLite does."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeconv import fixedpoint
+from edgeconv.layers._validate import check_choice, dtype_range
+
+ACTIVATIONS = ("relu", "relu6")
+
+
+def check_scale(name: str, value: object) -> float:
+    """A positive finite scale, rounded to float32 like a TFLite tensor's."""
+    try:
+        s = float(np.float32(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        s = float("nan")
+    if not np.isfinite(s) or s <= 0:
+        raise ValueError(f"{name}={value!r}: must be a finite float > 0")
+    return s
+
+
+def round_half_away(x: np.ndarray | float) -> np.ndarray:
+    """``std::round``: to nearest, halves away from zero."""
+    return fixedpoint.round_float(np.asarray(x, dtype=np.float64), "nearest")
+
+
+def activation_range(activation: object, scale: float, zero_point: int,
+                     dtype: np.dtype) -> tuple[int, int]:
+    """TFLite ``CalculateActivationRangeQuantized`` for None / 'relu' / 'relu6'."""
+    lo, hi = dtype_range(dtype)
+    if activation is None:
+        return lo, hi
+    check_choice("activation", activation, ACTIVATIONS)
+    amin = max(lo, zero_point)
+    if activation == "relu":
+        return amin, hi
+    return amin, min(hi, zero_point + int(round_half_away(6.0 / scale)))
+
+
+def float_array(name: str, value: object, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A finite float64 array (of ``shape`` when given)."""
+    arr = np.asarray(value, dtype=np.float64)
+    if shape is not None and arr.shape != shape:
+        raise ValueError(f"{name}: shape {arr.shape} not allowed, must be {shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: values must be finite floats")
+    return arr
+
+
+def quantize_weights(weights: np.ndarray, channel_axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel symmetric int8: ``scale = max|w| / 127`` (1.0 for an all-zero channel),
+    ``q = clip(round(w / scale), -127, 127)``.  Returns ``(q, float32 scales)``."""
+    moved = np.moveaxis(weights, channel_axis, -1)
+    peak = np.abs(moved).reshape(-1, moved.shape[-1]).max(axis=0)
+    scales = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+    q = np.clip(round_half_away(moved / scales.astype(np.float64)), -127, 127)
+    return np.moveaxis(q.astype(np.int8), -1, channel_axis), scales
+
+
+def quantize_bias(bias: np.ndarray | None, input_scale: float, weight_scales: np.ndarray,
+                  dtype: np.dtype) -> np.ndarray | None:
+    """``round(b / (s_in * s_w))`` as int32 (int8 layers) or int64 (16x8)."""
+    if bias is None:
+        return None
+    bias_dtype = np.dtype(np.int64 if dtype == np.int16 else np.int32)
+    q = round_half_away(bias / (input_scale * weight_scales.astype(np.float64)))
+    lo, hi = dtype_range(bias_dtype)
+    if q.size and (q.min() < lo or q.max() > hi):
+        raise ValueError(f"bias: quantized value {q[np.argmax(np.abs(q))]:.0f} out of range "
+                         f"[{lo}, {hi}] for input_scale={input_scale} and the weight scales")
+    return q.astype(bias_dtype)
+
+
+def output_multipliers(input_scale: float, weight_scales: np.ndarray,
+                       output_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``QuantizeMultiplier(s_in * s_w / s_out)``."""
+    real = input_scale * weight_scales.astype(np.float64) / output_scale
+    return fixedpoint.quantize_multiplier_array(real)

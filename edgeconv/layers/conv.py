@@ -1,0 +1,120 @@
+"""Conv2D: TFLite ``reference_integer_ops::ConvPerChannel`` (int8 and 16x8), grouped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgeconv.im2col import check_int, im2col
+from edgeconv.layers import _validate as v
+from edgeconv.layers._base import QuantizedConv
+
+
+def gemm_dtype(max_abs_input: int, weights_2d: np.ndarray) -> np.dtype:
+    """Narrowest dtype whose GEMM of integer inputs with ``weights_2d`` (rows = output
+    channels) is exact: every partial sum is an integer bounded by
+    ``max_abs_input * max_row(sum |w|)``, exact in float32 below 2**24 and in float64
+    below 2**53 whatever order BLAS sums in; int64 otherwise."""
+    bound = max_abs_input * int(np.abs(weights_2d.astype(np.int64)).sum(axis=1).max())
+    if bound < 2**24:
+        return np.dtype(np.float32)
+    if bound < 2**53:
+        return np.dtype(np.float64)
+    return np.dtype(np.int64)
+
+
+class Conv2D(QuantizedConv):
+    """2D convolution over NHWC input with OHWI int8 weights.
+
+    ``acc[o] = sum_{ky,kx,i} w[o,ky,kx,i] * (x[iy,ix,g*Cg+i] - input_zero_point) + bias[o]``
+    over in-image taps only (padding contributes nothing), ``g = o // (O / groups)``, then
+    per-channel requantization (see :meth:`QuantizedConv.requantize`).  The default path is
+    im2col + one exact GEMM per group; ``method='direct'`` is the reference loop nest.
+    """
+
+    op = "Conv2D"
+    _weight_ndim = 4
+
+    def __init__(self, *, weights: np.ndarray, bias: np.ndarray | None = None,
+                 output_multiplier: np.ndarray, output_shift: np.ndarray,
+                 stride: object = 1, padding: object = "valid", dilation: object = 1,
+                 groups: int = 1, input_zero_point: int = 0, output_zero_point: int = 0,
+                 activation_min: int | None = None, activation_max: int | None = None,
+                 activation_dtype: object = np.int8, rounding: str = "double",
+                 name: str | None = None, input_shape: tuple[int, ...] | None = None) -> None:
+        self.weights = v.check_array("weights", weights, np.int8, (None,) * self._weight_ndim)
+        if 0 in self.weights.shape:
+            raise ValueError(f"weights: shape {self.weights.shape} not allowed, every "
+                             "dimension must be >= 1")
+        w4 = self.weights if self.rank == 2 else self.weights[:, None]
+        self._w4 = w4
+        self.out_channels = w4.shape[0]
+        self.groups = check_int("groups", groups, 1)
+        if self.out_channels % self.groups:
+            raise ValueError(f"groups={self.groups}: must divide the {self.out_channels} "
+                             "output channels (weights.shape[0])")
+        super().__init__(kernel=(w4.shape[1], w4.shape[2]), stride=stride, padding=padding,
+                         dilation=dilation, activation_dtype=activation_dtype, name=name)
+        self._init_quant(w4.reshape(self.out_channels, -1).sum(axis=1, dtype=np.int64),
+                         bias=bias, input_zero_point=input_zero_point,
+                         output_zero_point=output_zero_point,
+                         output_multiplier=output_multiplier, output_shift=output_shift,
+                         activation_min=activation_min, activation_max=activation_max,
+                         rounding=rounding)
+        self._set_input_shape(input_shape)
+        # GEMM operand per group: (G, KH*KW*Cg, O/G), in the narrowest exact dtype.
+        g, og = self.groups, self.out_channels // self.groups
+        w2 = w4.reshape(self.out_channels, -1)
+        self._gemm_dtype = gemm_dtype(-v.dtype_range(self.activation_dtype)[0], w2)
+        self._gemm_w = np.ascontiguousarray(
+            w2.reshape(g, og, -1).transpose(0, 2, 1).astype(self._gemm_dtype))
+
+    def _check_channels(self, channels: int, name: str) -> None:
+        per_group = self._w4.shape[3]
+        if channels != self.groups * per_group:
+            raise ValueError(f"{name}: {channels} input channels not allowed, must be groups * "
+                             f"weights.shape[-1] = {self.groups} * {per_group}")
+
+    def _out_channels(self, in_channels: int) -> int:
+        return self.out_channels
+
+    def _taps_per_output(self, in_channels: int) -> int:
+        _, kh, kw, cg = self._w4.shape
+        return kh * kw * cg
+
+    def _acc_fast(self, x4: np.ndarray) -> np.ndarray:
+        n, h, w, c = x4.shape
+        cols = im2col(x4.astype(self._gemm_dtype), self._kernel, self._stride,
+                      self._pads2(h, w), self._dilation, pad_value=self.input_zero_point)
+        oh, ow = cols.shape[1:3]
+        p = n * oh * ow
+        if self.groups == 1:
+            prod = cols.reshape(p, -1) @ self._gemm_w[0]
+        else:
+            g, cg = self.groups, c // self.groups
+            grouped = cols.reshape(p, -1, g, cg).transpose(2, 0, 1, 3).reshape(g, p, -1)
+            prod = np.matmul(grouped, self._gemm_w).transpose(1, 0, 2).reshape(p, -1)
+        acc = prod.astype(np.int64)
+        acc += self._acc_offset
+        return acc.reshape(n, oh, ow, self.out_channels)
+
+    def _acc_direct(self, x4: np.ndarray) -> np.ndarray:
+        n, h, w, _ = x4.shape
+        oh, ow = self._out_hw(h, w)
+        acc = np.zeros((n, oh, ow, self.out_channels), dtype=np.int64)
+        x, wts, zp = x4.tolist(), self._w4.tolist(), self.input_zero_point
+        bias = [0] * self.out_channels if self.bias is None else self.bias.tolist()
+        per_group, out_per_group = self._w4.shape[3], self.out_channels // self.groups
+        for b, oy, ox, taps in self._windows(x4):
+            for oc in range(self.out_channels):
+                first_in = (oc // out_per_group) * per_group
+                total = 0
+                for ky, kx, iy, ix in taps:
+                    for ic in range(per_group):
+                        total += wts[oc][ky][kx][ic] * (x[b][iy][ix][first_in + ic] - zp)
+                acc[b, oy, ox, oc] = total + bias[oc]
+        return acc
+
+    def _spec_fields(self) -> dict[str, Any]:
+        return {"groups": self.groups, **self._quant_spec()}
