@@ -8,6 +8,8 @@ and real targets.
 __version__ = "0.1.0"
 
 from edgeconv.im2col import col2im, im2col
-from edgeconv.layers import Conv1D, Conv2D
+from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
 
-__all__ = ["Conv1D", "Conv2D", "col2im", "im2col"]
+__all__ = [
+    "AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "MaxPool2D", "col2im", "im2col",
+]
