@@ -1,0 +1,221 @@
+"""Host side of the edgeconv serial protocol (wire format: firmware/PROTOCOL.md).
+
+A frame is ``COBS(header + body + CRC-32) + b"\\x00"``; the header is the message type
+(u8) and a sequence number (u16 LE); the CRC is CRC-32/ISO-HDLC (IEEE 802.3, the one
+``zlib.crc32`` computes) over header and body, little-endian.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from enum import IntEnum
+
+from cobs import cobs
+
+PROTOCOL_VERSION = 1
+HEADER = struct.Struct("<BH")
+CRC_BYTES = 4
+SEQ_UNSOLICITED = 0xFFFF
+
+
+class Msg(IntEnum):
+    """Message types (requests < 0x80, replies and events >= 0x80)."""
+
+    HELLO = 0x01
+    INFO = 0x02
+    WRITE = 0x03
+    RUN = 0x04
+    READ = 0x05
+    SHUTDOWN = 0x06
+    HELLO_REPLY = 0x81
+    INFO_REPLY = 0x82
+    WRITE_ACK = 0x83
+    OUTPUT = 0x84
+    DATA = 0x85
+    SHUTDOWN_ACK = 0x86
+    BOOT = 0x90
+    FAULT = 0x91
+    ERROR = 0xEE
+
+
+class ErrorCode(IntEnum):
+    """Codes carried by ERROR messages."""
+
+    BAD_FRAME = 1
+    FRAME_TOO_LONG = 2
+    UNKNOWN_TYPE = 3
+    BAD_LENGTH = 4
+    BAD_INDEX = 5
+    OUT_OF_RANGE = 6
+    INPUT_SIZE = 7
+    INPUT_CRC = 8
+    NO_OUTPUT = 9
+
+
+class CounterKind(IntEnum):
+    """What the kernel count in OUTPUT measures."""
+
+    NONE = 0
+    FPGAIO_25MHZ = 1
+    SYSTICK_CPU = 2
+    DWT_CYCCNT = 3
+    NS = 4
+    TIMER_16MHZ = 5
+
+
+class FrameError(ValueError):
+    """A received frame is not valid COBS, is too short or fails its CRC."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded message."""
+
+    type: int
+    seq: int
+    body: bytes
+
+
+def crc32(data: bytes) -> int:
+    """CRC-32/ISO-HDLC (IEEE 802.3, zlib) of ``data``."""
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def encode_frame(msg_type: int, seq: int, body: bytes = b"") -> bytes:
+    """The bytes on the wire for one message, delimiter included."""
+    if not 0 <= seq <= 0xFFFF:
+        raise ValueError(f"seq={seq} out of range 0..65535")
+    payload = HEADER.pack(msg_type, seq) + body
+    return cobs.encode(payload + struct.pack("<I", crc32(payload))) + b"\x00"
+
+
+def decode_frame(raw: bytes) -> Frame:
+    """Decodes one frame given without its 0x00 delimiter."""
+    try:
+        data = cobs.decode(raw)
+    except cobs.DecodeError as exc:
+        raise FrameError(f"bad COBS: {exc}") from None
+    if len(data) < HEADER.size + CRC_BYTES:
+        raise FrameError(f"frame of {len(data)} bytes is shorter than header + CRC")
+    payload, (crc,) = data[:-CRC_BYTES], struct.unpack("<I", data[-CRC_BYTES:])
+    if crc32(payload) != crc:
+        raise FrameError(f"CRC mismatch: frame says {crc:08x}, data gives {crc32(payload):08x}")
+    msg_type, seq = HEADER.unpack_from(payload)
+    return Frame(msg_type, seq, bytes(payload[HEADER.size :]))
+
+
+def max_wire_frame(max_payload: int) -> int:
+    """Largest encoded frame (delimiter included) for messages of ``max_payload`` bytes."""
+    n = max_payload + CRC_BYTES
+    return n + n // 254 + 2
+
+
+class FrameSplitter:
+    """Splits a byte stream at 0x00 delimiters; drops runs longer than ``limit`` (garbage)."""
+
+    def __init__(self, limit: int = 1 << 20) -> None:
+        self._buf = bytearray()
+        self._limit = limit
+        self.dropped_bytes = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Adds received bytes; returns the complete non-empty frames (no delimiter)."""
+        self._buf += data
+        *frames, rest = self._buf.split(b"\x00")
+        self._buf = bytearray(rest)
+        if len(self._buf) > self._limit:
+            self.dropped_bytes += len(self._buf)
+            self._buf.clear()
+        return [bytes(f) for f in frames if f]
+
+
+def _take_str(body: bytes, pos: int) -> tuple[str, int]:
+    n = body[pos]
+    return body[pos + 1 : pos + 1 + n].decode("utf-8", "replace"), pos + 1 + n
+
+
+@dataclass(frozen=True)
+class Hello:
+    """What the firmware reports about itself (HELLO reply and BOOT event)."""
+
+    protocol_version: int
+    counter_kind: CounterKind
+    max_payload: int
+    input_capacity: int
+    output_capacity: int
+    layer_count: int
+    layer_hash: str
+    firmware_version: str
+    board: str
+    cpu: str
+    numerics: str
+
+    @classmethod
+    def parse(cls, body: bytes) -> Hello:
+        """Decodes a HELLO/BOOT body."""
+        try:
+            version, kind, max_payload, icap, ocap, count = struct.unpack_from("<BBHIII", body)
+            layer_hash = body[16:32].decode("ascii")
+            strings, pos = [], 32
+            for _ in range(4):
+                s, pos = _take_str(body, pos)
+                strings.append(s)
+        except (struct.error, IndexError, UnicodeDecodeError) as exc:
+            raise FrameError(f"malformed HELLO body ({len(body)} bytes): {exc}") from None
+        if version != PROTOCOL_VERSION:
+            raise FrameError(
+                f"firmware speaks protocol version {version}, this host speaks "
+                f"{PROTOCOL_VERSION}: rebuild the firmware"
+            )
+        return cls(version, CounterKind(kind), max_payload, icap, ocap, count, layer_hash,
+                   *strings)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One registry entry as the firmware reports it (INFO reply)."""
+
+    index: int
+    input_count: int
+    output_count: int
+    input_elem_bytes: int
+    output_elem_bytes: int
+    scratch_bytes: int
+    name: str
+
+    @classmethod
+    def parse(cls, body: bytes) -> LayerInfo:
+        """Decodes an INFO reply body."""
+        try:
+            fields = struct.unpack_from("<IIIBBI", body)
+            name, _ = _take_str(body, struct.calcsize("<IIIBBI"))
+        except (struct.error, IndexError) as exc:
+            raise FrameError(f"malformed INFO body: {exc}") from None
+        return cls(*fields, name)
+
+
+OUTPUT_HEAD = struct.Struct("<iQII")  # status, count, output bytes, output CRC
+OFFSET = struct.Struct("<I")
+RUN_BODY = struct.Struct("<III")  # layer index, input bytes, input CRC
+READ_BODY = struct.Struct("<IH")  # offset, length
+ACK_BODY = struct.Struct("<II")  # offset, length
+ERROR_HEAD = struct.Struct("<H")
+FAULT_NAMES = ("r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr", "cfsr", "hfsr", "mmfar",
+               "bfar")
+
+
+def parse_error(body: bytes) -> tuple[int, str]:
+    """(code, detail) of an ERROR body."""
+    if len(body) < ERROR_HEAD.size:
+        raise FrameError("ERROR body shorter than its code")
+    (code,) = ERROR_HEAD.unpack_from(body)
+    detail = _take_str(body, ERROR_HEAD.size)[0] if len(body) > ERROR_HEAD.size else ""
+    return code, detail
+
+
+def parse_fault(body: bytes) -> dict[str, int]:
+    """Register dump of a FAULT event, by name."""
+    words = struct.unpack(f"<{len(body) // 4}I", body[: len(body) // 4 * 4])
+    return dict(zip(FAULT_NAMES, words, strict=False))

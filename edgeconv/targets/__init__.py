@@ -1,0 +1,211 @@
+"""Run generated layers on a target and get their outputs back.
+
+``open(spec, layers, **options)`` with ``spec``:
+
+- ``native``: the firmware harness compiled for the host, serving a pty;
+- ``qemu:<board>`` (``mps2-an385``, ``mps2-an386``, ``mps3-an547``, ``netduinoplus2``,
+  ``microbit``): firmware built for the board and booted in qemu-system-arm;
+  ``qemu:mps2-an385:cortex-m0`` (or option ``cpu='cortex-m0'``) builds Cortex-M0 code;
+- ``serial:<port>[@baud]``: an already flashed board (``/dev/ttyACM0@115200``,
+  ``/dev/pts/3``, ``socket://host:port``); nothing is built, the layer hash is checked.
+
+Options: ``cpu`` (override, see above), ``strategy``/``scratch_budget`` (passed to
+codegen), ``gen_dir`` + ``expected_hash`` (use already generated C instead of codegen),
+``timeout``/``run_timeout``/``retries`` (client), ``qemu`` (binary), ``icount``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import serial
+
+from edgeconv.client import Client, ClientError
+from edgeconv.targets import build
+from edgeconv.targets.boards import BOARDS, Board, board
+from edgeconv.targets.process import PtyProcess
+from edgeconv.targets.qemu import QemuMachine
+from edgeconv.targets.session import Session
+
+__all__ = ["open", "limits", "parse_spec", "Session", "TargetLimits", "BOARDS"]
+
+_CLIENT_OPTIONS = ("timeout", "run_timeout", "retries", "reset_retries")
+_CODEGEN_OPTIONS = ("strategy", "scratch_budget")
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A parsed target spec."""
+
+    kind: str  # native | qemu | serial
+    board: Board | None
+    cpu: str | None = None
+    port: str | None = None
+    baud: int = 115200
+
+
+def parse_spec(spec: str) -> TargetSpec:
+    """Parses ``native``, ``qemu:<board>[:<cpu>]`` or ``serial:<port>[@baud]``."""
+    if spec == "native":
+        return TargetSpec("native", BOARDS["native"], "generic")
+    kind, sep, rest = spec.partition(":")
+    if kind == "qemu" and sep:
+        name, _, cpu = rest.partition(":")
+        b = board(name)
+        if b.machine is None:
+            raise ValueError(f"spec={spec!r}: board {name} does not run in QEMU")
+        return TargetSpec("qemu", b, b.check_cpu(cpu or None))
+    if kind == "serial" and rest:
+        port, at, baud = rest.rpartition("@")
+        if at and baud.isdigit():
+            return TargetSpec("serial", None, port=port, baud=int(baud))
+        return TargetSpec("serial", None, port=rest)
+    raise ValueError(f"spec={spec!r} must be 'native', 'qemu:<board>[:<cpu>]' "
+                     f"(boards: {', '.join(b for b in BOARDS if b != 'native')}) "
+                     f"or 'serial:<port>[@baud]'")
+
+
+@dataclass(frozen=True)
+class TargetLimits:
+    """What fits a target: ``ram_bytes`` for input + output + scratch of all layers'
+    largest buffers together, ``cpu`` the code is generated for."""
+
+    ram_bytes: int
+    cpu: str
+    board: str
+
+
+def limits(spec: str, *, board_name: str | None = None) -> TargetLimits:
+    """Memory limits of ``spec``; a ``serial:`` spec needs ``board_name``."""
+    t = parse_spec(spec)
+    b = t.board if t.board is not None else board(board_name or "")
+    return TargetLimits(b.ram_bytes, t.cpu or b.cpu, b.name)
+
+
+def _layer_hash(layers, cpu: str, options: dict) -> str:
+    from edgeconv import codegen
+
+    return codegen.layer_set_hash(list(layers), cpu=cpu, **options)
+
+
+def _firmware(b: Board, cpu: str, layers, options: dict) -> tuple[Path, str]:
+    """(image, expected hash): prebuilt ``gen_dir`` or codegen + build (cached)."""
+    gen_dir = options.pop("gen_dir", None)
+    codegen_options = {k: options.pop(k) for k in _CODEGEN_OPTIONS if k in options}
+    if gen_dir is not None:
+        expected = options.pop("expected_hash", None)
+        if expected is None:
+            raise ValueError("gen_dir needs expected_hash (the hash of the generated code)")
+        key = Path(gen_dir).resolve()
+        out = key / "build" / f"{b.name}-{cpu}"
+        return build.make(b, cpu, key, out), expected
+    layer_hash = _layer_hash(layers, cpu, codegen_options)
+    return build.build_for_layers(layers, b, cpu, layer_hash=layer_hash,
+                                  codegen_options=codegen_options), layer_hash
+
+
+def _connect(spec: str, port_url: str, layers, expected_hash: str | None, options: dict,
+             *, baud: int = 115200, icount: bool = False, on_close=None, start=None,
+             handshake_timeout: float = 3.0) -> Session:
+    """Opens the port, starts a paused machine (``start``), then handshakes, retrying
+    through the first-frame stall of QEMU's pty."""
+    client_options = {k: options.pop(k) for k in _CLIENT_OPTIONS if k in options}
+    if options:
+        raise ValueError(f"unknown options for {spec}: {', '.join(sorted(options))}")
+    port = serial.serial_for_url(port_url, baudrate=baud, timeout=0.05)
+    client = Client(port, expected_hash=expected_hash, **client_options)
+    try:
+        if start is not None:
+            start()
+        deadline = time.monotonic() + handshake_timeout
+        while True:
+            try:
+                client.handshake(timeout=0.3)
+                break
+            except ClientError as exc:
+                if "stale" in str(exc) or time.monotonic() > deadline:
+                    raise
+        return Session(spec, client, layers, icount=icount, on_close=on_close)
+    except BaseException:
+        port.close()
+        raise
+
+
+def _open_native(spec: str, t: TargetSpec, layers, options: dict) -> Session:
+    image, expected = _firmware(t.board, "generic", layers, options)
+    proc = PtyProcess([str(image)])
+    holder: dict = {}
+
+    def close() -> None:
+        try:
+            holder["client"].shutdown(0)
+        finally:
+            if proc.wait(2.0) is None:
+                proc.stop()
+            proc.stop()
+
+    try:
+        pty = proc.wait_pty()
+        session = _connect(spec, pty, layers, expected, options, on_close=close)
+    except BaseException:
+        proc.stop()
+        raise
+    holder["client"] = session.client
+    session.process = proc
+    return session
+
+
+def _open_qemu(spec: str, t: TargetSpec, layers, options: dict) -> Session:
+    cpu = t.board.check_cpu(options.pop("cpu", None) or t.cpu)
+    image, expected = _firmware(t.board, cpu, layers, options)
+    machine = QemuMachine(t.board, image, qemu=options.pop("qemu", "qemu-system-arm"),
+                          icount=options.pop("icount", None))
+    holder: dict = {}
+
+    def close() -> None:
+        try:
+            holder["client"].shutdown(0)
+        finally:
+            machine.stop()
+
+    try:
+        session = _connect(spec, machine.pty, layers, expected, options,
+                           icount=machine.icount, on_close=close, start=machine.start)
+    except BaseException:
+        machine.stop(grace=0)
+        raise
+    holder["client"] = session.client
+    session.machine = machine
+    return session
+
+
+def _open_serial(spec: str, t: TargetSpec, layers, options: dict) -> Session:
+    layers = list(layers)
+    cpu = options.pop("cpu", None)
+    expected = options.pop("expected_hash", None)
+    codegen_options = {k: options.pop(k) for k in _CODEGEN_OPTIONS if k in options}
+    session = _connect(spec, t.port, layers, None, options, baud=t.baud)
+    try:
+        if expected is None:
+            expected = _layer_hash(layers, cpu or session.hello.cpu, codegen_options)
+        session.client.expected_hash = expected
+        session.client.handshake()
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
+def open(spec: str, layers, **options) -> Session:  # noqa: A001 - the documented API name
+    """Opens a session running ``layers`` on ``spec`` (see the module docstring)."""
+    t = parse_spec(spec)
+    layers = list(layers)
+    if t.kind == "native":
+        if options.pop("cpu", None) not in (None, "generic"):
+            raise ValueError("cpu: the native target builds generic code only")
+        return _open_native(spec, t, layers, options)
+    if t.kind == "qemu":
+        return _open_qemu(spec, t, layers, options)
+    return _open_serial(spec, t, layers, options)

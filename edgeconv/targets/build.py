@@ -1,0 +1,80 @@
+"""Generate code for a layer set and build the firmware for a board, with a cache.
+
+The cache key is the layer-set hash plus a digest of everything that shapes the binary
+but not the hash (firmware sources, templates, code generator): a repeated open of the
+same layers on the same board reuses the binary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from edgeconv import resources
+from edgeconv.targets.boards import Board
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def cache_root() -> Path:
+    """``$EDGECONV_CACHE_DIR``, else ``~/.cache/edgeconv``."""
+    env = os.environ.get("EDGECONV_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "edgeconv"
+
+
+def _sources_digest() -> str:
+    """Digest of the firmware sources, templates and code generator modules."""
+    h = hashlib.sha256()
+    roots = [resources.firmware_dir(), resources.templates_dir()]
+    files = [f for r in roots for f in sorted(r.rglob("*")) if f.is_file()]
+    files += sorted(_PACKAGE_DIR.glob("*codegen*.py")) + sorted(_PACKAGE_DIR.glob("fast*.py"))
+    for f in files:
+        if "__pycache__" in f.parts:
+            continue
+        h.update(str(f.name).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def firmware_binary(build_dir: Path, board: Board) -> Path:
+    """Path of the built image in ``build_dir``."""
+    return build_dir / ("firmware" if board.name == "native" else "firmware.elf")
+
+
+def make(board: Board, cpu: str, gen_dir: Path, build_dir: Path) -> Path:
+    """Runs ``make -C firmware`` exactly as a user would; returns the image path."""
+    cmd = ["make", "-s", "-C", str(resources.firmware_dir()), f"BOARD={board.name}",
+           f"CPU={cpu}", f"GEN_DIR={gen_dir}", f"BUILD_DIR={build_dir}",
+           f"-j{os.cpu_count() or 1}"]
+    if board.name == "native":
+        cmd.remove(f"CPU={cpu}")
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"firmware build failed ({' '.join(cmd)}):\n{res.stdout}{res.stderr}")
+    return firmware_binary(build_dir, board)
+
+
+def build_for_layers(layers, board: Board, cpu: str, *, layer_hash: str,
+                     codegen_options: dict) -> Path:
+    """Generates the layers' C and builds the firmware, or reuses a cached build."""
+    from edgeconv import codegen
+
+    key = f"{board.name}-{cpu}-{layer_hash}-{_sources_digest()}"
+    final = cache_root() / "firmware" / key
+    binary = firmware_binary(final / "build", board)
+    if binary.is_file():
+        return binary
+    tmp = final.with_name(f"{key}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    gen = tmp / "gen"
+    gen.mkdir(parents=True)
+    codegen.generate(list(layers), gen, cpu=cpu, registry=True, **codegen_options)
+    make(board, cpu, gen, tmp / "build")
+    try:
+        tmp.rename(final)
+    except OSError:  # another process finished the same build first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return binary

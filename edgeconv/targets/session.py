@@ -1,0 +1,128 @@
+"""A verification session: named layers run on one device through a Client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from edgeconv.client import Client, ClientError
+from edgeconv.protocol import CounterKind, Hello, LayerInfo
+
+_SIGNED = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def count_unit_for(kind: CounterKind, icount: bool) -> tuple[str | None, int]:
+    """(unit, scale) of the kernel count a firmware counter gives.
+
+    Under QEMU ``-icount shift=3`` the 25 MHz FPGAIO counter advances once per
+    5 instructions, so counts are reported in instructions.
+    """
+    if kind == CounterKind.FPGAIO_25MHZ:
+        return ("instructions", 5) if icount else ("ticks", 1)
+    if kind in (CounterKind.SYSTICK_CPU, CounterKind.DWT_CYCCNT):
+        return "cycles", 1
+    if kind == CounterKind.NS:
+        return "ns", 1
+    if kind == CounterKind.TIMER_16MHZ:
+        return "ticks", 1
+    return None, 1
+
+
+class Session:
+    """Runs the layers a firmware was built with; use as a context manager.
+
+    ``run(name, x)`` returns the layer output; ``last_count`` and ``count_unit`` tell how
+    long the kernel took; ``hello`` is the firmware's HELLO.
+    """
+
+    def __init__(self, spec: str, client: Client, layers: Iterable, *, icount: bool = False,
+                 on_close: Callable[[], None] | None = None) -> None:
+        self.spec = spec
+        self.client = client
+        self._layers = {}
+        for index, layer in enumerate(layers):
+            if layer.name in self._layers:
+                raise ValueError(f"layers: duplicate name {layer.name!r}")
+            self._layers[layer.name] = (index, layer)
+        self._info: dict[str, LayerInfo] = {}
+        self._on_close = on_close
+        self.count_unit, self._count_scale = count_unit_for(self.hello.counter_kind, icount)
+        self.last_count: int | None = None
+        self.closed = False
+
+    @property
+    def hello(self) -> Hello:
+        """The firmware's HELLO (board, cpu, layer-set hash, frame size...)."""
+        assert self.client.hello is not None
+        return self.client.hello
+
+    def _layer_info(self, name: str, layer) -> LayerInfo:
+        """The firmware's registry entry for ``name``, checked against the host's layer."""
+        if name not in self._info:
+            index = self._layers[name][0]
+            info = self.client.info(index)
+            want = (name, int(np.prod(layer.input_shape)), int(np.prod(layer.output_shape)))
+            got = (info.name, info.input_count, info.output_count)
+            if got != want:
+                raise ClientError(f"firmware layer {index} is {got}, the host expects {want}")
+            self._info[name] = info
+        return self._info[name]
+
+    def run(self, name: str, x) -> np.ndarray:
+        """Output of layer ``name`` for input ``x`` (shape ``input_shape``, or batched)."""
+        if self.closed:
+            raise ClientError(f"session on {self.spec} is closed")
+        if name not in self._layers:
+            raise ValueError(f"name={name!r} is not a layer of this session; "
+                             f"known: {', '.join(self._layers)}")
+        layer = self._layers[name][1]
+        info = self._layer_info(name, layer)
+        in_type, out_type = _SIGNED[info.input_elem_bytes], _SIGNED[info.output_elem_bytes]
+        x = _as_input(x, tuple(layer.input_shape), in_type)
+        batch = x.reshape((-1, *layer.input_shape))
+        outs, total = [], 0
+        for item in batch:
+            result = self.client.run(info.index, item.astype("<" + np.dtype(in_type).str[1:],
+                                                             copy=False).tobytes())
+            if result.status != 0:
+                raise ClientError(f"layer {name} returned status {result.status} on the device")
+            outs.append(np.frombuffer(result.output, dtype=np.dtype(out_type).newbyteorder("<"))
+                        .astype(out_type).reshape(layer.output_shape))
+            total += result.count
+        self.last_count = None if self.count_unit is None else total * self._count_scale
+        out = np.stack(outs)
+        return out if x.ndim > len(layer.input_shape) else out[0]
+
+    def close(self) -> None:
+        """Shuts the device or process down and releases the port."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self._on_close is not None:
+                self._on_close()
+        finally:
+            self.client.port.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _as_input(x, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """``x`` as an array of ``dtype``; ValueError if its shape or values do not fit."""
+    arr = np.asarray(x)
+    if arr.shape != shape and arr.shape[1:] != shape:
+        raise ValueError(f"x.shape={arr.shape} must be {shape} or (batch, *{shape})")
+    if arr.dtype == dtype:
+        return arr
+    if arr.dtype.kind not in "iub":
+        raise ValueError(f"x.dtype={arr.dtype} must be an integer type ({np.dtype(dtype)})")
+    info = np.iinfo(dtype)
+    if arr.size and (arr.min() < info.min or arr.max() > info.max):
+        raise ValueError(f"x values {arr.min()}..{arr.max()} outside {np.dtype(dtype)} range "
+                         f"{info.min}..{info.max}")
+    return arr.astype(dtype)

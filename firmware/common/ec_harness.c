@@ -1,0 +1,292 @@
+/* Portable harness: frames in, dispatch through edgeconv_registry, frames out. */
+#include "ec_harness.h"
+
+#include <string.h>
+
+#include "ec_board.h"
+#include "ec_cobs.h"
+#include "ec_crc32.h"
+#include "ec_protocol.h"
+#include "edgeconv_registry.h"
+#include "edgeconv_registry_config.h"
+
+#ifndef EC_FIRMWARE_VERSION
+#define EC_FIRMWARE_VERSION "0.1.0"
+#endif
+#ifndef EC_CPU
+#define EC_CPU "generic"
+#endif
+#ifndef EC_BUILD_INFO
+#define EC_BUILD_INFO ""
+#endif
+#ifdef EDGECONV_NUMERICS
+#define EC_NUMERICS EDGECONV_NUMERICS ";" EC_BUILD_INFO
+#else
+#define EC_NUMERICS "cc=" __VERSION__ ";" EC_BUILD_INFO
+#endif
+
+#if EC_MAX_PAYLOAD < 64 || EC_MAX_PAYLOAD > 65535
+#error "EC_MAX_PAYLOAD must be within 64..65535"
+#endif
+
+#define WORDS(bytes) (((bytes) + 3u) / 4u)
+
+static uint32_t input_buf[WORDS(EDGECONV_MAX_INPUT_BYTES)];
+static uint32_t output_buf[WORDS(EDGECONV_MAX_OUTPUT_BYTES)];
+static uint32_t scratch_buf[WORDS(EDGECONV_MAX_SCRATCH_BYTES)];
+static uint32_t output_valid; /* bytes of output_buf the last RUN produced */
+
+static uint8_t rx_frame[EC_MAX_WIRE_FRAME];
+static uint8_t tx_msg[EC_MAX_PAYLOAD + EC_CRC_BYTES];
+static uint8_t tx_wire[EC_MAX_WIRE_FRAME];
+
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static uint8_t *put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    return p + 2;
+}
+static uint8_t *put32(uint8_t *p, uint32_t v)
+{
+    p = put16(p, (uint16_t)v);
+    return put16(p, (uint16_t)(v >> 16));
+}
+static uint8_t *put_str(uint8_t *p, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > 255)
+        n = 255;
+    *p++ = (uint8_t)n;
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* Starts a message in tx_msg; returns where its body goes. */
+static uint8_t *begin(uint8_t type, uint16_t seq)
+{
+    tx_msg[0] = type;
+    put16(tx_msg + 1, seq);
+    return tx_msg + EC_HEADER_BYTES;
+}
+
+/* Appends the CRC to the message ending at end, COBS-encodes it and sends it. */
+static void send(const uint8_t *end)
+{
+    size_t n = (size_t)(end - tx_msg);
+    put32(tx_msg + n, ec_crc32(0, tx_msg, n));
+    size_t w = ec_cobs_encode(tx_msg, n + EC_CRC_BYTES, tx_wire);
+    tx_wire[w++] = 0;
+    board_write(tx_wire, w);
+}
+
+static void send_error(uint16_t seq, uint16_t code, const char *detail)
+{
+    uint8_t *p = begin(EC_MSG_ERROR, seq);
+    p = put16(p, code);
+    send(put_str(p, detail));
+}
+
+static void send_hello(uint8_t type, uint16_t seq)
+{
+    uint8_t *p = begin(type, seq);
+    *p++ = EC_PROTOCOL_VERSION;
+    *p++ = board_counter_kind();
+    p = put16(p, (uint16_t)EC_MAX_PAYLOAD);
+    p = put32(p, (uint32_t)sizeof input_buf);
+    p = put32(p, (uint32_t)sizeof output_buf);
+    p = put32(p, edgeconv_registry_count);
+    memcpy(p, edgeconv_registry_hash, 16);
+    p += 16;
+    p = put_str(p, EC_FIRMWARE_VERSION);
+    p = put_str(p, ec_board_name);
+    p = put_str(p, EC_CPU);
+    send(put_str(p, EC_NUMERICS));
+}
+
+void ec_report_fault(const uint32_t *words, size_t n)
+{
+    uint8_t *p = begin(EC_MSG_FAULT, EC_SEQ_UNSOLICITED);
+    for (size_t i = 0; i < n && i < (EC_MAX_PAYLOAD - EC_HEADER_BYTES) / 4u; i++)
+        p = put32(p, words[i]);
+    send(p);
+}
+
+static const edgeconv_layer_t *layer_at(uint16_t seq, uint32_t index)
+{
+    if (index < edgeconv_registry_count)
+        return &edgeconv_registry[index];
+    send_error(seq, EC_ERR_BAD_INDEX, "layer index out of range");
+    return NULL;
+}
+
+static void on_info(uint16_t seq, const uint8_t *body, size_t n)
+{
+    if (n != 4) {
+        send_error(seq, EC_ERR_BAD_LENGTH, "INFO body must be 4 bytes");
+        return;
+    }
+    uint32_t index = get32(body);
+    const edgeconv_layer_t *l = layer_at(seq, index);
+    if (!l)
+        return;
+    uint8_t *p = begin(EC_MSG_INFO_REPLY, seq);
+    p = put32(p, index);
+    p = put32(p, l->input_count);
+    p = put32(p, l->output_count);
+    *p++ = l->input_elem_bytes;
+    *p++ = l->output_elem_bytes;
+    p = put32(p, l->scratch_bytes);
+    send(put_str(p, l->name));
+}
+
+static void on_write(uint16_t seq, const uint8_t *body, size_t n)
+{
+    if (n < 4) {
+        send_error(seq, EC_ERR_BAD_LENGTH, "WRITE body must hold a 4-byte offset");
+        return;
+    }
+    uint32_t offset = get32(body);
+    uint32_t len = (uint32_t)(n - 4);
+    if (offset > sizeof input_buf || len > sizeof input_buf - offset) {
+        send_error(seq, EC_ERR_OUT_OF_RANGE, "WRITE beyond the input buffer");
+        return;
+    }
+    memcpy((uint8_t *)input_buf + offset, body + 4, len);
+    uint8_t *p = begin(EC_MSG_WRITE_ACK, seq);
+    p = put32(p, offset);
+    send(put32(p, len));
+}
+
+/* Largest data chunk in an OUTPUT or DATA reply. */
+#define OUTPUT_HEAD 20u
+#define DATA_HEAD 4u
+
+static void on_run(uint16_t seq, const uint8_t *body, size_t n)
+{
+    if (n != 12) {
+        send_error(seq, EC_ERR_BAD_LENGTH, "RUN body must be 12 bytes");
+        return;
+    }
+    const edgeconv_layer_t *l = layer_at(seq, get32(body));
+    if (!l)
+        return;
+    uint32_t in_bytes = l->input_count * l->input_elem_bytes;
+    uint32_t out_bytes = l->output_count * l->output_elem_bytes;
+    if (get32(body + 4) != in_bytes || in_bytes > sizeof input_buf ||
+        out_bytes > sizeof output_buf || l->scratch_bytes > sizeof scratch_buf) {
+        send_error(seq, EC_ERR_INPUT_SIZE, "input size differs from the layer's");
+        return;
+    }
+    if (ec_crc32(0, (const uint8_t *)input_buf, in_bytes) != get32(body + 8)) {
+        send_error(seq, EC_ERR_INPUT_CRC, "input CRC mismatch: a WRITE was lost");
+        return;
+    }
+    output_valid = 0;
+    board_counter_start();
+    int status = l->run(input_buf, output_buf, scratch_buf);
+    uint64_t count = board_counter_stop();
+    output_valid = out_bytes;
+    uint32_t chunk = EC_MAX_PAYLOAD - EC_HEADER_BYTES - OUTPUT_HEAD;
+    if (chunk > out_bytes)
+        chunk = out_bytes;
+    uint8_t *p = begin(EC_MSG_OUTPUT, seq);
+    p = put32(p, (uint32_t)status);
+    p = put32(p, (uint32_t)count);
+    p = put32(p, (uint32_t)(count >> 32));
+    p = put32(p, out_bytes);
+    p = put32(p, ec_crc32(0, (const uint8_t *)output_buf, out_bytes));
+    memcpy(p, output_buf, chunk);
+    send(p + chunk);
+}
+
+static void on_read(uint16_t seq, const uint8_t *body, size_t n)
+{
+    if (n != 6) {
+        send_error(seq, EC_ERR_BAD_LENGTH, "READ body must be 6 bytes");
+        return;
+    }
+    uint32_t offset = get32(body), len = get16(body + 4);
+    if (output_valid == 0) {
+        send_error(seq, EC_ERR_NO_OUTPUT, "READ before a successful RUN");
+        return;
+    }
+    if (len > EC_MAX_PAYLOAD - EC_HEADER_BYTES - DATA_HEAD || offset > output_valid ||
+        len > output_valid - offset) {
+        send_error(seq, EC_ERR_OUT_OF_RANGE, "READ beyond the output or the frame");
+        return;
+    }
+    uint8_t *p = begin(EC_MSG_DATA, seq);
+    p = put32(p, offset);
+    memcpy(p, (const uint8_t *)output_buf + offset, len);
+    send(p + len);
+}
+
+static void dispatch(const uint8_t *msg, size_t n)
+{
+    uint16_t seq = get16(msg + 1);
+    const uint8_t *body = msg + EC_HEADER_BYTES;
+    size_t len = n - EC_HEADER_BYTES;
+    switch (msg[0]) {
+    case EC_MSG_HELLO:
+        send_hello(EC_MSG_HELLO_REPLY, seq);
+        break;
+    case EC_MSG_INFO:
+        on_info(seq, body, len);
+        break;
+    case EC_MSG_WRITE:
+        on_write(seq, body, len);
+        break;
+    case EC_MSG_RUN:
+        on_run(seq, body, len);
+        break;
+    case EC_MSG_READ:
+        on_read(seq, body, len);
+        break;
+    case EC_MSG_SHUTDOWN:
+        send(begin(EC_MSG_SHUTDOWN_ACK, seq));
+        board_exit(len ? body[0] : 0);
+    default:
+        send_error(seq, EC_ERR_UNKNOWN_TYPE, "unknown message type");
+        break;
+    }
+}
+
+/* Decodes and checks one received frame (without its delimiter), then dispatches it. */
+static void on_frame(size_t n)
+{
+    long len = ec_cobs_decode(rx_frame, n, rx_frame);
+    if (len < (long)(EC_HEADER_BYTES + EC_CRC_BYTES) ||
+        ec_crc32(0, rx_frame, (size_t)len - EC_CRC_BYTES) != get32(rx_frame + len - EC_CRC_BYTES)) {
+        send_error(EC_SEQ_UNSOLICITED, EC_ERR_BAD_FRAME, "bad COBS or CRC");
+        return;
+    }
+    dispatch(rx_frame, (size_t)len - EC_CRC_BYTES);
+}
+
+void ec_harness_run(void)
+{
+    size_t n = 0;
+    int overflow = 0;
+    send_hello(EC_MSG_BOOT, EC_SEQ_UNSOLICITED);
+    for (;;) {
+        uint8_t c = board_getc();
+        if (c != 0) {
+            if (n < sizeof rx_frame)
+                rx_frame[n++] = c;
+            else
+                overflow = 1;
+            continue;
+        }
+        if (overflow)
+            send_error(EC_SEQ_UNSOLICITED, EC_ERR_FRAME_TOO_LONG, "frame longer than the buffer");
+        else if (n > 0)
+            on_frame(n);
+        n = 0;
+        overflow = 0;
+    }
+}
