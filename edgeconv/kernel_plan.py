@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Scratch bytes a layer may use when the caller gives no budget (fits the smallest boards).
+DEFAULT_SCRATCH_BUDGET = 2048
+# im2col fills at most this many columns (output pixels) before running the GEMM.
+IM2COL_MAX_COLUMNS = 4
+GENERIC_STRATEGIES = ("direct", "im2col")
+
+_DIRECT_TEMPLATES = {"conv2d": "conv_direct.c.j2", "conv1d": "conv_direct.c.j2",
+                     "depthwise_conv2d": "depthwise_direct.c.j2",
+                     "max_pool2d": "pool_direct.c.j2", "avg_pool2d": "pool_direct.c.j2",
+                     "signal_filter": "signal_filter.c.j2"}
+_IM2COL_TEMPLATES = {"conv2d": "conv_im2col.c.j2", "conv1d": "conv_im2col.c.j2",
+                     "depthwise_conv2d": "depthwise_im2col.c.j2"}
+
 
 @dataclass(frozen=True)
 class KernelPlan:
@@ -21,3 +34,49 @@ class KernelPlan:
     template: str
     scratch_bytes: int
     context: dict[str, Any] = field(default_factory=dict)
+
+
+def strategies_for(op: str) -> tuple[str, ...]:
+    """Generic strategies available for ``op``."""
+    return GENERIC_STRATEGIES if op in _IM2COL_TEMPLATES else ("direct",)
+
+
+def direct_plan(ctx: dict[str, Any]) -> KernelPlan:
+    """Direct loops over the output; no scratch."""
+    return KernelPlan("direct", _DIRECT_TEMPLATES[ctx["op"]], 0)
+
+
+def im2col_column_bytes(ctx: dict[str, Any]) -> int:
+    """Bytes of one im2col column: the int16 patch of one output pixel (one group for
+    conv; all channels for depthwise), input offset already added, pads as zeros."""
+    taps = ctx["k_h"] * ctx["k_w"]
+    channels = ctx["in_c"] if ctx["op"] == "depthwise_conv2d" else ctx["in_c_per_group"]
+    return 2 * taps * channels
+
+
+def im2col_plan(ctx: dict[str, Any], budget: int, *, forced: bool) -> KernelPlan | None:
+    """im2col + GEMM with as many columns as ``budget`` holds (up to IM2COL_MAX_COLUMNS);
+    None when not even one column fits, unless ``forced`` (then one column)."""
+    column = im2col_column_bytes(ctx)
+    columns = min(IM2COL_MAX_COLUMNS, ctx["out_h"] * ctx["out_w"], budget // column)
+    if columns < 1:
+        if not forced:
+            return None
+        columns = 1
+    return KernelPlan("im2col", _IM2COL_TEMPLATES[ctx["op"]], columns * column,
+                      {"im2col_columns": columns, "im2col_column_len": column // 2})
+
+
+def generic_plan(ctx: dict[str, Any], forced: str | None, budget: int) -> KernelPlan:
+    """The plan for a forced generic strategy, or the default rule: im2col for Conv2D and
+    Conv1D when every output column is reused by at least 2 output channels of its group
+    and one column fits ``budget``; direct loops otherwise."""
+    if forced == "im2col":
+        plan = im2col_plan(ctx, budget, forced=True)
+        assert plan is not None
+        return plan
+    if forced is None and ctx["op"] in ("conv2d", "conv1d") and ctx["out_c_per_group"] >= 2:
+        plan = im2col_plan(ctx, budget, forced=False)
+        if plan is not None:
+            return plan
+    return direct_plan(ctx)
