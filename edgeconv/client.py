@@ -14,6 +14,14 @@ from dataclasses import dataclass
 
 import serial
 
+try:
+    import termios
+
+    _PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError,
+                                                     termios.error)
+except ImportError:  # not POSIX
+    _PORT_ERRORS = (serial.SerialException, OSError)
+
 from edgeconv import protocol as p
 from edgeconv.protocol import ErrorCode, Frame, Hello, LayerInfo, Msg
 
@@ -124,7 +132,7 @@ class Client:
             try:
                 self.port.timeout = min(left, 0.05)
                 data = self.port.read(max(1, self.port.in_waiting))
-            except (serial.SerialException, OSError) as exc:
+            except _PORT_ERRORS as exc:
                 raise DeviceDisconnectedError(f"port {self.port.name}: {exc}") from None
             if data:
                 self._pending += self._splitter.feed(data)
@@ -134,7 +142,7 @@ class Client:
         try:
             self.port.write(b"\x00" + p.encode_frame(msg_type, seq, body))
             self.port.flush()
-        except (serial.SerialException, OSError) as exc:
+        except _PORT_ERRORS as exc:
             raise DeviceDisconnectedError(f"port {self.port.name}: {exc}") from None
 
     def request(self, msg_type: Msg, body: bytes = b"", *, timeout: float | None = None,
@@ -240,8 +248,8 @@ class Client:
         if not 0 <= code <= 255:
             raise ValueError(f"code={code} out of range 0..255")
         self._seq = (self._seq + 1) % 0xFFFF
-        self._send(Msg.SHUTDOWN, self._seq, bytes([code]))
         try:
+            self._send(Msg.SHUTDOWN, self._seq, bytes([code]))
             reply = self._await_reply(self._seq, time.monotonic() + self.timeout, True)
         except ClientError:
             return False
