@@ -233,6 +233,16 @@ def test_q31_long_kernel_chunks_are_exact():
         assert wide[i] == min(max(exact >> 31, -(2 ** 31)), 2 ** 31 - 1)
 
 
+@settings(max_examples=60, deadline=None)
+@given(q_arrays("q31", 20), q_arrays("q31", 20), kinds, st.sampled_from([64, 40, 128]))
+def test_q31_chunked_split_path_small_chunks(x, h, kind, bits):
+    """The chunked hi/lo path with 3-tap chunks equals the scalar reference."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sig, "_CHUNK", 3)
+        got = getattr(sig, kind)(x, h, accumulator=bits)
+    assert got.tolist() == ref_filter(kind, x, h, "full", "q31", bits=bits)
+
+
 # -------------------------------------------------------------------------- properties
 
 @settings(max_examples=100, deadline=None)
