@@ -98,9 +98,7 @@ def _firmware(b: Board, cpu: str, layers, options: dict) -> tuple[Path, str]:
         expected = options.pop("expected_hash", None)
         if expected is None:
             raise ValueError("gen_dir needs expected_hash (the hash of the generated code)")
-        key = Path(gen_dir).resolve()
-        out = key / "build" / f"{b.name}-{cpu}"
-        return build.make(b, cpu, key, out), expected
+        return build.build_prebuilt(Path(gen_dir), b, cpu), expected
     layer_hash = _layer_hash(layers, cpu, codegen_options)
     return build.build_for_layers(layers, b, cpu, layer_hash=layer_hash,
                                   codegen_options=codegen_options), layer_hash

@@ -78,3 +78,13 @@ def build_for_layers(layers, board: Board, cpu: str, *, layer_hash: str,
     except OSError:  # another process finished the same build first
         shutil.rmtree(tmp, ignore_errors=True)
     return binary
+
+
+def build_prebuilt(gen_dir: Path, board: Board, cpu: str) -> Path:
+    """Builds the firmware around already generated C in ``gen_dir`` (make decides what
+    to rebuild); objects go to the cache, not into ``gen_dir``."""
+    gen = gen_dir.resolve()
+    if not (gen / "edgeconv_registry.c").is_file():
+        raise ValueError(f"gen_dir={str(gen_dir)!r} holds no edgeconv_registry.c")
+    tag = hashlib.sha256(str(gen).encode()).hexdigest()[:12]
+    return make(board, cpu, gen, cache_root() / "firmware" / f"prebuilt-{tag}-{board.name}-{cpu}")

@@ -1,0 +1,41 @@
+"""Shared fixtures for the firmware/protocol/target tests: a hand-written registry
+(tests/firmware_fixture) whose layers have trivially computable outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+FIXTURE_DIR = Path(__file__).parent / "firmware_fixture"
+FIXTURE_HASH = "f1f2f3f4f5f6f7f8"
+
+
+def fixture_layers() -> list[SimpleNamespace]:
+    """Host descriptions of the fixture registry's layers (same order as in C)."""
+    return [
+        SimpleNamespace(name="add_one", input_shape=(1000,), output_shape=(1000,),
+                        expected=lambda x: (x.astype(np.int16) + 1).astype(np.int8)),
+        SimpleNamespace(name="negate16", input_shape=(600,), output_shape=(600,),
+                        expected=lambda x: np.clip(-x.astype(np.int32), -32768, 32767)
+                        .astype(np.int16)),
+        SimpleNamespace(name="sum8", input_shape=(16,), output_shape=(1,),
+                        expected=lambda x: x.astype(np.int32).sum(axis=-1, keepdims=True)),
+    ]
+
+
+def open_fixture(spec: str = "native", **options):
+    """A session on the fixture firmware (make rebuilds it when sources change)."""
+    import edgeconv.targets
+
+    options.setdefault("expected_hash", FIXTURE_HASH)
+    return edgeconv.targets.open(spec, fixture_layers(), gen_dir=FIXTURE_DIR, **options)
+
+
+@pytest.fixture(scope="module")
+def native_session():
+    """One native fixture session shared by a test module."""
+    with open_fixture() as session:
+        yield session
