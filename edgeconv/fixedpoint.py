@@ -88,10 +88,8 @@ def wrap(x: ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
     dt = int_dtype(dtype)
     arr = np.asarray(x)
     if arr.dtype == object:  # arbitrary Python ints: reduce modulo 2**bits first
-        bits = 8 * dt.itemsize
-        half = 1 << (bits - 1)
-        reduced = [((int(v) + half) % (1 << bits)) - half for v in arr.ravel()]
-        return np.asarray(reduced, dtype=dt).reshape(arr.shape)
+        half = 1 << (8 * dt.itemsize - 1)
+        return ((arr + half) % (2 * half) - half).astype(np.int64).astype(dt)
     return _as_int64(arr, "x").astype(dt)  # numpy integer casts keep the low bits
 
 

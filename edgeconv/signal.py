@@ -245,9 +245,9 @@ def convolve(x: npt.ArrayLike, h: npt.ArrayLike, mode: Mode = "full", *,
              stride: int = 1) -> np.ndarray:
     """Convolution of 1-D ``x`` with ``h``.
 
-    Float inputs -> float64, equal to ``scipy.signal.convolve(x, h, mode)``.  Integer
-    inputs in ``fmt`` (q7/q15/q31, inferred from the dtype) -> that dtype, equal to
-    ``arm_conv_<fmt>`` with the default options (see the module docstring).
+    Float inputs (either one) -> float64, equal to ``scipy.signal.convolve(x, h, mode)``.
+    Integer inputs in ``fmt`` (q7/q15/q31, inferred from the dtype) -> that dtype, equal
+    to ``arm_conv_<fmt>`` with the default options (see the module docstring).
     ``rounding`` ('floor' | 'nearest'), ``saturate`` (bool) and ``accumulator`` (bits,
     8..128, wraps) override the CMSIS-DSP defaults; ``stride`` decimates the output.
     """
