@@ -150,10 +150,32 @@ def layer_context(layer: Any, name: str, cpu: str) -> dict[str, Any]:
 
 
 def _signal_context(layer: Any) -> dict[str, Any]:
+    """Q-format filter: the taps as convolved (reversed for correlate), where output 0
+    sits in the full result, and the requantization constants."""
     kernel = _ints(layer.kernel)
-    return dict(kernel=kernel, n_kernel=len(kernel), n_in=int(layer.input_length),
-                kind=str(layer.kind), mode=str(layer.mode), fmt=str(layer.fmt),
-                stride=int(layer.stride), output_length=int(layer.output_length))
+    m, n = int(layer.input_length), len(kernel)
+    kind, mode, fmt = str(layer.kind), str(layer.mode), str(layer.fmt)
+    first = {"same": (n - 1) // 2, "valid": min(m, n) - 1}.get(mode, 0)
+    padded = kind == "correlate" and mode == "full"
+    frac_bits = {"q7": 7, "q15": 15, "q31": 31}[fmt]
+    out_bits = 1 + frac_bits
+    accumulator = int(layer.accumulator)
+    if not 8 <= accumulator <= 128:
+        raise ValueError(f"layer {layer.name!r}: accumulator={accumulator}: allowed range "
+                         f"is [8, 128]")
+    rounding = str(layer.rounding)
+    if rounding not in ("floor", "nearest"):
+        raise ValueError(f"layer {layer.name!r}: rounding={rounding!r}: allowed are "
+                         f"'floor', 'nearest'")
+    return dict(kernel=kernel, taps=kernel[::-1] if kind == "correlate" else kernel,
+                n_kernel=n, n_in=m, kind=kind, mode=mode, fmt=fmt, stride=int(layer.stride),
+                output_length=int(layer.output_length), first=first,
+                lead_zeros=max(m - n, 0) if padded else 0,
+                trail_zeros=max(n - m, 0) if padded else 0,
+                rounding=rounding, round_add=(1 << (frac_bits - 1)) if rounding == "nearest"
+                else 0, saturate=bool(layer.saturate), accumulator=accumulator,
+                frac_bits=frac_bits, out_bits=out_bits, out_min=-(1 << frac_bits),
+                out_max=(1 << frac_bits) - 1)
 
 
 def quant_facts(ctx: dict[str, Any]) -> list[str]:

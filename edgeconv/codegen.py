@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,6 +177,29 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+# Shared helpers (codegen/_helpers.c.j2) and the helpers each one calls.
+HELPER_DEPS: dict[str, tuple[str, ...]] = {
+    "edgeconv_wrap32": (), "edgeconv_clamp": (), "edgeconv_srdhm": (), "edgeconv_rdbp": (),
+    "edgeconv_mbqm_double": ("edgeconv_wrap32", "edgeconv_srdhm", "edgeconv_rdbp"),
+    "edgeconv_mbqm_single": ("edgeconv_wrap32",), "edgeconv_mbqm_int64": ("edgeconv_wrap32",),
+    "edgeconv_sext64": (), "edgeconv_acc128_add": (),
+    "edgeconv_acc128_shift": ("edgeconv_sext64", "edgeconv_acc128_add"),
+}
+
+
+def _helpers_used(bodies: list[str]) -> set[str]:
+    """The shared helpers the rendered layer bodies call, with their dependencies (only
+    those are emitted: clang warns about unused static inline functions)."""
+    todo = [h for h in HELPER_DEPS if any(re.search(rf"\b{h}\b", b) for b in bodies)]
+    used: set[str] = set()
+    while todo:
+        helper = todo.pop()
+        if helper not in used:
+            used.add(helper)
+            todo.extend(HELPER_DEPS[helper])
+    return used
+
+
 def _info(p: _Planned) -> LayerInfo:
     ctx = p.ctx
     dtypes = {"int8_t": "int8", "int16_t": "int16", "int32_t": "int32"}
@@ -212,7 +236,8 @@ def generate(layers: Sequence[Any], out_dir: str | Path, prefix: str = "edgeconv
     out.mkdir(parents=True, exist_ok=True)
     header, source = out / f"{prefix}.h", out / f"{prefix}.c"
     header.write_text(env.get_template("network.h.j2").render(common))
-    source.write_text(env.get_template("network.c.j2").render(common, bodies=bodies))
+    source.write_text(env.get_template("network.c.j2").render(
+        common, bodies=bodies, helpers=_helpers_used(bodies)))
     reg_source = reg_config = None
     if registry:
         reg_source, reg_config = out / REGISTRY_SOURCE, out / REGISTRY_CONFIG
