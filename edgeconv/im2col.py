@@ -90,8 +90,10 @@ def _patch_view(xp: np.ndarray, k: Pair, s: Pair, d: Pair, out: Pair) -> np.ndar
 
 
 def pad_nhwc(x: np.ndarray, pads: Pads2D, pad_value: float | int) -> np.ndarray:
-    """Copy NHWC ``x`` into a new array padded spatially with ``pad_value``."""
+    """NHWC ``x`` padded spatially with ``pad_value`` (``x`` itself when all pads are 0)."""
     (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
     n, h, w, c = x.shape
     xp = np.full((n, h + top + bottom, w + left + right, c), pad_value, dtype=x.dtype)
     xp[:, top:top + h, left:left + w, :] = x
@@ -104,7 +106,8 @@ def im2col(x: np.ndarray, kernel_size: object, stride: object = 1,
     """Gather every window of ``x`` into a row.
 
     ``x`` is ``(H, W, C)`` or ``(N, H, W, C)``; the result is ``(OH, OW, KH*KW*C)`` or
-    ``(N, OH, OW, KH*KW*C)`` with the same dtype, patch entries in ``(kh, kw, c)`` order.
+    ``(N, OH, OW, KH*KW*C)``, a new array of the same dtype, patch entries in
+    ``(kh, kw, c)`` order.
     Padded positions hold ``pad_value`` (for a quantized convolution: the input zero point,
     so that they contribute ``w * (zp - zp) = 0``).
     """
@@ -112,6 +115,8 @@ def im2col(x: np.ndarray, kernel_size: object, stride: object = 1,
     x4 = x if x.ndim == 4 else x[None]
     xp = pad_nhwc(x4, p, pad_value)
     cols = _patch_view(xp, k, s, d, out).reshape(x4.shape[0], out[0], out[1], -1)
+    if np.may_share_memory(cols, x):  # 1x1 windows without padding: reshape gave a view
+        cols = cols.copy()
     return cols if x.ndim == 4 else cols[0]
 
 

@@ -1,0 +1,249 @@
+"""Benchmark layers L1-L7 and the reference-model benchmark.
+
+``benchmark_layers()`` is the one definition of the benchmark layers; codegen, the
+firmware demo and the target benchmarks reuse it.  ``python -m edgeconv.bench reference``
+times the Python reference model on each layer (MAC/s) and, when TensorFlow is
+importable, TFLite's own reference kernels (``BUILTIN_REF`` op resolver, one thread) on
+the same layer shape, side by side with the ratio.
+
+TFLite quantizes its model itself (calibrated on random data), so its integer
+parameters differ from ours; only the speed is compared here.  Bit-exactness against
+TFLite is the job of the golden-vector tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from edgeconv.im2col import same_pads
+from edgeconv.layers import Conv2D, DepthwiseConv2D
+from edgeconv.layers._validate import dtype_range
+
+SEED = 2024
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """Float definition of one benchmark layer (weights in the integer layout: OHWI for
+    Conv2D, 1HWC for DepthwiseConv2D)."""
+
+    name: str
+    description: str
+    op: type[Conv2D] | type[DepthwiseConv2D]
+    input_shape: tuple[int, int, int]
+    kernel: tuple[int, int]
+    out_channels: int
+    stride: int
+    padding: str | int
+    dtype: type[np.signedinteger]
+    activation: str | None
+
+    def weights_shape(self) -> tuple[int, ...]:
+        kh, kw = self.kernel
+        if self.op is DepthwiseConv2D:
+            return (1, kh, kw, self.out_channels)
+        return (self.out_channels, kh, kw, self.input_shape[2])
+
+
+SPECS = (
+    BenchSpec("L1", "32x32x3 conv 3x3 s1 same -> 16", Conv2D, (32, 32, 3), (3, 3), 16, 1,
+              "same", np.int8, "relu"),
+    BenchSpec("L2", "16x16x32 conv 3x3 s1 same -> 32", Conv2D, (16, 16, 32), (3, 3), 32, 1,
+              "same", np.int8, "relu6"),
+    BenchSpec("L3", "16x16x64 conv 1x1 -> 64", Conv2D, (16, 16, 64), (1, 1), 64, 1, "valid",
+              np.int8, None),
+    BenchSpec("L4", "16x16x64 depthwise 3x3 s1 same", DepthwiseConv2D, (16, 16, 64), (3, 3),
+              64, 1, "same", np.int8, "relu"),
+    BenchSpec("L5", "49x10x1 conv 10x4 s2 same -> 64", Conv2D, (49, 10, 1), (10, 4), 64, 2,
+              "same", np.int8, "relu"),
+    BenchSpec("L6", "L2 with int16 activations (16x8)", Conv2D, (16, 16, 32), (3, 3), 32, 1,
+              "same", np.int16, "relu6"),
+    BenchSpec("L7", "5x5x3 conv 3x3 s2 pad 1 -> 2", Conv2D, (5, 5, 3), (3, 3), 2, 2, 1,
+              np.int8, None),
+)
+
+
+def _float_params(spec: BenchSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic float weights (fan-in scaled) and bias for ``spec``."""
+    rng = np.random.default_rng([SEED, int(spec.name[1:])])
+    shape = spec.weights_shape()
+    fan_in = int(np.prod(shape[1:])) if spec.op is Conv2D else spec.kernel[0] * spec.kernel[1]
+    weights = rng.normal(size=shape) / np.sqrt(fan_in)
+    return weights, rng.normal(scale=0.1, size=spec.out_channels)
+
+
+def _scales(spec: BenchSpec) -> tuple[float, int, float, int]:
+    """Input floats span [-1, 1], outputs about [-4, 4]: ``(s_in, zp_in, s_out, zp_out)``."""
+    if spec.dtype == np.int16:
+        return 1 / 32768, 0, 4 / 32768, 0
+    return 1 / 128, -1, 4 / 128, 3
+
+
+def benchmark_layer(spec: BenchSpec) -> Conv2D | DepthwiseConv2D:
+    """The quantized layer for ``spec`` (``name`` and ``input_shape`` set)."""
+    weights, bias = _float_params(spec)
+    s_in, zp_in, s_out, zp_out = _scales(spec)
+    return spec.op.from_float(weights, bias, input_scale=s_in, input_zero_point=zp_in,
+                              output_scale=s_out, output_zero_point=zp_out,
+                              activation=spec.activation, activation_dtype=spec.dtype,
+                              stride=spec.stride, padding=spec.padding, name=spec.name,
+                              input_shape=spec.input_shape)
+
+
+def benchmark_layers() -> dict[str, Conv2D | DepthwiseConv2D]:
+    """Layers L1-L7 by name, built with ``from_float`` from a fixed seed."""
+    return {spec.name: benchmark_layer(spec) for spec in SPECS}
+
+
+def benchmark_input(layer: Conv2D | DepthwiseConv2D, seed: int = 0) -> np.ndarray:
+    """A deterministic random input over the full range of the layer's activation dtype."""
+    lo, hi = dtype_range(layer.activation_dtype)
+    rng = np.random.default_rng(seed)
+    return rng.integers(lo, hi, size=layer.input_shape, endpoint=True).astype(
+        layer.activation_dtype)
+
+
+def seconds_per_call(fn: Callable[[], object], repeat: int, rounds: int = 5) -> float:
+    """Best over ``rounds`` of the mean time of ``repeat`` calls (robust on a busy host)."""
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        best = min(best, (time.perf_counter() - start) / repeat)
+    return best
+
+
+# ------------------------------------------------------------------------- TFLite
+
+def _tflite_runner(spec: BenchSpec, tf: object) -> Callable[[np.ndarray], np.ndarray]:
+    """Convert ``spec`` (same float weights) to a fully quantized TFLite model and return a
+    call running it on TFLite's reference kernels with one thread."""
+    weights, bias = _float_params(spec)
+    layer = benchmark_layer(spec)
+    (top, bottom), (left, right) = layer.pads_for()
+    h, w, c = spec.input_shape
+    s = spec.stride
+    same = layer.pads_for() == tuple(same_pads(n, k, s, 1) for n, k in
+                                     zip(spec.input_shape[:2], spec.kernel, strict=True))
+    if spec.op is DepthwiseConv2D:
+        kernel = tf.constant(weights[0].reshape(*spec.kernel, c, -1), tf.float32)
+    else:
+        kernel = tf.constant(weights.transpose(1, 2, 3, 0), tf.float32)
+    bias_t = tf.constant(bias, tf.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, h, w, c], tf.float32)])
+    def model(x):  # noqa: ANN001, ANN202 - traced by TensorFlow
+        if not same:
+            x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+        pad = "SAME" if same else "VALID"
+        if spec.op is DepthwiseConv2D:
+            y = tf.nn.depthwise_conv2d(x, kernel, [1, s, s, 1], pad)
+        else:
+            y = tf.nn.conv2d(x, kernel, s, pad)
+        y = y + bias_t
+        if spec.activation == "relu":
+            y = tf.nn.relu(y)
+        elif spec.activation == "relu6":
+            y = tf.nn.relu6(y)
+        return y
+
+    rng = np.random.default_rng(SEED)
+
+    def calibration():  # noqa: ANN202 - generator for the converter
+        for _ in range(8):
+            yield [rng.uniform(-1, 1, size=(1, h, w, c)).astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([model.get_concrete_function()],
+                                                           model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = calibration
+    if spec.dtype == np.int16:
+        ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        conv.inference_input_type = conv.inference_output_type = tf.int16
+    else:
+        ops = tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+        conv.inference_input_type = conv.inference_output_type = tf.int8
+    conv.target_spec.supported_ops = [ops]
+    interp = tf.lite.Interpreter(
+        model_content=conv.convert(), num_threads=1,
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]["index"]
+    out = interp.get_output_details()[0]["index"]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        interp.set_tensor(inp, x[None])
+        interp.invoke()
+        return interp.get_tensor(out)
+
+    return run
+
+
+def _import_tensorflow() -> object | None:
+    try:
+        import tensorflow as tf  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        return None
+    return tf
+
+
+def reference(repeat: int = 200, use_tflite: bool = True) -> list[dict[str, object]]:
+    """Time the reference model (and TFLite's reference kernels when available) on L1-L7;
+    one row per layer with MAC/s figures."""
+    tf = _import_tensorflow() if use_tflite else None
+    rows = []
+    for spec in SPECS:
+        layer = benchmark_layer(spec)
+        x = benchmark_input(layer)
+        macs = layer.macs()
+        row: dict[str, object] = {"layer": spec.name, "description": spec.description,
+                                  "macs": macs}
+        row["edgeconv_macs_per_s"] = macs / seconds_per_call(partial(layer, x), repeat)
+        if tf is not None:
+            run = _tflite_runner(spec, tf)
+            row["tflite_macs_per_s"] = macs / seconds_per_call(partial(run, x), repeat)
+            row["ratio"] = row["edgeconv_macs_per_s"] / row["tflite_macs_per_s"]
+        rows.append(row)
+    return rows
+
+
+def _print_rows(rows: list[dict[str, object]]) -> None:
+    with_tf = "ratio" in rows[0]
+    head = f"{'layer':5} {'MACs':>9} {'edgeconv MAC/s':>15}"
+    if with_tf:
+        head += f" {'TFLite ref MAC/s':>17} {'ratio':>6}"
+    print(head + "  description")
+    for r in rows:
+        line = f"{r['layer']:5} {r['macs']:>9} {r['edgeconv_macs_per_s']:>15.3e}"
+        if with_tf:
+            line += f" {r['tflite_macs_per_s']:>17.3e} {r['ratio']:>6.2f}"
+        print(line + f"  {r['description']}")
+    if not with_tf:
+        print("(TensorFlow not importable: TFLite comparison skipped)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edgeconv.bench",
+                                     description="edgeconv benchmarks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ref = sub.add_parser("reference", help="MAC/s of the Python reference model on L1-L7")
+    ref.add_argument("--repeat", type=int, default=200, help="calls per timing round")
+    ref.add_argument("--no-tflite", action="store_true", help="skip the TFLite comparison")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat={args.repeat}: must be an integer >= 1")
+    _print_rows(reference(args.repeat, not args.no_tflite))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
