@@ -1,12 +1,160 @@
-"""Cortex-M fast kernels chosen at generation time from a layer's shape and the CPU."""
+"""Cortex-M fast kernels chosen at generation time from a layer's shape and the CPU.
+
+Two families, both bit-exact with the reference model (same int32 or int64 accumulator
+value, same requantization):
+
+- DSP (Cortex-M4/M7/M33/M55, ``__ARM_FEATURE_DSP``): SMLAD on int16 pairs, weights expanded
+  to int16 pairs at generation time in the order the inner loop reads them.
+  ``dsp_conv``: im2col of two output pixels into int16 pairs, blocks of four output
+  channels (any Conv2D with groups 1, int8 or 16x8).  ``dsp_conv_1x1``: 1x1 stride-1
+  unpadded int8 convolution read straight from the input with SXTB16 (no scratch).
+  ``dsp_dw``: int8 depthwise, depth multiplier 1, channels in groups of four.
+- ``m0`` (Cortex-M0/M0+/M3, no DSP): products of unsigned bytes biased by 128 so that
+  every operand load is one LDRB with an immediate offset; the bias terms are folded
+  into per-channel constants at generation time and one per-pixel input sum.
+
+Every generated file also compiles on any C99 compiler: the DSP intrinsics have a plain C
+fallback with the same results (see ``codegen/fast/_fast.j2``).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from edgeconv.kernel_plan import KernelPlan
+
+CPUS = ("generic", "cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33",
+        "cortex-m55")
+DSP_CPUS = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
+M0_CPUS = ("cortex-m0", "cortex-m3")
+OC_BLOCK = 4  # output channels per register block (both families)
+INT32_MAX = (1 << 31) - 1
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """NHWC geometry of a 2-D conv-like layer for one input shape."""
+
+    in_h: int
+    in_w: int
+    in_c: int
+    out_h: int
+    out_w: int
+    out_c: int
+    k_h: int
+    k_w: int
+    stride_h: int
+    stride_w: int
+    dil_h: int
+    dil_w: int
+    pad_top: int
+    pad_left: int
+
+    @property
+    def taps(self) -> int:
+        """Kernel taps times input channels: the length of one im2col column."""
+        return self.k_h * self.k_w * self.in_c
+
+
+def _op(layer: Any) -> str:
+    return str(getattr(layer, "op", type(layer).__name__))
+
+
+def geometry(layer: Any, input_shape: tuple[int, ...]) -> Geometry:
+    """Geometry of a 2-D ``Conv2D``/``DepthwiseConv2D`` for ``input_shape`` (H, W, C)."""
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape={input_shape!r}: must be (H, W, C)")
+    in_h, in_w, in_c = (int(s) for s in input_shape)
+    out_h, out_w, out_c = (int(s) for s in layer.output_shape_for(tuple(input_shape)))
+    (pad_top, _), (pad_left, _) = layer.pads_for(tuple(input_shape))
+    k_h, k_w = int(layer.weights.shape[1]), int(layer.weights.shape[2])
+    return Geometry(in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w,
+                    int(layer.stride[0]), int(layer.stride[1]),
+                    int(layer.dilation[0]), int(layer.dilation[1]), int(pad_top), int(pad_left))
+
+
+def _max_input_term(layer: Any) -> int:
+    """Largest |input - zero_point| the layer can see."""
+    if np.dtype(layer.activation_dtype) == np.dtype(np.int16):
+        return 1 << 15
+    zp = int(layer.input_zero_point)
+    return max(127 - zp, zp + 128)
+
+
+def _bias(layer: Any, out_c: int) -> np.ndarray:
+    bias = getattr(layer, "bias", None)
+    return np.zeros(out_c, np.int64) if bias is None else np.asarray(bias, np.int64)
+
+
+def _fits_int32(layer: Any, w_rows: np.ndarray, bias: np.ndarray, extra: int = 0) -> bool:
+    """True if every partial sum of bias and products stays inside int32 (with ``extra``
+    of slack per channel for the bias-folding constants of the m0 kernels)."""
+    bound = np.abs(w_rows.astype(np.int64)).sum(axis=1) * _max_input_term(layer)
+    return bool(np.all(bound + np.abs(bias) + extra <= INT32_MAX))
+
+
+def _pack_pairs(pairs: np.ndarray) -> list[int]:
+    """int16 pairs ``(..., 2)`` -> int32 words, element 0 in the low half."""
+    lo = pairs[..., 0].astype(np.int64) & 0xFFFF
+    hi = pairs[..., 1].astype(np.int64) & 0xFFFF
+    words = (hi << 16) | lo
+    return [int(v) for v in np.where(words >= 1 << 31, words - (1 << 32), words).ravel()]
+
+
+def _sxtb16_order(n: int) -> np.ndarray:
+    """Index permutation of ``n`` (a multiple of 4) elements into SXTB16 order:
+    (0, 2), (1, 3), (4, 6), (5, 7), ... as consecutive pairs."""
+    base = np.arange(n).reshape(-1, 4)
+    return base[:, [0, 2, 1, 3]].ravel()
+
+
+def _requant_context(layer: Any) -> dict[str, Any] | None:
+    """How the kernels requantize: the fast inline double rounding when it is exact
+    (int8, multipliers never INT32_MIN), otherwise the shared helper."""
+    mult = np.asarray(layer.output_multiplier, np.int64)
+    shift = np.asarray(layer.output_shift, np.int64)
+    int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
+    inline = (not int16 and layer.rounding == "double" and bool(np.all(mult > -(1 << 31)))
+              and bool(np.all(shift >= -31)) and bool(np.all(shift <= 30)))
+    return {"inline_requant": inline, "any_left_shift": bool(np.any(shift > 0)),
+            "acc64": int16}
+
+
+def _dsp_conv(layer: Any, g: Geometry) -> KernelPlan | None:
+    """im2col of pixel pairs + SMLAD with 4-channel register blocks."""
+    w = np.asarray(layer.weights, np.int64).reshape(g.out_c, g.taps)
+    if not _fits_int32(layer, w, _bias(layer, g.out_c)):
+        return None
+    sxtb16 = np.dtype(layer.activation_dtype) == np.dtype(np.int8) and g.in_c % 4 == 0
+    order = _sxtb16_order(g.taps) if sxtb16 else np.arange(g.taps)
+    kp = g.taps + (g.taps % 2)
+    wk = np.zeros((g.out_c, kp), np.int64)
+    wk[:, :g.taps] = w[:, order]
+    pairs = wk.reshape(g.out_c, kp // 2, 2)
+    n_blocks = g.out_c // OC_BLOCK
+    blocked = pairs[:n_blocks * OC_BLOCK].reshape(n_blocks, OC_BLOCK, kp // 2, 2)
+    words = _pack_pairs(blocked.transpose(0, 2, 1, 3)) + _pack_pairs(pairs[n_blocks * OC_BLOCK:])
+    int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
+    fill = "sxtb16" if sxtb16 else ("words" if int16 and g.in_c % 2 == 0 else "bytes")
+    offset = -int(layer.input_zero_point) & 0xFFFF
+    scratch = 2 * kp * 2  # two columns of kp int16
+    ctx = {"geo": g, "kp": kp, "fill": fill, "n_blocks": n_blocks, "wwords": words,
+           "offset_pair": _pack_pairs(np.array([offset, offset]))[0],
+           "bias32": [int(b) for b in _bias(layer, g.out_c)], **_requant_context(layer)}
+    return KernelPlan("dsp_conv", "fast/dsp_conv.c.j2", scratch, {"fast": ctx})
 
 
 def select(layer: Any, input_shape: tuple[int, ...], cpu: str) -> KernelPlan | None:
     """Return a fast kernel plan for ``layer`` on ``cpu``, or None to use the generic kernels."""
+    if cpu not in CPUS:
+        raise ValueError(f"cpu={cpu!r}: allowed are {', '.join(CPUS)}")
+    op = _op(layer)
+    if cpu == "generic" or op not in ("Conv2D", "DepthwiseConv2D") or len(input_shape) != 3:
+        return None
+    g = geometry(layer, tuple(input_shape))
+    if cpu in DSP_CPUS and op == "Conv2D" and int(layer.groups) == 1:
+        return _dsp_conv(layer, g)
     return None
