@@ -89,21 +89,16 @@ def _c_values(arr: np.ndarray) -> list[str]:
     return [str(int(v)) for v in arr.ravel()]
 
 
-def _bench_inputs(layer: Any, seed: int) -> np.ndarray:
-    lo, hi = np.iinfo(layer.activation_dtype).min, np.iinfo(layer.activation_dtype).max
-    rng = np.random.default_rng(seed)
-    return rng.integers(lo, hi, size=layer.input_shape, endpoint=True,
-                        dtype=np.int64).astype(layer.activation_dtype)
-
-
 def _render_main(layers: list[Any], infos: list[Any], prefix: str, board: dict[str, Any],
                  out: Path) -> None:
+    from edgeconv.bench import benchmark_input
+
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "fast")),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
     items = []
     for index, (layer, info) in enumerate(zip(layers, infos, strict=True)):
-        x = _bench_inputs(layer, seed=index)
+        x = benchmark_input(layer, seed=index)
         ctype = f"{np.dtype(layer.activation_dtype).name}_t"
         items.append({"name": info.name, "in_ctype": ctype, "out_ctype": ctype,
                       "input": _c_values(x), "expect": _c_values(layer(x)),
@@ -283,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     for o in opts:
         if o not in OPTS:
             raise ValueError(f"opt={o!r}: allowed are {', '.join(OPTS)}")
-    layers = _select(list(benchmark_layers()), args.layers)
+    layers = _select(list(benchmark_layers().values()), args.layers)
     runs = {o: run(layers, args.target, o, fast=not args.generic) for o in opts}
     bad = [r.name for rs in runs.values() for r in rs if r.mismatches]
     if args.markdown:

@@ -113,11 +113,11 @@ def _sxtb16_order(n: int) -> np.ndarray:
 
 def _requant_context(layer: Any) -> dict[str, Any] | None:
     """How the kernels requantize: the fast inline double rounding when it is exact
-    (int8, multipliers never INT32_MIN), otherwise the shared helper."""
+    (int8, multipliers >= 0), otherwise the shared helper."""
     mult = np.asarray(layer.output_multiplier, np.int64)
     shift = np.asarray(layer.output_shift, np.int64)
     int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
-    inline = (not int16 and layer.rounding == "double" and bool(np.all(mult > -(1 << 31)))
+    inline = (not int16 and layer.rounding == "double" and bool(np.all(mult >= 0))
               and bool(np.all(shift >= -31)) and bool(np.all(shift <= 30)))
     return {"inline_requant": inline, "any_left_shift": bool(np.any(shift > 0)),
             "acc64": int16}
@@ -147,6 +147,39 @@ def _dsp_conv(layer: Any, g: Geometry) -> KernelPlan | None:
     return KernelPlan("dsp_conv", "fast/dsp_conv.c.j2", scratch, {"fast": ctx})
 
 
+def _wrap32(values: np.ndarray) -> list[int]:
+    """Reduce int64 values modulo 2**32 into int32 (the kernels sum modulo 2**32)."""
+    return [int(v) for v in ((values.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31))]
+
+
+def _m0_conv(layer: Any, g: Geometry) -> KernelPlan | None:
+    """Unsigned-byte products with LDRB immediate offsets, 1 pixel x 4 channels."""
+    w = np.asarray(layer.weights, np.int64).reshape(g.out_c, g.taps)
+    bias = _bias(layer, g.out_c)
+    if not _fits_int32(layer, w, bias):
+        return None
+    int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
+    direct = (g.k_h == g.k_w == 1 and g.stride_h == g.stride_w == 1
+              and g.pad_top == g.pad_left == 0 and (g.in_h, g.in_w) == (g.out_h, g.out_w))
+    xoff = 0 if direct else (1 << 15 if int16 else 1 << 7)
+    zero = xoff + int(layer.input_zero_point)  # column value that contributes nothing
+    wu = w + 128
+    n_blocks = g.out_c // OC_BLOCK
+    blocked = wu[:n_blocks * OC_BLOCK].reshape(n_blocks, OC_BLOCK, g.taps).transpose(0, 2, 1)
+    wbytes = [int(v) for v in blocked.ravel()] + [int(v) for v in wu[n_blocks * OC_BLOCK:].ravel()]
+    col_ctype = "uint16_t" if int16 else "uint8_t"
+    loads = {(False, False): ("ldrb", ""), (True, False): ("ldrh", ""),
+             (False, True): ("ldrb", "sxtb"), (True, True): ("ldrh", "sxth")}
+    x_load, x_extend = loads[(int16, direct)]
+    ctx = {"geo": g, "direct": direct, "n_blocks": n_blocks, "wbytes": wbytes, "unroll": 8,
+           "x_load": x_load, "x_extend": x_extend, "x_bytes": 2 if int16 else 1,
+           "xoff": xoff, "pad_value": zero, "col_ctype": col_ctype,
+           "col_const_ctype": ("int16_t" if int16 else "int8_t") if direct else col_ctype,
+           "const32": _wrap32(bias - zero * w.sum(axis=1)), **_requant_context(layer)}
+    scratch = 0 if direct else g.taps * (2 if int16 else 1)
+    return KernelPlan("m0_conv", "fast/m0_conv.c.j2", scratch, {"fast": ctx})
+
+
 def select(layer: Any, input_shape: tuple[int, ...], cpu: str) -> KernelPlan | None:
     """Return a fast kernel plan for ``layer`` on ``cpu``, or None to use the generic kernels."""
     if cpu not in CPUS:
@@ -157,4 +190,6 @@ def select(layer: Any, input_shape: tuple[int, ...], cpu: str) -> KernelPlan | N
     g = geometry(layer, tuple(input_shape))
     if cpu in DSP_CPUS and op == "Conv2D" and int(layer.groups) == 1:
         return _dsp_conv(layer, g)
+    if cpu in M0_CPUS and op == "Conv2D" and int(layer.groups) == 1:
+        return _m0_conv(layer, g)
     return None
