@@ -26,6 +26,10 @@ from edgeconv import protocol as p
 from edgeconv.protocol import ErrorCode, Frame, Hello, LayerInfo, Msg
 
 
+def _name(msg_type: int) -> str:
+    return Msg(msg_type).name if msg_type in Msg._value2member_map_ else f"0x{msg_type:02x}"
+
+
 class ClientError(RuntimeError):
     """The device could not be driven to a correct answer."""
 
@@ -145,7 +149,7 @@ class Client:
         except _PORT_ERRORS as exc:
             raise DeviceDisconnectedError(f"port {self.port.name}: {exc}") from None
 
-    def request(self, msg_type: Msg, body: bytes = b"", *, timeout: float | None = None,
+    def request(self, msg_type: int, body: bytes = b"", *, timeout: float | None = None,
                 during_handshake: bool = False) -> Frame:
         """Sends one request and returns its reply (ERROR replies raise DeviceError)."""
         self._seq = (self._seq + 1) % 0xFFFF
@@ -161,10 +165,10 @@ class Client:
             if reply.type == Msg.ERROR:
                 raise DeviceError(*p.parse_error(reply.body))
             if reply.type != (msg_type | 0x80):
-                raise ClientError(f"reply type 0x{reply.type:02x} to request {msg_type.name}")
+                raise ClientError(f"reply type 0x{reply.type:02x} to request {_name(msg_type)}")
             return reply
         raise DeviceTimeoutError(
-            f"no valid reply to {msg_type.name} after {self.retries + 1} attempts of {wait} s "
+            f"no valid reply to {_name(msg_type)} after {self.retries + 1} attempts of {wait} s "
             f"({self.stats.bad_frames} bad frames seen): is the device running this firmware?"
         )
 

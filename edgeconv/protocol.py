@@ -58,11 +58,11 @@ class CounterKind(IntEnum):
     """What the kernel count in OUTPUT measures."""
 
     NONE = 0
-    FPGAIO_25MHZ = 1
+    FPGAIO = 1
     SYSTICK_CPU = 2
     DWT_CYCCNT = 3
     NS = 4
-    TIMER_16MHZ = 5
+    TIMER = 5
 
 
 class FrameError(ValueError):
@@ -143,6 +143,7 @@ class Hello:
     protocol_version: int
     counter_kind: CounterKind
     max_payload: int
+    counter_hz: int
     input_capacity: int
     output_capacity: int
     layer_count: int
@@ -156,9 +157,10 @@ class Hello:
     def parse(cls, body: bytes) -> Hello:
         """Decodes a HELLO/BOOT body."""
         try:
-            version, kind, max_payload, icap, ocap, count = struct.unpack_from("<BBHIII", body)
-            layer_hash = body[16:32].decode("ascii")
-            strings, pos = [], 32
+            version, kind, max_payload, hz, icap, ocap, count = struct.unpack_from("<BBHIIII",
+                                                                                   body)
+            layer_hash = body[20:36].decode("ascii")
+            strings, pos = [], 36
             for _ in range(4):
                 s, pos = _take_str(body, pos)
                 strings.append(s)
@@ -169,7 +171,7 @@ class Hello:
                 f"firmware speaks protocol version {version}, this host speaks "
                 f"{PROTOCOL_VERSION}: rebuild the firmware"
             )
-        return cls(version, CounterKind(kind), max_payload, icap, ocap, count, layer_hash,
+        return cls(version, CounterKind(kind), max_payload, hz, icap, ocap, count, layer_hash,
                    *strings)
 
 

@@ -83,6 +83,6 @@ def test_splitter_drops_overlong_garbage():
 
 
 def test_hello_parse_rejects_other_protocol_version():
-    body = struct.pack("<BBHIII", 9, 0, 256, 1, 1, 1) + b"0" * 16 + b"\x00" * 4
+    body = struct.pack("<BBHIIII", 9, 0, 256, 0, 1, 1, 1) + b"0" * 16 + b"\x00" * 4
     with pytest.raises(p.FrameError, match="protocol version 9"):
         p.Hello.parse(body)

@@ -16,13 +16,12 @@ codegen), ``gen_dir`` + ``expected_hash`` (use already generated C instead of co
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import serial
 
-from edgeconv.client import Client, ClientError
+from edgeconv.client import Client
 from edgeconv.targets import build
 from edgeconv.targets.boards import BOARDS, Board, board
 from edgeconv.targets.process import PtyProcess
@@ -105,10 +104,9 @@ def _firmware(b: Board, cpu: str, layers, options: dict) -> tuple[Path, str]:
 
 
 def _connect(spec: str, port_url: str, layers, expected_hash: str | None, options: dict,
-             *, baud: int = 115200, icount: bool = False, on_close=None, start=None,
-             handshake_timeout: float = 3.0) -> Session:
-    """Opens the port, starts a paused machine (``start``), then handshakes, retrying
-    through the first-frame stall of QEMU's pty."""
+             *, baud: int = 115200, icount: bool = False, on_close=None,
+             start=None) -> Session:
+    """Opens the port, starts a paused machine (``start``), then handshakes."""
     client_options = {k: options.pop(k) for k in _CLIENT_OPTIONS if k in options}
     if options:
         raise ValueError(f"unknown options for {spec}: {', '.join(sorted(options))}")
@@ -117,14 +115,9 @@ def _connect(spec: str, port_url: str, layers, expected_hash: str | None, option
     try:
         if start is not None:
             start()
-        deadline = time.monotonic() + handshake_timeout
-        while True:
-            try:
-                client.handshake(timeout=0.3)
-                break
-            except ClientError as exc:
-                if "stale" in str(exc) or time.monotonic() > deadline:
-                    raise
+        # QEMU's pty passes host -> guest bytes only about 1 s after QEMU started;
+        # short attempts (the client's retries) get through as soon as it does.
+        client.handshake(timeout=0.25)
         return Session(spec, client, layers, icount=icount, on_close=on_close)
     except BaseException:
         port.close()

@@ -1,4 +1,8 @@
-"""A child process (QEMU or the native harness) that announces a pty on stderr."""
+"""A child process (QEMU or the native harness) that announces its pty.
+
+QEMU 7.2 prints ``char device redirected to /dev/pts/N (label serial0)`` on stdout, the
+native harness on stderr: both streams are read, merged.
+"""
 
 from __future__ import annotations
 
@@ -22,23 +26,23 @@ def _die_with_parent() -> None:
 
 
 class PtyProcess:
-    """Starts ``argv``, keeps its stderr, and finds the pty path it announces."""
+    """Starts ``argv``, keeps its output, and finds the pty path it announces."""
 
     def __init__(self, argv: list[str], *, cwd: str | None = None) -> None:
         self.argv = argv
         self.proc = subprocess.Popen(
-            argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_die_with_parent,
+            argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
         )
-        self._stderr: deque[bytes] = deque(maxlen=200)
+        self._output: deque[bytes] = deque(maxlen=200)
         self._pty: str | None = None
         self._pty_seen = threading.Event()
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
 
-    def _read_stderr(self) -> None:
-        for line in self.proc.stderr:
-            self._stderr.append(line)
+    def _read_output(self) -> None:
+        for line in self.proc.stdout:
+            self._output.append(line)
             m = _PTY_LINE.search(line)
             if m and self._pty is None:
                 self._pty = m.group(1).decode()
@@ -49,9 +53,9 @@ class PtyProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def stderr_text(self) -> str:
-        """The last lines the process wrote on stderr."""
-        return b"".join(self._stderr).decode("utf-8", "replace")
+    def output_text(self) -> str:
+        """The last lines the process wrote (stdout and stderr)."""
+        return b"".join(self._output).decode("utf-8", "replace")
 
     def wait_pty(self, timeout: float = 10.0) -> str:
         """The announced pty path; RuntimeError if the process exits or stays silent."""
@@ -60,7 +64,7 @@ class PtyProcess:
             self.stop()
             raise RuntimeError(
                 f"{self.argv[0]} announced no pty within {timeout} s "
-                f"(exit code {self.proc.returncode}); stderr:\n{self.stderr_text()}"
+                f"(exit code {self.proc.returncode}); output:\n{self.output_text()}"
             )
         return self._pty
 
@@ -79,6 +83,6 @@ class PtyProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._reader.join(timeout=1.0)
-        if self.proc.stderr:
-            self.proc.stderr.close()
+        if self.proc.stdout:
+            self.proc.stdout.close()
         return self.proc.returncode

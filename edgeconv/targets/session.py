@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from fractions import Fraction
 
 import numpy as np
 
@@ -12,21 +13,25 @@ from edgeconv.protocol import CounterKind, Hello, LayerInfo
 _SIGNED = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
 
 
-def count_unit_for(kind: CounterKind, icount: bool) -> tuple[str | None, int]:
-    """(unit, scale) of the kernel count a firmware counter gives.
+ICOUNT_NS_PER_INSTRUCTION = 8  # QEMU -icount shift=3
 
-    Under QEMU ``-icount shift=3`` the 25 MHz FPGAIO counter advances once per
-    5 instructions, so counts are reported in instructions.
+
+def count_unit_for(hello: Hello, icount: bool) -> tuple[str | None, Fraction]:
+    """(unit, scale): the kernel count is the firmware's raw count times ``scale``.
+
+    Under QEMU ``-icount shift=3`` every instruction takes 8 ns of virtual time, so a
+    timer of known rate counts instructions: 5 per tick at 25 MHz (MPS2 FPGAIO).
     """
-    if kind == CounterKind.FPGAIO_25MHZ:
-        return ("instructions", 5) if icount else ("ticks", 1)
+    kind = hello.counter_kind
+    if icount and hello.counter_hz and kind in (CounterKind.FPGAIO, CounterKind.TIMER):
+        return "instructions", Fraction(10**9, hello.counter_hz * ICOUNT_NS_PER_INSTRUCTION)
     if kind in (CounterKind.SYSTICK_CPU, CounterKind.DWT_CYCCNT):
-        return "cycles", 1
+        return "cycles", Fraction(1)
     if kind == CounterKind.NS:
-        return "ns", 1
-    if kind == CounterKind.TIMER_16MHZ:
-        return "ticks", 1
-    return None, 1
+        return "ns", Fraction(1)
+    if kind in (CounterKind.FPGAIO, CounterKind.TIMER):
+        return "ticks", Fraction(1)
+    return None, Fraction(1)
 
 
 class Session:
@@ -47,7 +52,7 @@ class Session:
             self._layers[layer.name] = (index, layer)
         self._info: dict[str, LayerInfo] = {}
         self._on_close = on_close
-        self.count_unit, self._count_scale = count_unit_for(self.hello.counter_kind, icount)
+        self.count_unit, self._count_scale = count_unit_for(self.hello, icount)
         self.last_count: int | None = None
         self.closed = False
 
@@ -90,7 +95,7 @@ class Session:
             outs.append(np.frombuffer(result.output, dtype=np.dtype(out_type).newbyteorder("<"))
                         .astype(out_type).reshape(layer.output_shape))
             total += result.count
-        self.last_count = None if self.count_unit is None else total * self._count_scale
+        self.last_count = None if self.count_unit is None else round(total * self._count_scale)
         out = np.stack(outs)
         return out if x.ndim > len(layer.input_shape) else out[0]
 

@@ -13,8 +13,10 @@ void board_init(void);
 void board_write(const uint8_t *p, size_t n);
 /* Blocking read of one byte from the host. */
 uint8_t board_getc(void);
-/* Kernel timing: kind is one of EC_COUNTER_*; start then stop returns elapsed units. */
+/* Kernel timing: kind is one of EC_COUNTER_*, hz its rate (0: unknown, e.g. the CPU
+ * clock); start then stop returns elapsed units. */
 uint8_t board_counter_kind(void);
+uint32_t board_counter_hz(void);
 void board_counter_start(void);
 uint64_t board_counter_stop(void);
 /* Ends the program (QEMU: semihosting exit with code; silicon: reset). */

@@ -97,6 +97,7 @@ static void send_hello(uint8_t type, uint16_t seq)
     *p++ = EC_PROTOCOL_VERSION;
     *p++ = board_counter_kind();
     p = put16(p, (uint16_t)EC_MAX_PAYLOAD);
+    p = put32(p, board_counter_hz());
     p = put32(p, (uint32_t)sizeof input_buf);
     p = put32(p, (uint32_t)sizeof output_buf);
     p = put32(p, edgeconv_registry_count);

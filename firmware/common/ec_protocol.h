@@ -39,10 +39,10 @@
 
 /* Counter kinds reported in HELLO. */
 #define EC_COUNTER_NONE 0u
-#define EC_COUNTER_FPGAIO_25MHZ 1u /* MPS2/MPS3 FPGAIO COUNTER (instructions/5 under -icount shift=3) */
-#define EC_COUNTER_SYSTICK_CPU 2u  /* SysTick on the processor clock: cycles */
-#define EC_COUNTER_DWT_CYCCNT 3u   /* DWT cycle counter: cycles */
-#define EC_COUNTER_NS 4u           /* host clock_gettime(CLOCK_MONOTONIC): nanoseconds */
-#define EC_COUNTER_TIMER_16MHZ 5u  /* nRF51 TIMER0 at 16 MHz: ticks */
+#define EC_COUNTER_FPGAIO 1u      /* MPS2/MPS3 FPGAIO COUNTER: ticks (instructions under icount) */
+#define EC_COUNTER_SYSTICK_CPU 2u /* SysTick on the processor clock: cycles */
+#define EC_COUNTER_DWT_CYCCNT 3u  /* DWT cycle counter: cycles */
+#define EC_COUNTER_NS 4u          /* host clock_gettime(CLOCK_MONOTONIC): nanoseconds */
+#define EC_COUNTER_TIMER 5u       /* a peripheral timer (nRF51 TIMER0): ticks */
 
 #endif

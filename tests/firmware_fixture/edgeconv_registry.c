@@ -38,10 +38,33 @@ static int sum8(const void *input, void *output, void *scratch)
     return 0;
 }
 
+/* spin: int32 n -> n, after a loop of exactly 2n instructions (subs + bne) on Arm:
+ * a known instruction count to check the kernel counters against. */
+static int spin(const void *input, void *output, void *scratch)
+{
+    (void)scratch;
+    uint32_t n = *(const uint32_t *)input;
+    *(uint32_t *)output = n;
+    if (n == 0)
+        return 1;
+#if defined(__arm__)
+    /* GCC wraps inline asm in ".syntax divided" on ARMv6-M and restores it after. */
+    __asm volatile(".syntax unified\n1:\n\tsubs %0, %0, #1\n\tbne 1b\n\t.syntax divided"
+                   : "+l"(n)
+                   :
+                   : "cc");
+#else
+    for (volatile uint32_t i = 0; i < n; i++)
+        ;
+#endif
+    return 0;
+}
+
 const edgeconv_layer_t edgeconv_registry[] = {
     {"add_one", add_one, 1000, 1000, 1, 1, 0},
     {"negate16", negate16, 600, 600, 2, 2, 0},
     {"sum8", sum8, 16, 1, 1, 4, 0},
+    {"spin", spin, 1, 1, 4, 4, 0},
 };
-const uint32_t edgeconv_registry_count = 3;
+const uint32_t edgeconv_registry_count = 4;
 const char edgeconv_registry_hash[] = "f1f2f3f4f5f6f7f8";

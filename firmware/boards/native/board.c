@@ -107,6 +107,8 @@ uint8_t board_getc(void)
 
 uint8_t board_counter_kind(void) { return EC_COUNTER_NS; }
 
+uint32_t board_counter_hz(void) { return 1000000000u; }
+
 void board_counter_start(void) { clock_gettime(CLOCK_MONOTONIC, &t0); }
 
 uint64_t board_counter_stop(void)
