@@ -53,8 +53,8 @@ class PtyProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def output_text(self) -> str:
-        """The last lines the process wrote (stdout and stderr)."""
+    def stderr_text(self) -> str:
+        """The last lines the process printed (stderr, with stdout merged in)."""
         return b"".join(self._output).decode("utf-8", "replace")
 
     def wait_pty(self, timeout: float = 10.0) -> str:
@@ -64,7 +64,7 @@ class PtyProcess:
             self.stop()
             raise RuntimeError(
                 f"{self.argv[0]} announced no pty within {timeout} s "
-                f"(exit code {self.proc.returncode}); output:\n{self.output_text()}"
+                f"(exit code {self.proc.returncode}); output:\n{self.stderr_text()}"
             )
         return self._pty
 
