@@ -89,11 +89,10 @@ def _bias(layer: Any, out_c: int) -> np.ndarray:
     return np.zeros(out_c, np.int64) if bias is None else np.asarray(bias, np.int64)
 
 
-def _fits_int32(layer: Any, w_rows: np.ndarray, bias: np.ndarray, extra: int = 0) -> bool:
-    """True if every partial sum of bias and products stays inside int32 (with ``extra``
-    of slack per channel for the bias-folding constants of the m0 kernels)."""
-    bound = np.abs(w_rows.astype(np.int64)).sum(axis=1) * _max_input_term(layer)
-    return bool(np.all(bound + np.abs(bias) + extra <= INT32_MAX))
+def _acc_bound(w_rows: np.ndarray, bias: np.ndarray, max_term: int) -> int:
+    """Bound on |bias + any partial sum of products| over the channels (rows of weights),
+    with every input term bounded by ``max_term`` in magnitude."""
+    return int(np.max(np.abs(w_rows.astype(np.int64)).sum(axis=1) * max_term + np.abs(bias)))
 
 
 def _pack_pairs(pairs: np.ndarray) -> list[int]:
@@ -111,22 +110,31 @@ def _sxtb16_order(n: int) -> np.ndarray:
     return base[:, [0, 2, 1, 3]].ravel()
 
 
-def _requant_context(layer: Any) -> dict[str, Any] | None:
-    """How the kernels requantize: the fast inline double rounding when it is exact
-    (int8, multipliers >= 0), otherwise the shared helper."""
+def _requant_context(layer: Any, bound: int) -> dict[str, Any]:
+    """How the kernels requantize an accumulator bounded by ``bound``, fastest first:
+
+    - ``r1``: int8, double rounding, multipliers >= 0, every shift <= -1 and
+      ``bound < 2**30``: SRDHM as SMMULR(2 * acc, mult) on DSP cores, then
+      RoundingDivideByPOT as ``((h + (h >> 31)) >> (right - 1)) + 1) >> 1``; the
+      ``_shift`` table holds ``right - 1``.  No step can overflow under the bound.
+    - ``double``: int8, double rounding, multipliers >= 0: the exact general form.
+    - ``helper``: the shared helper chosen by codegen (single rounding, 16x8).
+    """
     mult = np.asarray(layer.output_multiplier, np.int64)
     shift = np.asarray(layer.output_shift, np.int64)
-    int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
-    inline = (not int16 and layer.rounding == "double" and bool(np.all(mult >= 0))
-              and bool(np.all(shift >= -31)) and bool(np.all(shift <= 30)))
-    return {"inline_requant": inline, "any_left_shift": bool(np.any(shift > 0)),
-            "acc64": int16}
+    int8 = np.dtype(layer.activation_dtype) == np.dtype(np.int8)
+    mode = "helper"
+    if int8 and layer.rounding == "double" and bool(np.all(mult >= 0)):
+        mode = "r1" if bound < (1 << 30) and bool(np.all(shift <= -1)) else "double"
+    shifts = [int(-s - 1) for s in shift] if mode == "r1" else [int(s) for s in shift]
+    return {"requant": mode, "shifts": shifts}
 
 
 def _dsp_conv(layer: Any, g: Geometry) -> KernelPlan | None:
     """im2col of pixel pairs + SMLAD with 4-channel register blocks."""
     w = np.asarray(layer.weights, np.int64).reshape(g.out_c, g.taps)
-    if not _fits_int32(layer, w, _bias(layer, g.out_c)):
+    bound = _acc_bound(w, _bias(layer, g.out_c), _max_input_term(layer))
+    if bound > INT32_MAX:
         return None
     sxtb16 = np.dtype(layer.activation_dtype) == np.dtype(np.int8) and g.in_c % 4 == 0
     order = _sxtb16_order(g.taps) if sxtb16 else np.arange(g.taps)
@@ -143,8 +151,32 @@ def _dsp_conv(layer: Any, g: Geometry) -> KernelPlan | None:
     scratch = 2 * kp * 2  # two columns of kp int16
     ctx = {"geo": g, "kp": kp, "fill": fill, "n_blocks": n_blocks, "wwords": words,
            "offset_pair": _pack_pairs(np.array([offset, offset]))[0],
-           "bias32": [int(b) for b in _bias(layer, g.out_c)], **_requant_context(layer)}
+           "bias32": [int(b) for b in _bias(layer, g.out_c)], **_requant_context(layer, bound)}
     return KernelPlan("dsp_conv", "fast/dsp_conv.c.j2", scratch, {"fast": ctx})
+
+
+def _dsp_conv_1x1(layer: Any, g: Geometry) -> KernelPlan | None:
+    """1x1 stride-1 unpadded int8 conv as a GEMM on the input in place (no scratch)."""
+    w = np.asarray(layer.weights, np.int64).reshape(g.out_c, g.in_c)
+    bias = _bias(layer, g.out_c) - int(layer.input_zero_point) * w.sum(axis=1)
+    bound = _acc_bound(w, bias, 128)
+    if bound > INT32_MAX:
+        return None
+    order = _sxtb16_order(g.in_c)
+    pairs = w[:, order].reshape(g.out_c, g.in_c // 4, 2, 2)  # channel, group, half, pair
+    n_blocks = g.out_c // OC_BLOCK
+    blocked = pairs[:n_blocks * OC_BLOCK].reshape(n_blocks, OC_BLOCK, g.in_c // 4, 2, 2)
+    words = (_pack_pairs(blocked.transpose(0, 2, 3, 1, 4))
+             + _pack_pairs(pairs[n_blocks * OC_BLOCK:]))
+    ctx = {"geo": g, "n_blocks": n_blocks, "wwords": words,
+           "bias32": [int(b) for b in bias], **_requant_context(layer, bound)}
+    return KernelPlan("dsp_conv_1x1", "fast/dsp_conv_1x1.c.j2", 0, {"fast": ctx})
+
+
+def _is_pointwise(g: Geometry) -> bool:
+    """1x1 kernel, stride 1, no padding: output pixel p reads input pixel p."""
+    return (g.k_h == g.k_w == 1 and g.stride_h == g.stride_w == 1
+            and g.pad_top == g.pad_left == 0 and (g.in_h, g.in_w) == (g.out_h, g.out_w))
 
 
 def _wrap32(values: np.ndarray) -> list[int]:
@@ -156,11 +188,11 @@ def _m0_conv(layer: Any, g: Geometry) -> KernelPlan | None:
     """Unsigned-byte products with LDRB immediate offsets, 1 pixel x 4 channels."""
     w = np.asarray(layer.weights, np.int64).reshape(g.out_c, g.taps)
     bias = _bias(layer, g.out_c)
-    if not _fits_int32(layer, w, bias):
+    bound = _acc_bound(w, bias, _max_input_term(layer))
+    if bound > INT32_MAX:
         return None
     int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
-    direct = (g.k_h == g.k_w == 1 and g.stride_h == g.stride_w == 1
-              and g.pad_top == g.pad_left == 0 and (g.in_h, g.in_w) == (g.out_h, g.out_w))
+    direct = _is_pointwise(g)
     xoff = 0 if direct else (1 << 15 if int16 else 1 << 7)
     zero = xoff + int(layer.input_zero_point)  # column value that contributes nothing
     wu = w + 128
@@ -175,7 +207,7 @@ def _m0_conv(layer: Any, g: Geometry) -> KernelPlan | None:
            "x_load": x_load, "x_extend": x_extend, "x_bytes": 2 if int16 else 1,
            "xoff": xoff, "pad_value": zero, "col_ctype": col_ctype,
            "col_const_ctype": ("int16_t" if int16 else "int8_t") if direct else col_ctype,
-           "const32": _wrap32(bias - zero * w.sum(axis=1)), **_requant_context(layer)}
+           "const32": _wrap32(bias - zero * w.sum(axis=1)), **_requant_context(layer, bound)}
     scratch = 0 if direct else g.taps * (2 if int16 else 1)
     return KernelPlan("m0_conv", "fast/m0_conv.c.j2", scratch, {"fast": ctx})
 
@@ -188,7 +220,10 @@ def select(layer: Any, input_shape: tuple[int, ...], cpu: str) -> KernelPlan | N
     if cpu == "generic" or op not in ("Conv2D", "DepthwiseConv2D") or len(input_shape) != 3:
         return None
     g = geometry(layer, tuple(input_shape))
+    int8 = np.dtype(layer.activation_dtype) == np.dtype(np.int8)
     if cpu in DSP_CPUS and op == "Conv2D" and int(layer.groups) == 1:
+        if int8 and _is_pointwise(g) and g.in_c % 4 == 0:
+            return _dsp_conv_1x1(layer, g)
         return _dsp_conv(layer, g)
     if cpu in M0_CPUS and op == "Conv2D" and int(layer.groups) == 1:
         return _m0_conv(layer, g)
