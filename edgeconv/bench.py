@@ -4,7 +4,8 @@
 firmware demo and the target benchmarks reuse it.  ``python -m edgeconv.bench reference``
 times the Python reference model on each layer (MAC/s) and, when TensorFlow is
 importable, TFLite's own reference kernels (``BUILTIN_REF`` op resolver, one thread) on
-the same layer shape, side by side with the ratio.
+the same layer shape, side by side with the ratio.  Both run on one thread (the command
+restarts itself with ``OPENBLAS_NUM_THREADS=1``).
 
 TFLite quantizes its model itself (calibrated on random data), so its integer
 parameters differ from ours; only the speed is compared here.  Bit-exactness against
@@ -14,6 +15,7 @@ TFLite is the job of the golden-vector tests.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -231,6 +233,19 @@ def _print_rows(rows: list[dict[str, object]]) -> None:
         print("(TensorFlow not importable: TFLite comparison skipped)")
 
 
+_SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _reexec_single_threaded() -> None:
+    """Time everything on one thread, like TFLite's ``num_threads=1``: the BLAS thread
+    count is fixed when numpy loads, so restart the interpreter with it set to 1 (small
+    GEMMs also run faster and far steadier on one thread on a shared host)."""
+    if all(os.environ.get(k) == v for k, v in _SINGLE_THREAD.items()):
+        return
+    env = {**os.environ, **_SINGLE_THREAD}
+    os.execve(sys.executable, [sys.executable, "-m", "edgeconv.bench", *sys.argv[1:]], env)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edgeconv.bench",
                                      description="edgeconv benchmarks")
@@ -246,4 +261,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    _reexec_single_threaded()
     sys.exit(main())

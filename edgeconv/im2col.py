@@ -81,8 +81,9 @@ def _geometry(x: np.ndarray, kernel_size: object, stride: object, pads: object,
     return k, s, p, d, out
 
 
-def _patch_view(xp: np.ndarray, k: Pair, s: Pair, d: Pair, out: Pair) -> np.ndarray:
-    """Read-only strided view ``(N, OH, OW, KH, KW, C)`` of a padded NHWC array."""
+def patch_view(xp: np.ndarray, k: Pair, s: Pair, d: Pair, out: Pair) -> np.ndarray:
+    """Read-only strided view ``(N, OH, OW, KH, KW, C)`` of the windows of an already
+    padded NHWC array (no copy); ``out`` is the number of window positions per axis."""
     sn, sh, sw, sc = xp.strides
     shape = (xp.shape[0], out[0], out[1], k[0], k[1], xp.shape[3])
     strides = (sn, sh * s[0], sw * s[1], sh * d[0], sw * d[1], sc)
@@ -114,7 +115,7 @@ def im2col(x: np.ndarray, kernel_size: object, stride: object = 1,
     k, s, p, d, out = _geometry(x, kernel_size, stride, pads, dilation)
     x4 = x if x.ndim == 4 else x[None]
     xp = pad_nhwc(x4, p, pad_value)
-    cols = _patch_view(xp, k, s, d, out).reshape(x4.shape[0], out[0], out[1], -1)
+    cols = patch_view(xp, k, s, d, out).reshape(x4.shape[0], out[0], out[1], -1)
     if np.may_share_memory(cols, x):  # 1x1 windows without padding: reshape gave a view
         cols = cols.copy()
     return cols if x.ndim == 4 else cols[0]

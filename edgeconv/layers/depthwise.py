@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.im2col import check_int, pad_nhwc
+from edgeconv.im2col import check_int, pad_nhwc, patch_view
 from edgeconv.layers import _validate as v
 from edgeconv.layers._base import QuantizedConv
 
@@ -16,9 +16,10 @@ class DepthwiseConv2D(QuantizedConv):
 
     Output channel ``o = c * depth_multiplier + m`` reads input channel ``c`` only:
     ``acc[o] = sum_{ky,kx} w[0,ky,kx,o] * (x[iy,ix,c] - input_zero_point) + bias[o]``
-    over in-image taps, then per-channel requantization.  The default path accumulates the
-    KH*KW shifted, strided slices of the zero-point-padded input, vectorized over pixels
-    and channels; ``method='direct'`` is the reference loop nest.
+    over in-image taps, then per-channel requantization.  The default path sums the
+    products of the strided window view of the zero-point-padded input with the taps (one
+    ``einsum`` over KH*KW, vectorized over pixels and channels); ``method='direct'`` is the
+    reference loop nest.
     """
 
     op = "DepthwiseConv2D"
@@ -54,7 +55,9 @@ class DepthwiseConv2D(QuantizedConv):
         taps = self.weights.shape[1] * self.weights.shape[2]
         small = self.activation_dtype == np.int8 and 128 * 128 * taps < 2**31
         self._acc_dtype = np.dtype(np.int32 if small else np.int64)
-        self._w_taps = self.weights[0].astype(self._acc_dtype)
+        kh, kw = self._kernel
+        self._w_taps = self.weights[0].reshape(kh, kw, -1, self.depth_multiplier).astype(
+            self._acc_dtype)
 
     def _check_channels(self, channels: int, name: str) -> None:
         if channels * self.depth_multiplier != self.out_channels:
@@ -69,21 +72,13 @@ class DepthwiseConv2D(QuantizedConv):
         return self.weights.shape[1] * self.weights.shape[2]
 
     def _acc_fast(self, x4: np.ndarray) -> np.ndarray:
-        n, h, w, _ = x4.shape
-        oh, ow = self._out_hw(h, w)
+        n, h, w, c = x4.shape
+        out_hw = self._out_hw(h, w)
         xp = pad_nhwc(x4, self._pads2(h, w), self.input_zero_point).astype(self._acc_dtype)
-        if self.depth_multiplier > 1:
-            xp = np.repeat(xp, self.depth_multiplier, axis=3)
-        (sh, sw), (dh, dw) = self._stride, self._dilation
-        acc = np.zeros((n, oh, ow, self.out_channels), dtype=self._acc_dtype)
-        term = np.empty_like(acc)
-        for ky in range(self._kernel[0]):
-            for kx in range(self._kernel[1]):
-                window = xp[:, ky * dh:ky * dh + (oh - 1) * sh + 1:sh,
-                            kx * dw:kx * dw + (ow - 1) * sw + 1:sw, :]
-                np.multiply(window, self._w_taps[ky, kx], out=term)
-                acc += term
-        out = acc.astype(np.int64)
+        windows = patch_view(xp, self._kernel, self._stride, self._dilation, out_hw)
+        # Output channel c * depth_multiplier + m reads input channel c.
+        acc = np.einsum("nhwijc,ijcm->nhwcm", windows, self._w_taps)
+        out = acc.reshape(n, *out_hw, self.out_channels).astype(np.int64)
         out += self._acc_offset
         return out
 
