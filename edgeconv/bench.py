@@ -18,7 +18,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -143,7 +143,7 @@ def _tflite_runner(spec: BenchSpec, tf: object) -> Callable[[np.ndarray], np.nda
     bias_t = tf.constant(bias, tf.float32)
 
     @tf.function(input_signature=[tf.TensorSpec([1, h, w, c], tf.float32)])
-    def model(x):  # noqa: ANN001, ANN202 - traced by TensorFlow
+    def model(x: object) -> object:
         if not same:
             x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
         pad = "SAME" if same else "VALID"
@@ -160,7 +160,7 @@ def _tflite_runner(spec: BenchSpec, tf: object) -> Callable[[np.ndarray], np.nda
 
     rng = np.random.default_rng(SEED)
 
-    def calibration():  # noqa: ANN202 - generator for the converter
+    def calibration() -> Iterator[list[np.ndarray]]:
         for _ in range(8):
             yield [rng.uniform(-1, 1, size=(1, h, w, c)).astype(np.float32)]
 
@@ -192,7 +192,7 @@ def _tflite_runner(spec: BenchSpec, tf: object) -> Callable[[np.ndarray], np.nda
 
 def _import_tensorflow() -> object | None:
     try:
-        import tensorflow as tf  # noqa: PLC0415 - optional dependency
+        import tensorflow as tf  # optional: only the comparison needs it
     except ImportError:
         return None
     return tf

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -94,7 +96,7 @@ def test_unpadded_1x1_returns_a_copy() -> None:
     (lambda x: edgeconv.im2col(x, 5), "x"),
     (lambda x: edgeconv.col2im(np.zeros((2, 2, 4)), (3, 3, 1), 2, 2), "cols"),
 ])
-def test_bad_arguments(call, argument: str) -> None:  # noqa: ANN001 - lambda
+def test_bad_arguments(call: Callable[[np.ndarray], object], argument: str) -> None:
     x = np.zeros((3, 3, 1), dtype=np.int8)
     with pytest.raises(ValueError, match=argument):
         call(x)

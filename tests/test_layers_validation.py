@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -161,7 +162,7 @@ CALL_CASES = [
 
 @pytest.mark.parametrize(("call", "argument", "text"), CALL_CASES,
                          ids=[f"{c[1]}-{i}" for i, c in enumerate(CALL_CASES)])
-def test_call_rejects(call, argument: str, text: str) -> None:  # noqa: ANN001 - lambda
+def test_call_rejects(call: Callable[[Any], object], argument: str, text: str) -> None:
     layer = edgeconv.Conv2D(**conv_kwargs())
     with pytest.raises(ValueError) as info:
         call(layer)

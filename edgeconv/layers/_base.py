@@ -3,6 +3,7 @@ quantization parameters and requantization of conv-like layers (``QuantizedConv`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -11,6 +12,8 @@ from edgeconv import fixedpoint
 from edgeconv.im2col import Pads2D, effective_extent, same_pads, window_count
 from edgeconv.layers import _quant
 from edgeconv.layers import _validate as v
+
+Tap = tuple[int, int, int, int]  # (ky, kx, iy, ix)
 
 
 def _rank_form(pair: tuple[Any, Any], rank: int) -> tuple[Any, ...]:
@@ -166,7 +169,7 @@ class WindowLayer:
     def _direct(self, x4: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _windows(self, x4: np.ndarray):  # noqa: ANN202 - generator of tuples
+    def _windows(self, x4: np.ndarray) -> Iterator[tuple[int, int, int, list[Tap]]]:
         """Yield ``(n, oy, ox, [(ky, kx, iy, ix), ...])`` with the in-bounds taps of every
         window, as TFLite's reference loops skip out-of-image taps."""
         n_batch, h, w, _ = x4.shape

@@ -7,6 +7,7 @@ divisor of the average.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,7 @@ class _Pool2D(WindowLayer):
     def _taps_per_output(self, in_channels: int) -> int:
         return self.pool_size[0] * self.pool_size[1]
 
-    def _slices(self, xp: np.ndarray, out_hw: tuple[int, int]):  # noqa: ANN202 - generator
+    def _slices(self, xp: np.ndarray, out_hw: tuple[int, int]) -> Iterator[np.ndarray]:
         """The KH*KW strided views of padded ``xp``, one per window tap."""
         (sh, sw), (oh, ow) = self._stride, out_hw
         for ky in range(self.pool_size[0]):
