@@ -179,6 +179,29 @@ def _is_pointwise(g: Geometry) -> bool:
             and g.pad_top == g.pad_left == 0 and (g.in_h, g.in_w) == (g.out_h, g.out_w))
 
 
+def _depthwise(layer: Any, g: Geometry, cpu: str) -> KernelPlan | None:
+    """int8 depthwise, multiplier 1, channels in groups of four: DSP (SXTAB16 + SMLABB /
+    SMLATT on int16 weight pairs) or M0 (scalar, int32 weights)."""
+    if (np.dtype(layer.activation_dtype) != np.dtype(np.int8) or int(layer.depth_multiplier) != 1
+            or g.in_c % 4):
+        return None
+    taps = g.k_h * g.k_w
+    w = np.asarray(layer.weights, np.int64).reshape(taps, g.in_c)  # (tap, channel)
+    bias = _bias(layer, g.in_c)
+    bound = _acc_bound(w.T, bias, _max_input_term(layer))
+    if bound > INT32_MAX:
+        return None
+    grouped = w.reshape(taps, g.in_c // 4, 4).transpose(1, 0, 2)  # (group, tap, channel)
+    ctx = {"geo": g, "bias32": [int(b) for b in bias], **_requant_context(layer, bound)}
+    if cpu in DSP_CPUS:
+        offset = -int(layer.input_zero_point) & 0xFFFF
+        ctx["offset_pair"] = _pack_pairs(np.array([offset, offset]))[0]
+        ctx["wwords"] = _pack_pairs(grouped[..., [0, 2, 1, 3]].reshape(-1, 2))
+        return KernelPlan("dsp_dw", "fast/dsp_dw.c.j2", 0, {"fast": ctx})
+    ctx["wwords"] = [int(v) for v in grouped.ravel()]
+    return KernelPlan("m0_dw", "fast/m0_dw.c.j2", 0, {"fast": ctx})
+
+
 def _wrap32(values: np.ndarray) -> list[int]:
     """Reduce int64 values modulo 2**32 into int32 (the kernels sum modulo 2**32)."""
     return [int(v) for v in ((values.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31))]
@@ -227,4 +250,6 @@ def select(layer: Any, input_shape: tuple[int, ...], cpu: str) -> KernelPlan | N
         return _dsp_conv(layer, g)
     if cpu in M0_CPUS and op == "Conv2D" and int(layer.groups) == 1:
         return _m0_conv(layer, g)
+    if op == "DepthwiseConv2D":
+        return _depthwise(layer, g, cpu)
     return None
