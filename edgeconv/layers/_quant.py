@@ -39,9 +39,11 @@ def activation_range(activation: object, scale: float, zero_point: int,
     amin = max(lo, zero_point)
     if activation == "relu":
         return amin, hi
-    with np.errstate(over="ignore"):  # a tiny scale gives inf, clamped to the dtype max
+    with np.errstate(over="ignore"):
         six = float(np.float32(6.0) / np.float32(scale))  # TFLite divides in float32
-    return amin, int(min(hi, zero_point + float(round_half_away(six))))
+    if not np.isfinite(six):  # a tiny scale: 6.0 is beyond any representable value
+        return amin, hi
+    return amin, min(hi, zero_point + int(round_half_away(six)))
 
 
 def float_array(name: str, value: object, shape: tuple[int, ...] | None = None) -> np.ndarray:
