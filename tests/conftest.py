@@ -24,6 +24,7 @@ def fixture_layers() -> list[SimpleNamespace]:
         SimpleNamespace(name="sum8", input_shape=(16,), output_shape=(1,),
                         expected=lambda x: x.astype(np.int32).sum(axis=-1, keepdims=True)),
         SimpleNamespace(name="spin", input_shape=(1,), output_shape=(1,), expected=lambda x: x),
+        SimpleNamespace(name="crash", input_shape=(1,), output_shape=(1,), expected=None),
     ]
 
 

@@ -17,7 +17,7 @@ def test_hello(native_session):
     hello = native_session.hello
     assert (hello.board, hello.cpu, hello.layer_hash) == ("native", "generic",
                                                           "f1f2f3f4f5f6f7f8")
-    assert hello.layer_count == 4 and hello.counter_kind == CounterKind.NS
+    assert hello.layer_count == 5 and hello.counter_kind == CounterKind.NS
     assert hello.input_capacity >= 1200 and hello.max_payload == 4096
 
 

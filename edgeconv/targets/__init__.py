@@ -16,9 +16,11 @@ codegen), ``gen_dir`` + ``expected_hash`` (use already generated C instead of co
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import serial
 
 from edgeconv.client import Client
@@ -28,7 +30,8 @@ from edgeconv.targets.process import PtyProcess
 from edgeconv.targets.qemu import QemuMachine
 from edgeconv.targets.session import Session
 
-__all__ = ["open", "limits", "parse_spec", "Session", "TargetLimits", "BOARDS"]
+__all__ = ["open", "limits", "fitting_layers", "buffer_bytes", "parse_spec", "Session",
+           "TargetLimits", "BOARDS"]
 
 _CLIENT_OPTIONS = ("timeout", "run_timeout", "retries", "reset_retries")
 _CODEGEN_OPTIONS = ("strategy", "scratch_budget")
@@ -81,6 +84,36 @@ def limits(spec: str, *, board_name: str | None = None) -> TargetLimits:
     t = parse_spec(spec)
     b = t.board if t.board is not None else board(board_name or "")
     return TargetLimits(b.ram_bytes, t.cpu or b.cpu, b.name)
+
+
+def buffer_bytes(layer, cpu: str, **codegen_options) -> tuple[int, int, int]:
+    """Input, output and scratch bytes the harness needs for ``layer`` built for ``cpu``."""
+    from edgeconv import codegen
+
+    item = np.dtype(layer.activation_dtype).itemsize
+    plan = codegen.plan_layers([layer], cpu=cpu, **codegen_options)[0].plan
+    return (item * math.prod(layer.input_shape), item * math.prod(layer.output_shape),
+            plan.scratch_bytes)
+
+
+def fitting_layers(spec: str, layers, *, board_name: str | None = None,
+                   **codegen_options) -> tuple[list, list]:
+    """(layers that fit ``spec`` together, layers left out), keeping the given order.
+
+    The harness sizes its input, output and scratch buffers for the largest layer, so a
+    layer is taken while the three maxima still add up to at most ``ram_bytes``.
+    """
+    lim = limits(spec, board_name=board_name)
+    kept, skipped, peak = [], [], (0, 0, 0)
+    for layer in layers:
+        need = buffer_bytes(layer, lim.cpu, **codegen_options)
+        grown = tuple(max(a, b) for a, b in zip(peak, need, strict=True))
+        if sum(grown) <= lim.ram_bytes:
+            kept.append(layer)
+            peak = grown
+        else:
+            skipped.append(layer)
+    return kept, skipped
 
 
 def _layer_hash(layers, cpu: str, options: dict) -> str:

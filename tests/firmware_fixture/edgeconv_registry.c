@@ -60,11 +60,25 @@ static int spin(const void *input, void *output, void *scratch)
     return 0;
 }
 
+/* crash: on Arm an undefined instruction (HardFault: the firmware reports its registers
+ * and exits); on the host a failing status, 7. */
+static int crash(const void *input, void *output, void *scratch)
+{
+    (void)input;
+    (void)output;
+    (void)scratch;
+#if defined(__arm__)
+    __asm volatile("udf #0x42");
+#endif
+    return 7;
+}
+
 const edgeconv_layer_t edgeconv_registry[] = {
     {"add_one", add_one, 1000, 1000, 1, 1, 0},
     {"negate16", negate16, 600, 600, 2, 2, 0},
     {"sum8", sum8, 16, 1, 1, 4, 0},
     {"spin", spin, 1, 1, 4, 4, 0},
+    {"crash", crash, 1, 1, 1, 1, 0},
 };
-const uint32_t edgeconv_registry_count = 4;
+const uint32_t edgeconv_registry_count = 5;
 const char edgeconv_registry_hash[] = "f1f2f3f4f5f6f7f8";
