@@ -119,7 +119,7 @@ def build_layer(g: Golden) -> Any:
                                "dilation": tuple(m["dilation"])}
     if op == "depthwise":
         return edgeconv.DepthwiseConv2D(depth_multiplier=m["depth_multiplier"], **kwargs)
-    return edgeconv.Conv2D(**kwargs)
+    return edgeconv.Conv2D(groups=m["groups"], **kwargs)
 
 
 def assert_exact(got: np.ndarray, expected: np.ndarray, gid: str) -> None:
@@ -179,6 +179,7 @@ def test_goldens_are_stamped_and_varied() -> None:
     assert {g.meta["padding"] for g in goldens} == {"same", "valid"}
     assert any(g.meta["dilation"] == [2, 2] for g in convs)
     assert any(g.meta.get("depth_multiplier", 1) > 1 for g in convs)
+    assert {g.config["dtype"] for g in convs if g.meta.get("groups", 1) > 1} == set(DTYPES)
     assert {g.config["input_shape"][2] for g in convs} >= {3, 5, 7}
     assert {g.meta["fused_activation"] for g in convs} >= {"none", "relu", "relu6"}
     kernels = {tuple(g.arrays["weights"].shape[1:3]) for g in convs}

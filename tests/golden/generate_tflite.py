@@ -53,7 +53,7 @@ def _cfg(cid: str, op: str, dtype: str, shape: tuple[int, int, int], **kw: Any) 
     cfg = {
         "id": cid, "op": op, "dtype": dtype, "input_shape": list(shape),
         "kernel": [3, 3], "strides": [1, 1], "padding": "same", "dilation": [1, 1],
-        "filters": None, "depth_multiplier": 1, "activation": None, "use_bias": True,
+        "filters": None, "groups": 1, "depth_multiplier": 1, "activation": None, "use_bias": True,
         "saturate": False, "conv1d_equivalent": False, "n_samples": 3,
         "input_range": [-1.0, 1.0],
     }
@@ -90,6 +90,8 @@ CONFIGS: list[dict] = [
          conv1d_equivalent=True, input_range=(-0.5, 1.5)),
     _cfg("conv2d_i8_1d_k3s2_valid_sat", "conv2d", "int8", (1, 17, 3), filters=4, kernel=(1, 3),
          strides=(1, 2), padding="valid", saturate=True, conv1d_equivalent=True),
+    _cfg("conv2d_i8_groups3_sat", "conv2d", "int8", (7, 7, 6), filters=9, groups=3,
+         saturate=True),
     _cfg("conv2d_i8_L2", "conv2d", "int8", (16, 16, 32), filters=32, n_samples=2),
     # Conv2D 16x8
     _cfg("conv2d_i16_k3s1_same", "conv2d", "int16", (8, 8, 3), filters=5),
@@ -104,6 +106,8 @@ CONFIGS: list[dict] = [
          kernel=(5, 1), strides=(2, 2), padding="valid", saturate=True),
     _cfg("conv2d_i16_1d_k7s3_same", "conv2d", "int16", (1, 20, 3), filters=5, kernel=(1, 7),
          strides=(1, 3), conv1d_equivalent=True),
+    _cfg("conv2d_i16_groups2_s2_valid", "conv2d", "int16", (8, 8, 6), filters=4, groups=2,
+         strides=(2, 2), padding="valid"),
     _cfg("conv2d_i16_L2", "conv2d", "int16", (16, 16, 32), filters=32, n_samples=2),
     # DepthwiseConv2D int8
     _cfg("dw_i8_k3s1_same", "depthwise", "int8", (8, 8, 5)),
@@ -156,7 +160,8 @@ def _build_model(cfg: dict, rng: np.random.Generator) -> keras.Model:
     if op == "conv2d":
         layer = keras.layers.Conv2D(
             cfg["filters"], tuple(cfg["kernel"]), dilation_rate=tuple(cfg["dilation"]),
-            activation=cfg["activation"], use_bias=cfg["use_bias"], **common)
+            groups=cfg["groups"], activation=cfg["activation"], use_bias=cfg["use_bias"],
+            **common)
     elif op == "depthwise":
         layer = keras.layers.DepthwiseConv2D(
             tuple(cfg["kernel"]), depth_multiplier=cfg["depth_multiplier"],
@@ -317,6 +322,8 @@ def _extract(cfg: dict, model_bytes: bytes, inputs: np.ndarray) -> dict[str, Any
     if f_scales.size != weights.shape[want_qdim]:
         raise RuntimeError(f"config {cfg['id']}: expected per-channel filter scales")
     rec |= {"weights": weights, "filter_scales": f_scales}
+    if cfg["op"] == "conv2d":  # CONV_2D infers groups from the channel counts
+        meta["groups"] = int(inputs.shape[-1]) // int(weights.shape[-1])
     if b_idx >= 0:
         rec["bias"] = interp.get_tensor(b_idx)
     return rec | {"meta": meta}
