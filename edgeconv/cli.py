@@ -42,12 +42,14 @@ def _random_input(layer, seed: int) -> np.ndarray:
 
 
 def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
-           out=sys.stdout) -> int:
+           icount: bool = False, out=sys.stdout) -> int:
     """Runs every layer on ``target``, compares with the reference model, prints a table;
     returns the number of layers with a mismatch."""
     import edgeconv.targets
 
-    options = {"cpu": cpu} if cpu else {}
+    options: dict = {"cpu": cpu} if cpu else {}
+    if icount:
+        options["icount"] = True
     if not target.startswith("serial:"):
         layers, skipped = edgeconv.targets.fitting_layers(target, layers)
         if skipped:
@@ -94,11 +96,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="seed | bench (benchmark layers L1-L7) | a .py file with LAYERS")
     p.add_argument("--cpu", help="cpu override (qemu:mps2-an385 also runs cortex-m0 code)")
     p.add_argument("--seed", type=int, default=0, help="input random seed")
+    p.add_argument("--icount", action="store_true",
+                   help="serial: the device is a QEMU run with -icount shift=3 (counts in "
+                        "instructions)")
     if _bench_available():
         sub.add_parser("bench", help="benchmark layers on a target (edgeconv.bench_target)")
     args = parser.parse_args(argv)
     try:
-        failures = verify(args.target, load_layers(args.layers), seed=args.seed, cpu=args.cpu)
+        failures = verify(args.target, load_layers(args.layers), seed=args.seed, cpu=args.cpu,
+                          icount=args.icount)
     except (ValueError, RuntimeError) as exc:
         print(f"edgeconv verify: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,9 @@
 
 Options: ``cpu`` (override, see above), ``strategy``/``scratch_budget`` (passed to
 codegen), ``gen_dir`` + ``expected_hash`` (use already generated C instead of codegen),
-``timeout``/``run_timeout``/``retries`` (client), ``qemu`` (binary), ``icount``.
+``timeout``/``run_timeout``/``retries`` (client), ``qemu`` (binary), ``icount`` (QEMU
+boards: run with ``-icount shift=3``, default on MPS2/MPS3; ``serial:``: the device is a
+QEMU started with ``-icount shift=3``, so timer counts convert to instructions).
 """
 
 from __future__ import annotations
@@ -210,7 +212,8 @@ def _open_serial(spec: str, t: TargetSpec, layers, options: dict) -> Session:
     cpu = options.pop("cpu", None)
     expected = options.pop("expected_hash", None)
     codegen_options = {k: options.pop(k) for k in _CODEGEN_OPTIONS if k in options}
-    session = _connect(spec, t.port, layers, None, options, baud=t.baud)
+    icount = bool(options.pop("icount", False))
+    session = _connect(spec, t.port, layers, None, options, baud=t.baud, icount=icount)
     try:
         if expected is None:
             expected = _layer_hash(layers, cpu or session.hello.cpu, codegen_options)
