@@ -218,3 +218,33 @@ def test_from_float_per_channel_quantization() -> None:
                                         activation="relu", activation_dtype=np.int16)
     assert relu16.bias.dtype == np.int64 and relu16.activation_dtype == np.int16
     assert (relu16.activation_min, relu16.activation_max) == (0, 32767)
+
+
+@pytest.mark.parametrize(("dtype", "channels"), [(np.int8, 16), (np.int8, 256), (np.int16, 256)])
+def test_extreme_values_stay_exact(dtype: type, channels: int) -> None:
+    """Odd products at the type limits: sums beyond 2**24 (inexact in float32) must still
+    be exact, so the GEMM has to switch to float64 for the large kernel."""
+    lo = int(np.iinfo(dtype).min) + 1  # -127 / -32767: odd products
+    w = np.full((2, 3, 3, channels), -127, np.int8)
+    w[1] = 127
+    layer = edgeconv.Conv2D(weights=w, output_multiplier=np.full(2, 1 << 30, np.int32),
+                            output_shift=np.full(2, -20, np.int32), activation_dtype=dtype)
+    x = np.full((1, 3, 3, channels), lo, dtype)
+    expected = np.array([1, -1]) * 127 * -lo * 9 * channels
+    acc = layer.accumulate(x)
+    np.testing.assert_array_equal(acc.ravel(), expected)
+    np.testing.assert_array_equal(acc, layer.accumulate(x, method="direct"))
+    assert (abs(expected[0]) >= 2**24) == (layer._gemm_dtype != np.float32)
+
+
+def test_int8_accumulator_wraps_to_int32_before_requantization() -> None:
+    """TFLite/CMSIS-NN hold the int8 accumulator in an int32: bias INT32_MAX plus 1 wraps
+    to INT32_MIN, which requantizes (multiplier 0.5) to -2**30 and clamps to -128."""
+    layer = edgeconv.Conv2D(weights=np.ones((1, 1, 1, 1), np.int8),
+                            bias=np.array([2**31 - 1], np.int32), input_zero_point=-1,
+                            output_multiplier=np.array([1 << 30], np.int32),
+                            output_shift=np.zeros(1, np.int32))
+    x = np.zeros((1, 1, 1), np.int8)  # x - zp = 1
+    assert layer.accumulate(x)[0, 0, 0] == 2**31
+    assert layer(x)[0, 0, 0] == -128
+    assert layer(x, method="direct")[0, 0, 0] == -128
