@@ -1,0 +1,193 @@
+"""Fast kernels: plan selection, warning-clean C, bit-exact results on the host (the
+portable fallback) and on QEMU (the DSP and Thumb-1 code)."""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeconv import Conv2D, DepthwiseConv2D, bench_target, codegen, fastpaths
+from edgeconv.fixedpoint import quantize_multiplier_array
+
+WARNINGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion",
+            "-Wsign-conversion", "-Wshadow", "-Wcast-align", "-Werror"]
+ARM_FLAGS = {"cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
+                           "-mfpu=fpv4-sp-d16"],
+             "cortex-m0": ["-mcpu=cortex-m0", "-mthumb"],
+             "cortex-m3": ["-mcpu=cortex-m3", "-mthumb"],
+             "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"]}
+
+
+def make_layer(name: str, shape: tuple[int, int, int], out_c: int, kernel: tuple[int, int], *,
+               depthwise: bool = False, stride: int = 1, padding: object = "same",
+               dilation: int = 1, dtype: type = np.int8, zp: int = 0, ozp: int = 0,
+               scale: tuple[float, float] = (0.0005, 0.004), relu: bool = False,
+               rounding: str = "double", seed: int = 0) -> Conv2D | DepthwiseConv2D:
+    """A random quantized layer; ``scale`` bounds the per-channel real multipliers."""
+    rng = np.random.default_rng(seed)
+    channels = shape[2] if depthwise else out_c
+    w_shape = (1, *kernel, shape[2]) if depthwise else (out_c, *kernel, shape[2])
+    weights = rng.integers(-128, 128, w_shape).astype(np.int8)
+    mult, shift = quantize_multiplier_array(rng.uniform(*scale, channels))
+    int16 = dtype == np.int16
+    bias = rng.integers(-20000, 20000, channels).astype(np.int64 if int16 else np.int32)
+    if int16:
+        zp = ozp = 0
+    lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+    common = dict(weights=weights, bias=bias, output_multiplier=mult, output_shift=shift,
+                  stride=stride, padding=padding, dilation=dilation, input_zero_point=zp,
+                  output_zero_point=ozp, activation_min=max(lo, ozp) if relu else lo,
+                  activation_max=hi, activation_dtype=dtype, rounding=rounding, name=name,
+                  input_shape=shape)
+    return DepthwiseConv2D(**common) if depthwise else Conv2D(**common)
+
+
+def cases() -> list[Conv2D | DepthwiseConv2D]:
+    """Shapes and numerics that reach every branch of the fast kernels."""
+    return [
+        # im2col conv: SXTB16 fill, channel tail, odd pixel count, zero points, relu
+        make_layer("c_sx", (5, 5, 8), 6, (3, 3), zp=-7, ozp=4, relu=True, seed=1),
+        # bytes fill (3 channels), stride 2, dilation 2, explicit pads, 2 channels only
+        make_layer("c_by", (7, 6, 3), 2, (3, 2), stride=2, dilation=2,
+                   padding=((2, 1), (1, 2)), zp=5, seed=2),
+        # 1x1 GEMM with a channel tail and an odd pixel count; 1x1 strided (not a GEMM)
+        make_layer("c_pw", (3, 3, 12), 5, (1, 1), zp=-3, ozp=-2, seed=3),
+        make_layer("c_pws", (5, 4, 8), 8, (1, 1), stride=2, padding="valid", zp=9, seed=4),
+        # left shifts (real multipliers > 1): the exact general requantization
+        make_layer("c_left", (4, 4, 4), 4, (3, 3), scale=(1.5, 3.0), zp=2, seed=5),
+        # single rounding: the shared helper
+        make_layer("c_single", (4, 5, 4), 5, (3, 3), rounding="single", zp=1, seed=6),
+        # 16x8: words fill (even channels) and bytes fill (odd channels)
+        make_layer("c_i16", (4, 4, 6), 7, (3, 3), dtype=np.int16, scale=(0.00002, 0.0002),
+                   seed=7),
+        make_layer("c_i16b", (5, 3, 3), 4, (2, 3), dtype=np.int16, stride=2,
+                   scale=(0.00002, 0.0002), seed=8),
+        # depthwise: 3x3 same, strided dilated valid, 5x5 with relu
+        make_layer("d_3", (5, 6, 8), 8, (3, 3), depthwise=True, zp=-4, ozp=3, seed=9),
+        make_layer("d_sd", (9, 8, 4), 4, (3, 3), depthwise=True, stride=2, dilation=2,
+                   padding="valid", zp=6, seed=10),
+        make_layer("d_5", (6, 6, 4), 4, (5, 5), depthwise=True, relu=True, ozp=-6, seed=11),
+    ]
+
+
+EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0)
+    "c_sx": ("dsp_conv", "m0_conv"), "c_by": ("dsp_conv", "m0_conv"),
+    "c_pw": ("dsp_conv_1x1", "m0_conv"), "c_pws": ("dsp_conv", "m0_conv"),
+    "c_left": ("dsp_conv", "m0_conv"), "c_single": ("dsp_conv", "m0_conv"),
+    "c_i16": ("dsp_conv", "m0_conv"), "c_i16b": ("dsp_conv", "m0_conv"),
+    "d_3": ("dsp_dw", "m0_dw"), "d_sd": ("dsp_dw", "m0_dw"), "d_5": ("dsp_dw", "m0_dw"),
+}
+
+
+def _plan(layer: Conv2D | DepthwiseConv2D, cpu: str) -> fastpaths.KernelPlan | None:
+    return fastpaths.select(layer, layer.input_shape, cpu)
+
+
+@pytest.mark.parametrize("cpu,column", [("cortex-m4", 0), ("cortex-m0", 1)])
+def test_select_strategies(cpu: str, column: int) -> None:
+    for layer in cases():
+        plan = _plan(layer, cpu)
+        assert plan is not None and plan.strategy == EXPECTED[layer.name][column], layer.name
+
+
+def test_select_scratch_and_requant_modes() -> None:
+    by_name = {layer.name: layer for layer in cases()}
+    # two int16 columns of the (even-padded) taps; none for the 1x1 GEMM and depthwise
+    assert _plan(by_name["c_sx"], "cortex-m4").scratch_bytes == 2 * 2 * 72
+    assert _plan(by_name["c_by"], "cortex-m4").scratch_bytes == 2 * 2 * 18
+    assert _plan(by_name["c_pw"], "cortex-m4").scratch_bytes == 0
+    assert _plan(by_name["d_3"], "cortex-m4").scratch_bytes == 0
+    # M0: one column of bytes (int16: halfwords), none when reading in place
+    assert _plan(by_name["c_sx"], "cortex-m0").scratch_bytes == 72
+    assert _plan(by_name["c_i16"], "cortex-m0").scratch_bytes == 2 * 54
+    assert _plan(by_name["c_pw"], "cortex-m0").scratch_bytes == 0
+    modes = {name: _plan(layer, "cortex-m4").context["fast"]["requant"]
+             for name, layer in by_name.items()}
+    assert modes["c_sx"] == "r1" and modes["c_left"] == "double"
+    assert modes["c_single"] == "helper" and modes["c_i16"] == "helper"
+
+
+def test_select_declines() -> None:
+    layer = cases()[0]
+    assert fastpaths.select(layer, layer.input_shape, "generic") is None
+    dm2 = DepthwiseConv2D(weights=np.ones((1, 3, 3, 8), np.int8), depth_multiplier=2,
+                          output_multiplier=np.full(8, 1 << 30, np.int32),
+                          output_shift=np.full(8, -3, np.int32), input_shape=(4, 4, 4))
+    assert fastpaths.select(dm2, (4, 4, 4), "cortex-m4") is None
+    odd_dw = make_layer("d_odd", (4, 4, 6), 6, (3, 3), depthwise=True)
+    assert fastpaths.select(odd_dw, (4, 4, 6), "cortex-m4") is None
+    with pytest.raises(ValueError, match="cpu='cortex-m85'"):
+        fastpaths.select(layer, layer.input_shape, "cortex-m85")
+
+
+def test_select_declines_int32_overflow() -> None:
+    """16x8 products of 2**15 * 127 over 1024 taps can leave int32: no fast path."""
+    layer = make_layer("big", (4, 4, 128), 4, (3, 3), dtype=np.int16, seed=12)
+    big = Conv2D(weights=np.full((4, 3, 3, 128), 127, np.int8), bias=layer.bias,
+                 output_multiplier=layer.output_multiplier, output_shift=layer.output_shift,
+                 padding="same", activation_dtype=np.int16, input_shape=(4, 4, 128))
+    assert fastpaths.select(big, (4, 4, 128), "cortex-m4") is None
+    assert fastpaths.select(big, (4, 4, 128), "cortex-m0") is None
+
+
+def _generate(cpu: str, out: Path) -> tuple[Path, list[Conv2D | DepthwiseConv2D], list]:
+    layers = cases()
+    gen = codegen.generate(layers, out, "fastnet", cpu=cpu)
+    return gen.source, layers, list(gen.layers)
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m0"])
+def test_host_fallback_bit_exact(cpu: str, tmp_path: Path) -> None:
+    """The portable C of every fast kernel, built for the host with the codegen warning
+    flags, gives the reference output on random input."""
+    cc = shutil.which("gcc")
+    if cc is None:
+        pytest.skip("host gcc not installed")
+    source, layers, infos = _generate(cpu, tmp_path)
+    lib = tmp_path / "fastnet.so"
+    subprocess.run([cc, *WARNINGS, "-fPIC", "-shared", str(source), "-o", str(lib)],
+                   check=True, capture_output=True, text=True)
+    dll = ctypes.CDLL(str(lib))
+    rng = np.random.default_rng(99)
+    for layer, info in zip(layers, infos, strict=True):
+        assert info.strategy == EXPECTED[layer.name][cpu == "cortex-m0"]
+        lo, hi = np.iinfo(layer.activation_dtype).min, np.iinfo(layer.activation_dtype).max
+        x = rng.integers(lo, hi, layer.input_shape, endpoint=True).astype(layer.activation_dtype)
+        y = np.full(layer.output_shape, 77, layer.activation_dtype)
+        scratch = np.zeros(max(1, info.scratch_bytes // 4 + 1), np.uint32)
+        rc = getattr(dll, layer.name)(ctypes.c_void_p(x.ctypes.data),
+                                      ctypes.c_void_p(y.ctypes.data),
+                                      ctypes.c_void_p(scratch.ctypes.data))
+        assert rc == 0
+        np.testing.assert_array_equal(y, layer(x), err_msg=layer.name)
+
+
+@pytest.mark.parametrize("cpu,source_cpu", [("cortex-m4", "cortex-m4"),
+                                            ("cortex-m55", "cortex-m4"),
+                                            ("cortex-m0", "cortex-m0"),
+                                            ("cortex-m3", "cortex-m0")])
+def test_arm_builds_warning_clean(cpu: str, source_cpu: str, tmp_path: Path) -> None:
+    """The intrinsics / Thumb-1 code compile cleanly for the Arm cores."""
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc not installed")
+    source, _, _ = _generate(source_cpu, tmp_path)
+    proc = subprocess.run(["arm-none-eabi-gcc", *ARM_FLAGS[cpu], *WARNINGS, "-c", str(source),
+                           "-o", str(tmp_path / "fastnet.o")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("target,column", [("qemu:mps2-an386", 0), ("qemu:mps2-an385", 1)])
+def test_on_target_bit_exact(target: str, column: int) -> None:
+    """Every fast kernel on the emulated core matches the reference element for element."""
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
+    layers = cases()
+    results = bench_target.run(layers, target, "O3")
+    for layer, r in zip(layers, results, strict=True):
+        assert r.strategy == EXPECTED[layer.name][column]
+        assert r.mismatches == 0, r
