@@ -113,12 +113,19 @@ def im2col(x: np.ndarray, kernel_size: object, stride: object = 1,
     so that they contribute ``w * (zp - zp) = 0``).
     """
     k, s, p, d, out = _geometry(x, kernel_size, stride, pads, dilation)
-    x4 = x if x.ndim == 4 else x[None]
-    xp = pad_nhwc(x4, p, pad_value)
-    cols = patch_view(xp, k, s, d, out).reshape(x4.shape[0], out[0], out[1], -1)
-    if np.may_share_memory(cols, x):  # 1x1 windows without padding: reshape gave a view
-        cols = cols.copy()
+    cols = gather_windows(x if x.ndim == 4 else x[None], k, s, p, d, out, pad_value)
     return cols if x.ndim == 4 else cols[0]
+
+
+def gather_windows(x4: np.ndarray, k: Pair, s: Pair, pads: Pads2D, d: Pair, out: Pair,
+                   pad_value: float | int) -> np.ndarray:
+    """:func:`im2col` of NHWC ``x4`` without argument checks (for callers that validated
+    the geometry once); ``out`` is the number of window positions per axis."""
+    xp = pad_nhwc(x4, pads, pad_value)
+    cols = patch_view(xp, k, s, d, out).reshape(x4.shape[0], out[0], out[1], -1)
+    if np.may_share_memory(cols, x4):  # 1x1 windows without padding: reshape gave a view
+        cols = cols.copy()
+    return cols
 
 
 def col2im(cols: np.ndarray, input_shape: tuple[int, ...], kernel_size: object,

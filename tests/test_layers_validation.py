@@ -153,6 +153,7 @@ CALL_CASES = [
     (lambda layer: layer(np.zeros((6, 5, 4), np.int8)), "x", "(6, 5, 4)"),
     (lambda layer: layer(np.zeros((5, 4), np.int8)), "x", "(5, 4)"),
     (lambda layer: layer(np.zeros((1, 1, 5, 5, 4), np.int8)), "x", "(1, 1, 5, 5, 4)"),
+    (lambda layer: layer(np.zeros((0, 5, 5, 4), np.int8)), "x", "empty batch"),
     (lambda layer: layer(np.zeros((5, 5, 4), np.int8), method="fast"), "method", "fast"),
     (lambda layer: layer.accumulate(np.zeros((5, 5, 4), np.int8), method=1), "method", "1"),
     (lambda layer: layer.output_shape_for((5, 5, 2)), "input_shape", "2"),

@@ -141,11 +141,14 @@ class WindowLayer:
         if x.ndim not in (n, n + 1):
             raise ValueError(f"x: shape {x.shape} must have {n} dims, or {n + 1} with batch")
         batched = x.ndim == n + 1
+        if batched and x.shape[0] < 1:
+            raise ValueError(f"x: shape {x.shape} has an empty batch, must be >= 1")
         shape = x.shape[1:] if batched else x.shape
-        if self.input_shape is not None and tuple(shape) != self.input_shape:
+        if self.input_shape is None:
+            self._shape_hwc(tuple(shape), "x.shape")
+        elif tuple(shape) != self.input_shape:  # input_shape itself was validated at init
             raise ValueError(f"x: shape {x.shape} does not match input_shape={self.input_shape}"
                              " (optionally with a leading batch dimension)")
-        self._shape_hwc(tuple(shape), "x.shape")
         x4 = x if batched else x[None]
         if self.rank == 1:
             x4 = x4[:, None]

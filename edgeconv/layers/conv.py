@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.im2col import check_int, im2col
+from edgeconv.im2col import check_int, gather_windows
 from edgeconv.layers import _validate as v
 from edgeconv.layers._base import QuantizedConv
 
@@ -85,9 +85,10 @@ class Conv2D(QuantizedConv):
 
     def _acc_fast(self, x4: np.ndarray) -> np.ndarray:
         n, h, w, c = x4.shape
-        cols = im2col(x4.astype(self._gemm_dtype), self._kernel, self._stride,
-                      self._pads2(h, w), self._dilation, pad_value=self.input_zero_point)
-        oh, ow = cols.shape[1:3]
+        oh, ow = self._out_hw(h, w)
+        cols = gather_windows(x4.astype(self._gemm_dtype), self._kernel, self._stride,
+                              self._pads2(h, w), self._dilation, (oh, ow),
+                              self.input_zero_point)
         p = n * oh * ow
         if self.groups == 1:
             prod = cols.reshape(p, -1) @ self._gemm_w[0]
