@@ -155,7 +155,7 @@ def flash_bytes(elf: Path, names: list[str]) -> dict[str, int]:
     sizes = dict.fromkeys(names, 0)
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) != 4 or parts[2].lower() not in "trt":
+        if len(parts) != 4 or parts[2].lower() not in ("t", "r"):
             continue
         for name in names:
             if parts[3] == name or parts[3].startswith(name + "_"):
