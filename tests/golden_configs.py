@@ -1,0 +1,360 @@
+"""Layer configurations for the golden suite (tests/test_golden.py).
+
+Deterministic: hand-picked edge cases plus configurations drawn from a seeded numpy RNG,
+so one firmware build per target holds them all. Every config is a ``GoldenCase``: a
+layer (unique C name), the strategy to force (None lets codegen choose, which includes
+the Cortex-M fast paths), and inputs (one random, one at the dtype's extremes).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgeconv import codegen
+from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
+from edgeconv.signal import SignalFilter
+
+SEED = 20261125
+I32_MAX = (1 << 31) - 1
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    """One layer of the golden firmware and how to drive it."""
+
+    layer: Any
+    strategy: str | None
+    family: str
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    def inputs(self) -> np.ndarray:
+        """A batch of two inputs: uniform over the dtype, then all-min or all-max."""
+        info = np.iinfo(self.layer.activation_dtype)
+        rng = np.random.default_rng(_stable_seed(self.name))
+        shape = tuple(self.layer.input_shape)
+        x = rng.integers(info.min, int(info.max) + 1, size=shape, dtype=np.int64)
+        extreme = np.full(shape, info.min if rng.integers(2) else info.max, dtype=np.int64)
+        return np.stack([x, extreme]).astype(self.layer.activation_dtype)
+
+    def buffer_bytes(self, cpu: str = "generic") -> tuple[int, int, int]:
+        """Input, output and scratch bytes of the layer as generated for ``cpu``."""
+        item = np.dtype(self.layer.activation_dtype).itemsize
+        plan = codegen.plan_layers([self.layer], strategy=self.strategy, cpu=cpu)[0].plan
+        return (item * math.prod(self.layer.input_shape),
+                item * math.prod(self.layer.output_shape), plan.scratch_bytes)
+
+
+def _stable_seed(name: str) -> int:
+    return sum((i + 1) * ord(ch) for i, ch in enumerate(name)) + SEED
+
+
+# -------------------------------------------------------------------- conv-like layers
+
+def _quant(rng: np.random.Generator, n_out: int, taps: int, wide: bool,
+           extreme: bool) -> dict[str, Any]:
+    """Multipliers/shifts that keep typical outputs inside the range (or, when
+    ``extreme``, the edges: 0, 1, INT32_MAX, shifts at both ends), bias, clamp."""
+    if extreme:
+        mult = rng.choice([0, 1, 1 << 30, I32_MAX, int(rng.integers(1 << 30, I32_MAX))],
+                          size=n_out)
+        shift = rng.choice([-31, -20, -1, 0, 1, 7] + ([] if wide else [15, 30]), size=n_out)
+    else:
+        # Typical |acc| ~ sqrt(taps) * 128 * 74 (uniform weights and inputs); aim the
+        # outputs at ~ +-100 (int8) or +-10000 (16x8).
+        acc = math.sqrt(taps) * 74 * (128 if not wide else 32768)
+        scale = (10000 if wide else 100) / acc
+        if rng.random() < 0.4:
+            # A small multiplier and a right shift of 1..3: the final rounding step sees
+            # many exact ties, positive and negative.
+            shift = -rng.integers(1, 4, size=n_out)
+            mult = np.minimum(scale * 2.0 ** (31 - shift) * rng.uniform(0.5, 2, n_out),
+                              I32_MAX).astype(np.int64)
+        else:
+            mult = rng.integers(1 << 30, I32_MAX, size=n_out, endpoint=True)
+            centre = int(math.floor(math.log2(scale)))
+            shift = np.clip(centre + rng.integers(-1, 2, size=n_out), -31, 7 if wide else 30)
+    quant: dict[str, Any] = dict(output_multiplier=np.asarray(mult, np.int32),
+                                 output_shift=np.asarray(shift, np.int32))
+    if rng.random() < 0.2:
+        quant["bias"] = None
+    elif wide:
+        quant["bias"] = rng.integers(-(1 << 40), 1 << 40, size=n_out).astype(np.int64)
+    elif extreme and rng.random() < 0.5:  # bias near the int32 edge: the sum wraps
+        quant["bias"] = rng.choice([-(1 << 31), I32_MAX, I32_MAX - 5000], size=n_out)\
+            .astype(np.int32)
+    else:
+        quant["bias"] = rng.integers(-taps * 128 * 64, taps * 128 * 64 + 1, size=n_out)\
+            .astype(np.int32)
+    if not wide:
+        quant["input_zero_point"] = int(rng.integers(-128, 128))
+        quant["output_zero_point"] = int(rng.integers(-128, 128))
+        quant["rounding"] = str(rng.choice(["double", "single"]))
+    else:
+        quant["rounding"] = str(rng.choice(["double", "single"]))
+    if rng.random() < 0.3:
+        lo = int(rng.integers(-128, 0)) * (256 if wide else 1)
+        quant["activation_min"] = lo
+        quant["activation_max"] = lo + int(rng.integers(1, 128)) * (256 if wide else 1)
+    return quant
+
+
+def _padding(rng: np.random.Generator, extent: tuple[int, int], rank: int) -> Any:
+    pick = rng.integers(3)
+    if pick == 0:
+        return "same"
+    if pick == 1:
+        return "valid"
+    pads = tuple((int(rng.integers(e)), int(rng.integers(e))) for e in extent)
+    return pads if rank == 2 else pads[1]
+
+
+def _random_conv(rng: np.random.Generator, name: str, op: str, wide: bool,
+                 extreme: bool) -> Any:
+    dt = np.int16 if wide else np.int8
+    kh = 1 if op == "conv1d" else int(rng.integers(1, 5))
+    kw = int(rng.integers(1, 5))
+    sh, sw = (int(s) for s in rng.integers(1, 4, size=2))
+    dh, dw = (int(d) for d in rng.choice([1, 1, 2, 3], size=2))
+    if op == "conv1d":
+        sh = dh = 1
+    extent = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    padding = _padding(rng, extent, 1 if op == "conv1d" else 2)
+    h = 1 if op == "conv1d" else int(rng.integers(extent[0], extent[0] + 6))
+    w = int(rng.integers(extent[1], extent[1] + 6))
+    common = dict(stride=(sh, sw) if op != "conv1d" else sw,
+                  dilation=(dh, dw) if op != "conv1d" else dw, padding=padding,
+                  activation_dtype=dt, name=name)
+    if op == "depthwise":
+        c = int(rng.integers(1, 6))
+        dm = int(rng.choice([1, 1, 2, 3]))
+        n_out = c * dm
+        weights = rng.integers(-128, 128, size=(1, kh, kw, n_out)).astype(np.int8)
+        q = _quant(rng, n_out, kh * kw, wide, extreme)
+        return DepthwiseConv2D(weights=weights, depth_multiplier=dm, input_shape=(h, w, c),
+                               **common, **q)
+    groups = int(rng.choice([1, 1, 1, 2, 3]))
+    per_group = int(rng.integers(1, 4))
+    c = groups * per_group
+    n_out = groups * int(rng.integers(1, 4))
+    q = _quant(rng, n_out, kh * kw * per_group, wide, extreme)
+    if op == "conv1d":
+        weights = rng.integers(-128, 128, size=(n_out, kw, per_group)).astype(np.int8)
+        return Conv1D(weights=weights, groups=groups, input_shape=(w, c), **common, **q)
+    weights = rng.integers(-128, 128, size=(n_out, kh, kw, per_group)).astype(np.int8)
+    return Conv2D(weights=weights, groups=groups, input_shape=(h, w, c), **common, **q)
+
+
+def _random_pool(rng: np.random.Generator, name: str, op: str, wide: bool) -> Any:
+    fh, fw = (int(k) for k in rng.integers(1, 5, size=2))
+    sh, sw = (int(s) for s in rng.integers(1, 4, size=2))
+    h, w = int(rng.integers(fh, fh + 5)), int(rng.integers(fw, fw + 5))
+    dt = np.int16 if wide else np.int8
+    kwargs: dict[str, Any] = {}
+    if rng.random() < 0.3:
+        info = np.iinfo(dt)
+        lo = int(rng.integers(info.min, 0))
+        kwargs = dict(activation_min=lo, activation_max=int(rng.integers(lo, info.max + 1)))
+    cls = MaxPool2D if op == "max_pool" else AvgPool2D
+    return cls(pool_size=(fh, fw), stride=(sh, sw), padding=_padding(rng, (fh, fw), 2),
+               activation_dtype=dt, name=name, input_shape=(h, w, int(rng.integers(1, 6))),
+               **kwargs)
+
+
+# ---------------------------------------------------------------------- signal filters
+
+_FMT_DTYPE = {"q7": np.int8, "q15": np.int16, "q31": np.int32}
+
+
+def _signal_cases(rng: np.random.Generator) -> Iterator[GoldenCase]:
+    """Every fmt x kind x mode, with default and overridden numerics options, and
+    input/kernel lengths below, equal to and above each other."""
+    index = 0
+    lengths = [(9, 4), (4, 9), (6, 6), (1, 5), (7, 1), (16, 16)]
+    options = [{}, {"rounding": "nearest"}, {"saturate": True}, {"saturate": False},
+               {"accumulator": 16}, {"accumulator": 40}, {"accumulator": 128},
+               {"stride": 3, "rounding": "nearest", "accumulator": 96}]
+    for fmt, kind, mode in itertools.product(_FMT_DTYPE, ("convolve", "correlate"),
+                                             ("full", "same", "valid")):
+        for m, n in lengths[:4] if mode != "full" else lengths:
+            opts = options[index % len(options)]
+            info = np.iinfo(_FMT_DTYPE[fmt])
+            kernel = rng.integers(info.min, int(info.max) + 1, size=n, dtype=np.int64)
+            layer = SignalFilter(kernel.astype(_FMT_DTYPE[fmt]), kind=kind, mode=mode,
+                                 fmt=fmt, input_length=m, name=f"sig{index}", **opts)
+            index += 1
+            yield GoldenCase(layer, None, "signal")
+
+
+def _signal_edge_cases() -> Iterator[GoldenCase]:
+    """Power-of-two taps with rounding 'nearest' (many exact ties) and full-scale q31
+    taps with wide saturating accumulators (results beyond int64 after the shift)."""
+    index = 0
+    for fmt, kind in itertools.product(_FMT_DTYPE, ("convolve", "correlate")):
+        bits = {"q7": 7, "q15": 15, "q31": 31}[fmt]
+        taps = np.array([1 << (bits - 1), -(1 << (bits - 2)), 1 << (bits - 3)])
+        yield GoldenCase(SignalFilter(taps.astype(_FMT_DTYPE[fmt]), kind=kind, mode="full",
+                                      fmt=fmt, input_length=7, rounding="nearest",
+                                      name=f"sedge{index}"), None, "signal")
+        index += 1
+    for accumulator, mode in ((128, "full"), (96, "same"), (72, "valid")):
+        for value in (-(1 << 31), (1 << 31) - 1):
+            yield GoldenCase(SignalFilter(np.full(16, value, np.int32), fmt="q31",
+                                          mode=mode, input_length=16, saturate=True,
+                                          accumulator=accumulator, name=f"sedge{index}"),
+                             None, "signal")
+            index += 1
+
+
+# ------------------------------------------------------------------------ edge cases
+
+def _conv_edge_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
+    """Hand-picked conv-like layers: (family, factory(name))."""
+    rng = np.random.default_rng(SEED + 1)
+
+    def w(*shape: int) -> np.ndarray:
+        return rng.integers(-128, 128, size=shape).astype(np.int8)
+
+    def per(n: int, value: int) -> np.ndarray:
+        return np.full(n, value, np.int32)
+
+    base = dict(output_multiplier=per(4, 1 << 30), output_shift=per(4, -10))
+    yield "conv2d", lambda n: Conv2D(weights=w(4, 1, 7, 3), padding="same", name=n,
+                                     input_shape=(3, 9, 3), **base)  # 1xN
+    yield "conv2d", lambda n: Conv2D(weights=w(4, 7, 1, 3), padding="same", name=n,
+                                     input_shape=(9, 3, 3), **base)  # Nx1
+    yield "conv2d", lambda n: Conv2D(weights=w(4, 7, 7, 1), padding="valid", name=n,
+                                     input_shape=(7, 7, 1), **base)  # kernel = image
+    yield "conv2d", lambda n: Conv2D(weights=w(4, 5, 5, 2), stride=2, padding="same",
+                                     name=n, input_shape=(8, 8, 2), **base)  # kernel > stride
+    yield "conv2d", lambda n: Conv2D(weights=w(4, 2, 2, 1), stride=3, padding="valid",
+                                     name=n, input_shape=(8, 8, 1), **base)  # stride > kernel
+    yield "conv2d", lambda n: Conv2D(weights=w(4, 3, 3, 1), dilation=(2, 3),
+                                     padding=((2, 0), (0, 3)), name=n, input_shape=(6, 7, 1),
+                                     **base)  # dilation + asymmetric pads
+    yield "conv2d", lambda n: Conv2D(weights=w(4, 1, 1, 5), name=n, input_shape=(3, 3, 5),
+                                     input_zero_point=-128, output_zero_point=127, **base)
+    yield "conv2d", lambda n: Conv2D(weights=w(6, 3, 3, 1), groups=3, padding="same",
+                                     name=n, input_shape=(4, 4, 3),
+                                     output_multiplier=per(6, I32_MAX),
+                                     output_shift=per(6, 30))  # saturates everywhere
+    yield "conv2d", lambda n: Conv2D(weights=w(4, 3, 3, 2), bias=per(4, I32_MAX), name=n,
+                                     input_shape=(5, 5, 2), input_zero_point=100,
+                                     output_multiplier=per(4, 1 << 30),
+                                     output_shift=per(4, -31))  # int32 sum wraps
+    yield "conv2d", lambda n: Conv2D(weights=w(4, 3, 3, 2), name=n, input_shape=(5, 5, 2),
+                                     output_multiplier=per(4, 0), output_shift=per(4, 0),
+                                     output_zero_point=-7)  # multiplier 0
+    yield "conv2d", lambda n: Conv2D(weights=w(3, 3, 3, 3), padding="same", name=n,
+                                     input_shape=(4, 5, 3), activation_min=0,
+                                     activation_max=6, rounding="single",
+                                     output_multiplier=per(3, 1 << 30),
+                                     output_shift=per(3, -9))  # narrow clamp
+    yield "conv2d16", lambda n: Conv2D(weights=w(4, 3, 3, 2), padding="same", name=n,
+                                       input_shape=(4, 4, 2), activation_dtype=np.int16,
+                                       bias=np.full(4, -(1 << 46) + (1 << 30), np.int64),
+                                       output_multiplier=per(4, I32_MAX),
+                                       output_shift=per(4, 7))  # 16x8 at its limits
+    yield "conv2d16", lambda n: Conv2D(weights=w(2, 5, 1, 3), name=n, input_shape=(6, 2, 3),
+                                       activation_dtype=np.int16, rounding="single",
+                                       output_multiplier=per(2, 0x7FFF8000),
+                                       output_shift=per(2, -10))  # reduced multiplier cap
+    yield "conv2d16", lambda n: Conv2D(weights=w(3, 2, 2, 2), name=n, input_shape=(3, 3, 2),
+                                       activation_dtype=np.int16,
+                                       output_multiplier=per(3, 0x40008000),
+                                       output_shift=per(3, -10))  # reduced multiplier tie
+    yield "depthwise", lambda n: DepthwiseConv2D(weights=w(1, 3, 3, 3), depth_multiplier=3,
+                                                 padding="same", name=n,
+                                                 input_shape=(5, 4, 1),
+                                                 output_multiplier=per(3, 1 << 30),
+                                                 output_shift=per(3, -8))
+    yield "depthwise", lambda n: DepthwiseConv2D(weights=w(1, 1, 5, 5), stride=(1, 2),
+                                                 padding=((0, 0), (4, 1)), name=n,
+                                                 input_shape=(2, 7, 5),
+                                                 input_zero_point=-128,
+                                                 output_multiplier=per(5, I32_MAX),
+                                                 output_shift=per(5, -8))
+    yield "depthwise16", lambda n: DepthwiseConv2D(weights=w(1, 3, 2, 4), depth_multiplier=2,
+                                                   dilation=2, padding="same", name=n,
+                                                   input_shape=(5, 5, 2),
+                                                   activation_dtype=np.int16,
+                                                   output_multiplier=per(4, 1 << 30),
+                                                   output_shift=per(4, -6))
+    yield "conv1d", lambda n: Conv1D(weights=w(3, 9, 2), padding="same", stride=2, name=n,
+                                     input_shape=(11, 2), output_multiplier=per(3, 1 << 30),
+                                     output_shift=per(3, -10))  # large 1-D kernel
+    yield "conv1d16", lambda n: Conv1D(weights=w(4, 3, 1), groups=2, dilation=3,
+                                       padding=(4, 0), name=n, input_shape=(8, 2),
+                                       activation_dtype=np.int16,
+                                       output_multiplier=per(4, 1 << 30),
+                                       output_shift=per(4, -4))
+
+
+def _pool_edge_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
+    yield "pool", lambda n: MaxPool2D(pool_size=(3, 3), stride=1, padding="same", name=n,
+                                      input_shape=(1, 1, 3))  # window > image
+    yield "pool", lambda n: AvgPool2D(pool_size=(4, 4), stride=(3, 3), padding="same",
+                                      name=n, input_shape=(5, 5, 2))
+    yield "pool", lambda n: AvgPool2D(pool_size=(1, 1), stride=(2, 2), name=n,
+                                      input_shape=(4, 5, 3), activation_min=-5,
+                                      activation_max=5)
+    yield "pool16", lambda n: AvgPool2D(pool_size=(2, 5), padding=((1, 1), (0, 4)), name=n,
+                                        input_shape=(3, 6, 1), activation_dtype=np.int16)
+    yield "pool16", lambda n: MaxPool2D(pool_size=(1, 4), stride=(1, 3), name=n,
+                                        input_shape=(2, 9, 2), activation_dtype=np.int16)
+
+
+# ------------------------------------------------------------------------------ build
+
+_CONV_OPS = ("conv2d", "depthwise", "conv1d")
+_FORCED = ("direct", "im2col")
+
+
+def golden_cases(n_random: int = 150) -> list[GoldenCase]:
+    """All golden cases: edge cases (each forced to every strategy and once automatic),
+    ``n_random`` random conv-like layers (forced to every strategy, a third also
+    automatic), random pools, and the signal filters."""
+    rng = np.random.default_rng(SEED)
+    cases: list[GoldenCase] = []
+    for i, (family, make) in enumerate(_conv_edge_cases()):
+        for tag, strategy in (("d", "direct"), ("i", "im2col"), ("a", None)):
+            cases.append(GoldenCase(make(f"edge{i}_{tag}"), strategy, family))
+    for i, (family, make) in enumerate(_pool_edge_cases()):
+        cases.append(GoldenCase(make(f"pedge{i}"), None, family))
+    for i in range(n_random):
+        op = _CONV_OPS[i % len(_CONV_OPS)]
+        wide = i % 4 == 3
+        extreme = i % 5 == 4
+        seed = int(rng.integers(1 << 62))
+        strategies = list(zip(("d", "i", "a"), (*_FORCED, None), strict=True))
+        for tag, strategy in strategies if i % 3 == 0 else strategies[:2]:
+            layer = _random_conv(np.random.default_rng(seed), f"rc{i}_{tag}", op, wide, extreme)
+            cases.append(GoldenCase(layer, strategy, op + ("16" if wide else "")))
+    for i in range(60):
+        op = ("max_pool", "avg_pool")[i % 2]
+        wide = i % 3 == 2
+        cases.append(GoldenCase(_random_pool(rng, f"rp{i}", op, wide), None,
+                                "pool" + ("16" if wide else "")))
+    cases.extend(_signal_cases(rng))
+    cases.extend(_signal_edge_cases())
+    return cases
+
+
+def select_for(cases: list[GoldenCase], ram_bytes: int, cpu: str,
+               limit: int) -> list[GoldenCase]:
+    """A subset for a small target: cases whose input, output and scratch each fit a
+    third of ``ram_bytes`` (the harness sizes each buffer for the largest layer), spread
+    evenly over the list so every family stays represented, at most ``limit`` of them."""
+    fitting = [c for c in cases if max(c.buffer_bytes(cpu)) * 3 <= ram_bytes]
+    if len(fitting) <= limit:
+        return fitting
+    step = len(fitting) / limit
+    return [fitting[int(i * step)] for i in range(limit)]
