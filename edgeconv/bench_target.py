@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +28,19 @@ import numpy as np
 
 from edgeconv.resources import templates_dir
 
-# QEMU machine -> (CPU for codegen and -mcpu, extra gcc flags, memory map, counter address,
-# instructions per counter tick).
+# QEMU machine -> CPU for codegen and -mcpu, extra gcc flags, memory map, FPGAIO counter
+# address, instructions per counter tick under -icount shift=3 (8 ns per instruction: the
+# MPS2 counter runs at 25 MHz, the AN547 one at 20 MHz), checked by the calibration loop.
 BOARDS: dict[str, dict[str, Any]] = {
     "mps2-an386": {"cpu": "cortex-m4", "flags": ["-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
                    "flash": (0x0, 0x400000), "ram": (0x20000000, 0x400000),
-                   "counter": 0x40028018, "per_tick": 5},
+                   "counter": 0x40028018, "per_tick": Fraction(5)},
     "mps2-an385": {"cpu": "cortex-m0", "flags": [],
                    "flash": (0x0, 0x400000), "ram": (0x20000000, 0x400000),
-                   "counter": 0x40028018, "per_tick": 5},
+                   "counter": 0x40028018, "per_tick": Fraction(5)},
     "mps3-an547": {"cpu": "cortex-m55", "flags": ["-mfloat-abi=hard"],
                    "flash": (0x0, 0x80000), "ram": (0x20000000, 0x80000),
-                   "counter": 0x49302018, "per_tick": None},
+                   "counter": 0x49302018, "per_tick": Fraction(25, 4)},
 }
 OPTS = ("O3", "Os")
 CALIB_N = 20000  # calibration loop iterations: 2 * n + 1 instructions
@@ -182,13 +184,13 @@ def _fields(text: str, head: str) -> dict[str, int]:
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
 
 
-def instructions_per_tick(text: str, board: dict[str, Any]) -> int:
+def instructions_per_tick(text: str, board: dict[str, Any]) -> Fraction:
     """Instructions per counter tick, validated on the calibration loop."""
     calib = _fields(text, "calib")
     empty = _fields(text, "empty")["ticks"]
     expected = 2 * calib["n"] + 1
-    per_tick = board["per_tick"] or round(expected / (calib["ticks"] - empty))
-    measured = (calib["ticks"] - empty) * per_tick
+    per_tick = board["per_tick"]
+    measured = round((calib["ticks"] - empty) * per_tick)
     if abs(measured - expected) > CALIB_TOLERANCE + per_tick:
         raise RuntimeError(f"timer calibration failed: loop of {expected} instructions "
                            f"measured as {measured}")
@@ -211,7 +213,7 @@ def run(layers: list[Any], target: str = "qemu:mps2-an386", opt: str = "O3", *,
         if f["rc"] != 0:
             raise RuntimeError(f"layer {info.name} returned {f['rc']}")
         results.append(LayerResult(info.name, info.strategy, int(layer.macs()),
-                                   (f["ticks"] - empty) * per_tick, sizes[info.name],
+                                   round((f["ticks"] - empty) * per_tick), sizes[info.name],
                                    info.scratch_bytes, f["stack"], f["mismatches"]))
     return results
 

@@ -35,16 +35,17 @@ void bench_reset(void)
 {
     const uint32_t *src = &__etext;
     uint32_t *dst = &__data_start__;
+    /* first: GCC may vectorise even the copy loops below (MVE) */
+#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
+    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* CPACR: CP10/CP11 full access */
+    __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
     while (dst < &__data_end__) {
         *dst++ = *src++;
     }
     for (dst = &__bss_start__; dst < &__bss_end__;) {
         *dst++ = 0;
     }
-#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
-    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* CPACR: CP10/CP11 full access */
-    __asm__ volatile("dsb\n\tisb" ::: "memory");
-#endif
     bench_exit(main());
 }
 
