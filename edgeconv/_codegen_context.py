@@ -155,6 +155,12 @@ def _signal_context(layer: Any) -> dict[str, Any]:
     kernel = _ints(layer.kernel)
     m, n = int(layer.input_length), len(kernel)
     kind, mode, fmt = str(layer.kind), str(layer.mode), str(layer.fmt)
+    for what, value, allowed in (("kind", kind, ("convolve", "correlate")),
+                                 ("mode", mode, ("full", "same", "valid")),
+                                 ("fmt", fmt, ("q7", "q15", "q31"))):
+        if value not in allowed:
+            raise ValueError(f"layer {layer.name!r}: {what}={value!r}: allowed are "
+                             f"{', '.join(allowed)}")
     first = {"same": (n - 1) // 2, "valid": min(m, n) - 1}.get(mode, 0)
     padded = kind == "correlate" and mode == "full"
     frac_bits = {"q7": 7, "q15": 15, "q31": 31}[fmt]
