@@ -57,7 +57,7 @@ ANCHOR_IPM = {
     "L6": {"cortex-m4": 2.19, "cortex-m0": 7.24, "cortex-m55": 0.47},
     "L7": {"cortex-m4": 15.05, "cortex-m0": 27.13, "cortex-m55": 6.55},
 }
-ANCHOR_SCRATCH = {"L1": 112, "L2": 1152, "L5": 160, "L6": 1152}
+ANCHOR_SCRATCH = {"L1": 112, "L2": 1152, "L5": 160, "L6": 1152}  # bytes; others not given
 
 
 @dataclass(frozen=True)
@@ -233,8 +233,9 @@ def markdown_table(runs: dict[str, list[LayerResult]], cpu: str) -> str:
     """README table: ours (one column per optimisation level) next to CMSIS-NN."""
     opts = list(runs)
     first = runs[opts[0]]
-    head = ["layer", "MACs", *[f"ours -{o} instr/MAC" for o in opts], "CMSIS-NN -O3",
-            "ratio", "flash B", "scratch B (CMSIS-NN)", "stack B"]
+    head = ["layer (strategy)", "MACs", *[f"ours -{o} instr/MAC" for o in opts],
+            "CMSIS-NN -O3", "ours/CMSIS-NN", f"flash B -{opts[0]}", "scratch B (CMSIS-NN)",
+            f"stack B -{opts[0]}"]
     lines = ["| " + " | ".join(head) + " |",
              "|---|" + "---:|" * (len(head) - 1)]
     for i, r in enumerate(first):
@@ -242,7 +243,7 @@ def markdown_table(runs: dict[str, list[LayerResult]], cpu: str) -> str:
         ours = [runs[o][i].per_mac for o in opts]
         cmsis = f"{anchor:.2f}" if anchor else "n/a"
         ratio = f"{ours[0] / anchor:.2f}x" if anchor else "n/a"
-        scratch = f"{r.scratch_bytes} ({ANCHOR_SCRATCH.get(r.name, 0)})"
+        scratch = f"{r.scratch_bytes} ({ANCHOR_SCRATCH.get(r.name, 'n/a')})"
         cells = [f"{r.name} ({r.strategy})", f"{r.macs:,}", *[f"{v:.2f}" for v in ours],
                  cmsis, ratio, f"{r.flash_bytes:,}", scratch, str(r.stack_bytes)]
         lines.append("| " + " | ".join(cells) + " |")
