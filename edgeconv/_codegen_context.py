@@ -146,7 +146,22 @@ def layer_context(layer: Any, name: str, cpu: str) -> dict[str, Any]:
                              f"area allowed range is [1, {AVG_POOL_MAX_WINDOW}] (int32 sum)")
         ctx["output_shape"] = tuple(int(d) for d in layer.output_shape_for(in_shape))
     ctx["output_count"] = int(np.prod(ctx["output_shape"]))
+    _check_index_range(ctx)
     return ctx
+
+
+def _check_index_range(ctx: dict[str, Any]) -> None:
+    """Generated index arithmetic is int32: every array index and loop bound the
+    templates form stays below the largest of these sizes."""
+    sizes = {"input elements": ctx["input_count"], "output elements": ctx["output_count"],
+             "weights": len(ctx.get("weights", ())),
+             "output_length * stride + input_length + kernel length":
+                 ctx.get("output_length", 0) * ctx.get("stride", 1) + ctx.get("n_in", 0)
+                 + ctx.get("n_kernel", 0)}
+    for what, size in sizes.items():
+        if size > INT32_MAX // 2:
+            raise ValueError(f"layer {ctx['name']!r}: {what} = {size}: allowed range is "
+                             f"[1, {INT32_MAX // 2}] (32-bit index arithmetic)")
 
 
 def _signal_context(layer: Any) -> dict[str, Any]:

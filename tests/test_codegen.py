@@ -265,3 +265,9 @@ def test_c_literals_and_comments() -> None:
     text = c_comment("a */ b /* c\n d ??/ e \\ \u00e9")
     assert not any(bad in text for bad in ("*/", "/*", "\n", "??", "\\"))
     assert text.isascii()
+
+
+def test_sizes_beyond_32_bit_index_arithmetic(tmp_path: Path) -> None:
+    huge = SignalFilter(np.array([1], np.int16), input_length=1 << 30, name="huge")
+    with pytest.raises(ValueError, match="32-bit index arithmetic"):
+        codegen.generate([huge], tmp_path)
