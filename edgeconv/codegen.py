@@ -132,7 +132,7 @@ def plan_layers(layers: Sequence[Any], *, prefix: str = "edgeconv_net", strategy
             plan = fastpaths.select(layer, ctx["input_shape"], cpu)
         if plan is None:
             plan = generic_plan(ctx, forced, budget)
-        if not isinstance(plan, KernelPlan) or plan.scratch_bytes < 0:
+        if not isinstance(plan, KernelPlan):
             raise ValueError(f"layer {name!r}: invalid kernel plan {plan!r}")
         planned.append(_Planned(ctx, plan))
     return planned

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,15 @@ class KernelPlan:
     template: str
     scratch_bytes: int
     context: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.strategy, str) or not re.fullmatch(r"[A-Za-z0-9_]{1,32}",
+                                                                   self.strategy):
+            raise ValueError(f"strategy={self.strategy!r}: must match [A-Za-z0-9_]{{1,32}} "
+                             f"(it is written into the C header as a string)")
+        if isinstance(self.scratch_bytes, bool) or not isinstance(self.scratch_bytes, int) \
+                or self.scratch_bytes < 0:
+            raise ValueError(f"scratch_bytes={self.scratch_bytes!r}: must be an int >= 0")
 
 
 def strategies_for(op: str) -> tuple[str, ...]:

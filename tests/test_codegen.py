@@ -271,3 +271,12 @@ def test_sizes_beyond_32_bit_index_arithmetic(tmp_path: Path) -> None:
     huge = SignalFilter(np.array([1], np.int16), input_length=1 << 30, name="huge")
     with pytest.raises(ValueError, match="32-bit index arithmetic"):
         codegen.generate([huge], tmp_path)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"strategy": "dsp-conv"}, "strategy='dsp-conv'"), ({"strategy": ""}, "strategy=''"),
+    ({"scratch_bytes": -4}, "scratch_bytes=-4"), ({"scratch_bytes": 2.0}, "scratch_bytes=2.0")])
+def test_kernel_plan_validation(kwargs: dict, message: str) -> None:
+    args = {"strategy": "direct", "template": "conv_direct.c.j2", "scratch_bytes": 0, **kwargs}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        KernelPlan(**args)
