@@ -106,6 +106,12 @@ def c_int(value: int, ctype: str = "int32_t") -> str:
     return str(v)
 
 
+def c_plus(value: int) -> str:
+    """`` + v`` / `` - |v|`` to append to a C expression; empty for 0."""
+    v = int(value)
+    return "" if v == 0 else (f" + {v}" if v > 0 else f" - {-v}")
+
+
 def c_initializer(values: Iterable[int], ctype: str, per_line: int = 12) -> str:
     """Comma-separated literals, ``per_line`` a line, indented; a lone 0 when empty."""
     items = [c_int(v, ctype) for v in values] or ["0"]

@@ -25,6 +25,7 @@ from edgeconv._codegen_names import (
     c_comment,
     c_initializer,
     c_int,
+    c_plus,
     c_string,
     check_identifier,
     check_layer_names,
@@ -173,7 +174,7 @@ def _environment() -> jinja2.Environment:
                              lstrip_blocks=True, keep_trailing_newline=True,
                              autoescape=False)
     env.filters.update(c_int=c_int, c_initializer=c_initializer, c_comment=c_comment,
-                       c_string=c_string)
+                       c_string=c_string, c_plus=c_plus)
     return env
 
 
