@@ -18,6 +18,7 @@ WARNINGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion",
             "-Wsign-conversion", "-Wshadow", "-Wcast-align", "-Werror"]
 ARM_FLAGS = {"cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
                            "-mfpu=fpv4-sp-d16"],
+             "cortex-m7": ["-mcpu=cortex-m7", "-mthumb"],
              "cortex-m0": ["-mcpu=cortex-m0", "-mthumb"],
              "cortex-m3": ["-mcpu=cortex-m3", "-mthumb"],
              "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"]}
@@ -167,17 +168,26 @@ def test_host_fallback_bit_exact(cpu: str, tmp_path: Path) -> None:
         np.testing.assert_array_equal(y, layer(x), err_msg=layer.name)
 
 
-@pytest.mark.parametrize("cpu,source_cpu", [("cortex-m4", "cortex-m4"),
-                                            ("cortex-m55", "cortex-m4"),
-                                            ("cortex-m0", "cortex-m0"),
-                                            ("cortex-m3", "cortex-m0")])
-def test_arm_builds_warning_clean(cpu: str, source_cpu: str, tmp_path: Path) -> None:
-    """The intrinsics / Thumb-1 code compile cleanly for the Arm cores."""
+@pytest.mark.parametrize("cpu,source_cpu,opts", [
+    ("cortex-m4", "cortex-m4", ["-O2"]),
+    ("cortex-m4", "cortex-m4", ["-O0"]),
+    ("cortex-m4", "cortex-m4", ["-Os", "-fno-omit-frame-pointer"]),
+    ("cortex-m7", "cortex-m4", ["-O3", "-fno-omit-frame-pointer", "-ffixed-r9"]),
+    ("cortex-m55", "cortex-m4", ["-O2", "-fno-omit-frame-pointer"]),
+    ("cortex-m0", "cortex-m0", ["-O2"]),
+    ("cortex-m0", "cortex-m0", ["-Os", "-fno-omit-frame-pointer"]),
+    ("cortex-m3", "cortex-m0", ["-O1"]),
+])
+def test_arm_builds_warning_clean(cpu: str, source_cpu: str, opts: list[str],
+                                  tmp_path: Path) -> None:
+    """The intrinsics and inline assembly compile cleanly for the Arm cores, also where
+    registers are scarce (frame pointer, fixed r9) and at -O0 (the C forms)."""
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc not installed")
     source, _, _ = _generate(source_cpu, tmp_path)
-    proc = subprocess.run(["arm-none-eabi-gcc", *ARM_FLAGS[cpu], *WARNINGS, "-c", str(source),
-                           "-o", str(tmp_path / "fastnet.o")], capture_output=True, text=True)
+    proc = subprocess.run(["arm-none-eabi-gcc", *ARM_FLAGS[cpu], *WARNINGS, *opts, "-c",
+                           str(source), "-o", str(tmp_path / "fastnet.o")],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
