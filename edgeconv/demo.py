@@ -1,0 +1,70 @@
+"""``make demo``: the seed's examples through the reference model, the generated C
+(native build) and an emulated Cortex-M4 over a serial line.
+
+Run with ``python -m edgeconv.demo [--target qemu:mps2-an386]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from edgeconv import signal
+from edgeconv.bench import benchmark_layers
+from edgeconv.cli import verify
+
+
+def seed_layers() -> list:
+    """The seed's layers: the 1D filter w=(1,-1,2) in every mode and the 5x5x3 conv (L7),
+    followed by the benchmark layers L1-L6."""
+    w = np.array([1, -1, 2], dtype=np.int16)
+    filters = [
+        signal.SignalFilter(w, kind="convolve", mode=mode, fmt="q15", input_length=5,
+                            name=f"seed_conv1d_{mode}")
+        for mode in ("full", "same", "valid")
+    ]
+    bench = benchmark_layers()
+    return [*filters, bench["L7"], *(layer for name, layer in bench.items() if name != "L7")]
+
+
+def print_reference_examples(out=sys.stdout) -> None:
+    """The seed's worked examples, computed by the reference model."""
+    x = np.array([0, 1, 2, 3, 4], dtype=np.int16)
+    w = np.array([1, -1, 2], dtype=np.int16)
+    print("Reference model: the seed's examples", file=out)
+    print(f"  x = {x.tolist()}, w = {w.tolist()}", file=out)
+    for mode in ("full", "same", "valid"):
+        y = signal.convolve(x.astype(float), w.astype(float), mode=mode)
+        print(f"  convolve {mode:<5} -> {y.astype(int).tolist()}", file=out)
+    # Q15 (arm_conv_q15): x/8 and w/8 as Q15 values give x*w/64, i.e. full * 512 in Q15.
+    yq = signal.convolve(x * 4096, w * 4096, mode="full")
+    print(f"  arm_conv_q15(x/8, w/8) -> {yq.tolist()} = full * 512", file=out)
+    commutes = np.array_equal(signal.convolve(x, w), signal.convolve(w, x))
+    xf, wf = x.astype(float), w.astype(float)
+    flipped = np.array_equal(signal.correlate(xf, wf), signal.convolve(xf, wf[::-1]))
+    print(f"  conv(x, w) == conv(w, x): {commutes}; correlate(x, w) == conv(x, w[::-1]): "
+          f"{flipped}", file=out)
+    l7 = benchmark_layers()["L7"]
+    y = l7(np.zeros(l7.input_shape, dtype=np.int8))
+    print(f"  conv 5x5x3, F=3, S=2, P=1, K=2 -> output shape {y.shape}", file=out)
+    print(file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edgeconv.demo", description=__doc__)
+    parser.add_argument("--target", action="append",
+                        help="targets to verify on (default: native and qemu:mps2-an386)")
+    args = parser.parse_args(argv)
+    print_reference_examples()
+    failures = 0
+    for target in args.target or ["native", "qemu:mps2-an386"]:
+        print(f"Generated C on {target}, every output compared with the reference model")
+        failures += verify(target, seed_layers())
+        print()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
