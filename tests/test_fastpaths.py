@@ -56,6 +56,8 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
         # bytes fill (3 channels), stride 2, dilation 2, explicit pads, 2 channels only
         make_layer("c_by", (7, 6, 3), 2, (3, 2), stride=2, dilation=2,
                    padding=((2, 1), (1, 2)), zp=5, seed=2),
+        # fewer taps than one unrolled step (6), one input channel
+        make_layer("c_tiny", (6, 5, 1), 3, (2, 3), zp=-1, seed=13),
         # 1x1 GEMM with a channel tail and an odd pixel count; 1x1 strided (not a GEMM)
         make_layer("c_pw", (3, 3, 12), 5, (1, 1), zp=-3, ozp=-2, seed=3),
         make_layer("c_pws", (5, 4, 8), 8, (1, 1), stride=2, padding="valid", zp=9, seed=4),
@@ -78,6 +80,7 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
 
 EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0)
     "c_sx": ("dsp_conv", "m0_conv"), "c_by": ("dsp_conv", "m0_conv"),
+    "c_tiny": ("dsp_conv", "m0_conv"),
     "c_pw": ("dsp_conv_1x1", "m0_conv"), "c_pws": ("dsp_conv", "m0_conv"),
     "c_left": ("dsp_conv", "m0_conv"), "c_single": ("dsp_conv", "m0_conv"),
     "c_i16": ("dsp_conv", "m0_conv"), "c_i16b": ("dsp_conv", "m0_conv"),
