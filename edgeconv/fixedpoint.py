@@ -65,7 +65,7 @@ def _as_int64(x: ArrayLike, name: str) -> IntArray:
         raise ValueError(f"{name}: dtype {arr.dtype} is not an integer type")
     if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
         raise ValueError(f"{name}: values must fit in int64")
-    return arr.astype(np.int64)
+    return arr.astype(np.int64, copy=False)
 
 
 def _check_range(arr: IntArray, lo: int, hi: int, name: str) -> None:
@@ -182,22 +182,115 @@ def quantize_multiplier_array(real: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return q_fixed.astype(np.int32), shift.astype(np.int32)
 
 
-# ------------------------------------------------------------- requantization (int32)
+# ------------------------------------------------------------------- requantization
 
-def _broadcast_params(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike,
-                      shift_range: tuple[int, int]) -> tuple[IntArray, IntArray, IntArray]:
-    a = _as_int64(acc, "acc")
-    m = _as_int64(multiplier, "multiplier")
-    s = _as_int64(shift, "shift")
-    _check_range(m, INT32_MIN, INT32_MAX, "multiplier")
-    _check_range(s, *shift_range, "shift")
-    try:
-        np.broadcast_shapes(a.shape, m.shape, s.shape)
-    except ValueError as exc:
-        raise ValueError(
-            f"multiplier/shift shapes {m.shape}/{s.shape} do not broadcast along the last "
-            f"axis of acc {a.shape}") from exc
-    return a, m, s
+_RQ_MODES = {"double": (-31, 30), "single": (-31, 30), "int64": (-31, 7)}
+_RQ_ACC = {"double": (INT32_MIN, INT32_MAX), "single": (INT32_MIN, INT32_MAX),
+           "int64": (-(1 << 47), (1 << 47) - 1)}
+
+
+class Requantizer:
+    """One requantization (multiplier and shift, scalars or per-channel arrays broadcasting
+    along the last axis of the accumulators), validated once and applied many times.
+
+    ``rounding`` is ``'double'`` or ``'single'`` (int32 accumulators, see
+    :func:`multiply_by_quantized_multiplier`) or ``'int64'`` (see
+    :func:`multiply_by_quantized_multiplier_int64`).  Every mode is evaluated branch-free
+    as one exact int64 expression on ``p = acc * mult``::
+
+        result = (p + add + ((p >> 63) & neg_add)) >> total
+
+    - single / int64: ``add = 2**(total - 1)``, ``neg_add = 0`` (``mult`` is the reduced
+      multiplier for int64), then wrapped to int32.
+    - double: with ``r = max(-shift, 0)`` the two roundings compose into
+      ``floor((p + 2**30 + (nudge - neg) * 2**31) / 2**(31 + r))``, since
+      ``SRDHM(a, m) = floor((p + 2**30) / 2**31)`` (gemmlowp's sign-dependent nudge and
+      truncating division reduce to this) and ``RoundingDivideByPOT(h, r) =
+      floor((h + nudge - neg) / 2**r)`` with ``nudge = 2**r >> 1`` and ``neg = 1`` for
+      ``r > 0`` and ``h < 0``; ``h < 0`` may be replaced by ``p < 0`` because every ``p``
+      in ``[-2**30, 0)`` gives ``h = 0``, which both variants round to 0.  Hence
+      ``add = 2**30 + nudge * 2**31``, ``neg_add = -2**31`` where ``r > 0``, ``total = 31 +
+      r``.  The one saturating high-mul (``INT32_MIN * INT32_MIN = 2**62``) is clamped to
+      ``INT32_MAX * 2**31``, which yields ``h = INT32_MAX``.  A positive shift first
+      computes ``wrap32(acc << shift)``.
+
+    Bounds: ``|p| <= 2**62`` and ``add <= 2**61 + 2**30``, so every sum fits in int64.
+    """
+
+    def __init__(self, multiplier: ArrayLike, shift: ArrayLike,
+                 rounding: Literal["double", "single", "int64"] = "double") -> None:
+        if rounding not in _RQ_MODES:
+            raise ValueError(f"rounding={rounding!r}: allowed are 'double', 'single', 'int64'")
+        m = _as_int64(multiplier, "multiplier")
+        s = _as_int64(shift, "shift")
+        _check_range(m, INT32_MIN, INT32_MAX, "multiplier")
+        _check_range(s, *_RQ_MODES[rounding], "shift")
+        try:
+            m, s = np.broadcast_arrays(m, s)
+        except ValueError as exc:
+            raise ValueError(f"multiplier/shift shapes {m.shape}/{s.shape} do not "
+                             "broadcast") from exc
+        self.rounding = rounding
+        self.shape = m.shape
+        self.acc_range = _RQ_ACC[rounding]
+        self._left: IntArray | None = None
+        self._neg_add: IntArray | None = None
+        self._clamp_product = False
+        if rounding == "double":
+            right = np.maximum(-s, 0)
+            if (s > 0).any():
+                self._left = np.maximum(s, 0)
+            if (right > 0).any():
+                self._neg_add = np.where(right > 0, -(1 << 31), 0)
+            self._clamp_product = bool((m == INT32_MIN).any())
+            self._mult = m.copy()
+            self._add = (1 << 30) + (((np.int64(1) << right) >> 1) << 31)
+            self._total = 31 + right
+            self._wraps = False  # |result| <= 2**31 - 1 by construction
+        else:
+            if rounding == "int64":
+                m = reduce_multiplier(m)  # |r| <= 2**15
+                total = 15 - s  # in [8, 46]
+            else:
+                total = 31 - s  # in [1, 62]
+            self._mult = m.copy()
+            self._add = np.int64(1) << (total - 1)
+            self._total = total
+            # single: |p >> total| <= 2**(31 + shift) fits int32 for shift < 0.
+            self._wraps = rounding == "int64" or bool((s >= 0).any())
+
+    def __call__(self, acc: np.ndarray) -> IntArray:
+        """Requantize an integer array already known to lie in ``acc_range`` (int32 values
+        for double/single; any integer dtype up to int64) and broadcasting against the
+        parameters; no checks.  Returns int64 holding int32 values."""
+        if self._left is not None:
+            acc = (acc << self._left).astype(np.int32)  # wrap32(acc << left)
+        p = np.multiply(acc, self._mult, dtype=np.int64)
+        if self._clamp_product:
+            p = np.minimum(p, INT32_MAX << 31)
+        if self._neg_add is None:
+            p += self._add
+            p >>= self._total
+            out = p
+        else:
+            out = p >> 63
+            out &= self._neg_add
+            out += p
+            out += self._add
+            out >>= self._total
+        return out.astype(np.int32).astype(np.int64) if self._wraps else out
+
+    def checked(self, acc: ArrayLike) -> IntArray:
+        """:meth:`__call__` after checking ``acc`` (integer, in range, broadcastable)."""
+        a = _as_int64(acc, "acc")
+        try:
+            np.broadcast_shapes(a.shape, self.shape)
+        except ValueError as exc:
+            raise ValueError(
+                f"multiplier/shift shape {self.shape} does not broadcast along the last "
+                f"axis of acc {a.shape}") from exc
+        _check_range(a, *self.acc_range, "acc")
+        return self(a)
 
 
 def _trunc_div_pow2(x: IntArray, exponent: int | IntArray) -> IntArray:
@@ -256,19 +349,7 @@ def multiply_by_quantized_multiplier(acc: ArrayLike, multiplier: ArrayLike, shif
     """
     if rounding not in ("double", "single"):
         raise ValueError(f"rounding={rounding!r}: allowed are 'double', 'single'")
-    a, m, s = _broadcast_params(acc, multiplier, shift, (-31, 30))
-    _check_range(a, INT32_MIN, INT32_MAX, "acc")
-    if rounding == "single":
-        total = 31 - s  # in [1, 62]
-        # |acc * m| <= 2**62 and the rounding term is <= 2**61: the sum fits in int64.
-        result = (a * m + (np.int64(1) << (total - 1))) >> total
-        return result.astype(np.int32)
-    left = np.maximum(s, 0)
-    right = np.maximum(-s, 0)
-    # |acc| <= 2**31 and left <= 30, so acc << left stays below 2**61 before wrapping.
-    shifted = wrap(a << left, np.int32).astype(np.int64)
-    high = saturating_rounding_doubling_high_mul(shifted, m)
-    return rounding_divide_by_pot(high, right).astype(np.int32)
+    return Requantizer(multiplier, shift, rounding).checked(acc).astype(np.int32)
 
 
 def reduce_multiplier(multiplier: ArrayLike) -> IntArray:
@@ -289,10 +370,4 @@ def multiply_by_quantized_multiplier_int64(acc: ArrayLike, multiplier: ArrayLike
     CMSIS-NN ``arm_nn_requantize_s64`` computes ``((int32)(acc * r >> (14 - shift)) + 1)
     >> 1``, equal to this whenever the result lies in ``[-2**30, 2**30)``.
     """
-    a, m, s = _broadcast_params(acc, multiplier, shift, (-31, 7))
-    _check_range(a, -(1 << 47), (1 << 47) - 1, "acc")
-    r = reduce_multiplier(m)  # |r| <= 2**15
-    total = 15 - s  # in [8, 46]
-    # |acc * r| <= 2**62 and the rounding term is <= 2**45: the sum fits in int64.
-    result = (a * r + (np.int64(1) << (total - 1))) >> total
-    return result.astype(np.int32)
+    return Requantizer(multiplier, shift, "int64").checked(acc).astype(np.int32)

@@ -242,6 +242,9 @@ class QuantizedConv(WindowLayer):
         # Constant part of every accumulator: bias - input_zero_point * sum(w) per channel.
         base = np.zeros(n_out, np.int64) if self.bias is None else self.bias.astype(np.int64)
         self._acc_offset = base - self.input_zero_point * weight_sums
+        self._requantizer = fixedpoint.Requantizer(
+            self.output_multiplier, self.output_shift,
+            "int64" if dt == np.int16 else self.rounding)
 
     def requantize(self, acc: np.ndarray) -> np.ndarray:
         """int64 accumulators (channels last) -> output activations.
@@ -249,14 +252,12 @@ class QuantizedConv(WindowLayer):
         int8: the accumulator is an int32 in TFLite/CMSIS-NN, so it wraps to int32 first,
         then ``multiply_by_quantized_multiplier`` with ``self.rounding``, plus the output
         zero point, clamped.  16x8: ``multiply_by_quantized_multiplier_int64`` on the int64
-        accumulator (TFLite and CMSIS-NN share it, so ``rounding`` does not apply)."""
+        accumulator (TFLite and CMSIS-NN share it, so ``rounding`` does not apply).  The
+        multipliers and shifts were validated at construction; only ``acc`` is checked."""
         if self.activation_dtype == np.int16:
-            scaled = fixedpoint.multiply_by_quantized_multiplier_int64(
-                acc, self.output_multiplier, self.output_shift).astype(np.int64)
+            scaled = self._requantizer.checked(acc)
         else:
-            scaled = fixedpoint.multiply_by_quantized_multiplier(
-                acc.astype(np.int32), self.output_multiplier, self.output_shift,
-                rounding=self.rounding).astype(np.int64)
+            scaled = self._requantizer(np.asarray(acc).astype(np.int32))  # int32 sum wraps
             scaled += self.output_zero_point
         np.clip(scaled, self.activation_min, self.activation_max, out=scaled)
         return scaled.astype(self.activation_dtype)
