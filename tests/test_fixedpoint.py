@@ -288,3 +288,70 @@ def test_vectorized_speed_100k():
     sample = rng.integers(0, acc.size, 300)
     for i in sample:
         assert out.ravel()[i] == ref_mbqm_double(int(acc[i]), int(m[i % 8]), int(s[i % 8]))
+
+
+# ------------------------------------------------ Requantizer (validated once, unchecked)
+
+REFS = {"double": ref_mbqm_double, "single": ref_mbqm_single_tflite,
+        "int64": ref_mbqm_int64_tflite}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(sorted(REFS)), st.integers(1, 6),
+       st.lists(st.tuples(st.one_of(int32s, multipliers), st.integers(-31, 30)),
+                min_size=1, max_size=8),
+       st.data())
+def test_requantizer_per_channel_matches_scalar(mode, rows, params, data):
+    """The unchecked per-channel call (2-D accumulators, int32 or int64 input dtype)."""
+    if mode == "int64":
+        params = [(m, min(s, 7)) for m, s in params]
+    m = np.array([p[0] for p in params], np.int64)
+    s = np.array([p[1] for p in params], np.int64)
+    values = acc64s if mode == "int64" else int32s
+    acc = np.array(data.draw(st.lists(st.lists(values, min_size=len(params),
+                                               max_size=len(params)),
+                                      min_size=rows, max_size=rows)), np.int64)
+    if mode != "int64":
+        acc = acc.astype(np.int32)
+    got = fp.Requantizer(m, s, mode)(acc)
+    assert got.dtype == np.int64 and got.shape == acc.shape
+    assert got.tolist() == [[REFS[mode](int(a), int(mm), int(ss))
+                             for a, mm, ss in zip(row, m, s, strict=True)] for row in acc]
+
+
+def test_double_rounding_ties_in_both_steps():
+    """Exact ties of the high-mul and of RoundingDivideByPOT, both signs, every right
+    shift, including high-mul products in [-2**30, 0) (where the branch-free form reads
+    the sign of the product instead of the high word)."""
+    cases = []
+    for right in range(1, 32):
+        half = 1 << (right - 1)
+        for k in (0, 1, 3):
+            for h in (k * (1 << right) + half, -(k * (1 << right) + half)):
+                for a in (2 * h - 1, 2 * h, 2 * h + 1):  # with m = 2**30: high = ceil(a/2)
+                    if I32_MIN <= a <= I32_MAX:
+                        cases += [(a, m, -right) for m in (1 << 30, (1 << 30) - 1, 1, 3)]
+    cases += [(-1, 1 << 30, -s) for s in range(32)] + [(-2, (1 << 29) + 1, -5)]
+    a, m, s = (np.array(c, np.int64) for c in zip(*cases, strict=True))
+    got = fp.multiply_by_quantized_multiplier(a, m, s)
+    assert got.tolist() == [ref_mbqm_double(*c) for c in cases]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(int32s, int32s, st.integers(0, 31)), min_size=1, max_size=100))
+def test_gemmlowp_primitives_match_scalar(tr):
+    a, b, e = _batch(tr)
+    high = fp.saturating_rounding_doubling_high_mul(a, b)
+    assert high.tolist() == [ref_srdhm(x, y) for x, y, _ in tr]
+    assert fp.rounding_divide_by_pot(a, e).tolist() == [ref_rdbpot(x, k) for x, _, k in tr]
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: fp.Requantizer(1, 0, "half"), "rounding='half'"),
+    (lambda: fp.Requantizer([1, 2, 3], [0, 0], "double"), "multiplier/shift shapes"),
+    (lambda: fp.Requantizer(1, 8, "int64"), "shift=8"),
+    (lambda: fp.Requantizer(1, 0, "single").checked([1 << 31]), "acc"),
+])
+def test_requantizer_bad_input_raises(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
