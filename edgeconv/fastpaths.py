@@ -180,10 +180,9 @@ def _is_pointwise(g: Geometry) -> bool:
 
 
 def _depthwise(layer: Any, g: Geometry, cpu: str) -> KernelPlan | None:
-    """int8 depthwise, multiplier 1, channels in groups of four: DSP (SXTAB16 + SMLABB /
-    SMLATT on int16 weight pairs) or M0 (scalar, int32 weights)."""
-    if (np.dtype(layer.activation_dtype) != np.dtype(np.int8) or int(layer.depth_multiplier) != 1
-            or g.in_c % 4):
+    """Depthwise, multiplier 1, channels in groups of four then one by one: DSP (SXTAB16 or
+    16x8 pairs, SMLABB / SMLATT on int16 weight pairs) or M0 (scalar, int32 weights)."""
+    if int(layer.depth_multiplier) != 1:
         return None
     taps = g.k_h * g.k_w
     w = np.asarray(layer.weights, np.int64).reshape(taps, g.in_c)  # (tap, channel)
@@ -191,14 +190,19 @@ def _depthwise(layer: Any, g: Geometry, cpu: str) -> KernelPlan | None:
     bound = _acc_bound(w.T, bias, _max_input_term(layer))
     if bound > INT32_MAX:
         return None
-    grouped = w.reshape(taps, g.in_c // 4, 4).transpose(1, 0, 2)  # (group, tap, channel)
-    ctx = {"geo": g, "bias32": [int(b) for b in bias], **_requant_context(layer, bound)}
+    n4 = g.in_c - g.in_c % 4
+    grouped = w[:, :n4].reshape(taps, n4 // 4, 4).transpose(1, 0, 2)  # (group, tap, channel)
+    tail = [int(v) for v in w[:, n4:].T.ravel()]  # remaining channels, tap by tap
+    int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
+    ctx = {"geo": g, "int16": int16, "bias32": [int(b) for b in bias],
+           **_requant_context(layer, bound)}
     if cpu in DSP_CPUS:
         offset = -int(layer.input_zero_point) & 0xFFFF
         ctx["offset_pair"] = _pack_pairs(np.array([offset, offset]))[0]
-        ctx["wwords"] = _pack_pairs(grouped[..., [0, 2, 1, 3]].reshape(-1, 2))
+        order = [0, 1, 2, 3] if int16 else [0, 2, 1, 3]
+        ctx["wwords"] = _pack_pairs(grouped[..., order].reshape(-1, 2)) + tail
         return KernelPlan("dsp_dw", "fast/dsp_dw.c.j2", 0, {"fast": ctx})
-    ctx["wwords"] = [int(v) for v in grouped.ravel()]
+    ctx["wwords"] = [int(v) for v in grouped.ravel()] + tail
     return KernelPlan("m0_dw", "fast/m0_dw.c.j2", 0, {"fast": ctx})
 
 

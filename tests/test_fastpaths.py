@@ -75,6 +75,11 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
         make_layer("d_sd", (9, 8, 4), 4, (3, 3), depthwise=True, stride=2, dilation=2,
                    padding="valid", zp=6, seed=10),
         make_layer("d_5", (6, 6, 4), 4, (5, 5), depthwise=True, relu=True, ozp=-6, seed=11),
+        # depthwise: channel tails (6 = 4 + 2, 3 = 0 + 3), 16x8 with a tail
+        make_layer("d_tail", (5, 4, 6), 6, (3, 3), depthwise=True, zp=3, seed=14),
+        make_layer("d_c3", (4, 4, 3), 3, (2, 2), depthwise=True, stride=2, zp=-2, seed=15),
+        make_layer("d_i16", (5, 5, 5), 5, (3, 3), depthwise=True, dtype=np.int16,
+                   scale=(0.00002, 0.0002), seed=16),
     ]
 
 
@@ -85,6 +90,7 @@ EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0)
     "c_left": ("dsp_conv", "m0_conv"), "c_single": ("dsp_conv", "m0_conv"),
     "c_i16": ("dsp_conv", "m0_conv"), "c_i16b": ("dsp_conv", "m0_conv"),
     "d_3": ("dsp_dw", "m0_dw"), "d_sd": ("dsp_dw", "m0_dw"), "d_5": ("dsp_dw", "m0_dw"),
+    "d_tail": ("dsp_dw", "m0_dw"), "d_c3": ("dsp_dw", "m0_dw"), "d_i16": ("dsp_dw", "m0_dw"),
 }
 
 
@@ -123,8 +129,6 @@ def test_select_declines() -> None:
                           output_multiplier=np.full(8, 1 << 30, np.int32),
                           output_shift=np.full(8, -3, np.int32), input_shape=(4, 4, 4))
     assert fastpaths.select(dm2, (4, 4, 4), "cortex-m4") is None
-    odd_dw = make_layer("d_odd", (4, 4, 6), 6, (3, 3), depthwise=True)
-    assert fastpaths.select(odd_dw, (4, 4, 6), "cortex-m4") is None
     with pytest.raises(ValueError, match="cpu='cortex-m85'"):
         fastpaths.select(layer, layer.input_shape, "cortex-m85")
 
