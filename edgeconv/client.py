@@ -96,9 +96,10 @@ class Client:
     """Talks to one device through ``port`` (a ``serial.Serial``-like object).
 
     ``expected_hash``: the layer-set hash the firmware must report; ``timeout``: seconds
-    to wait for an ordinary reply before resending; ``run_timeout``: same for RUN
-    (kernels can be slow under emulation); ``retries``: resends per request;
-    ``reset_retries``: how many device resets one :meth:`run` survives.
+    to wait for a reply before resending; ``run_timeout``: seconds to wait for OUTPUT once
+    the device said RUN_STARTED (kernels can be slow under emulation); ``retries``:
+    resends per request; ``reset_retries``: how many device resets one :meth:`run`
+    survives.
     """
 
     def __init__(self, port, *, expected_hash: str | None = None, timeout: float = 2.0,
@@ -120,26 +121,36 @@ class Client:
         self._pending: list[bytes] = []
         self._seq = 0
         self._chunk = 0
+        self._last_rx = time.monotonic()
 
     # -- link layer -------------------------------------------------------------------
     def _next_frame(self, deadline: float) -> Frame | None:
-        """The next valid frame, or None at the deadline; bad frames are counted."""
+        """The next valid frame, or None at the deadline or when damage was seen.
+
+        Damage (counted in ``stats.bad_frames``): a frame failing COBS/CRC, or a partial
+        frame that stayed without its delimiter for ``timeout`` seconds.
+        """
+        bad = self.stats.bad_frames
         while True:
             while self._pending:
                 try:
                     return p.decode_frame(self._pending.pop(0))
                 except p.FrameError:
                     self.stats.bad_frames += 1
-            left = deadline - time.monotonic()
-            if left <= 0:
+            now = time.monotonic()
+            if now >= deadline or self.stats.bad_frames != bad:
                 return None
             try:
-                self.port.timeout = min(left, 0.05)
+                self.port.timeout = min(deadline - now, 0.05)
                 data = self.port.read(max(1, self.port.in_waiting))
             except _PORT_ERRORS as exc:
                 raise DeviceDisconnectedError(f"port {self.port.name}: {exc}") from None
             if data:
+                self._last_rx = time.monotonic()
                 self._pending += self._splitter.feed(data)
+            elif self._splitter.partial and time.monotonic() - self._last_rx > self.timeout:
+                self._splitter.clear()
+                self.stats.bad_frames += 1
 
     def _send(self, msg_type: int, seq: int, body: bytes) -> None:
         # The leading delimiter ends any garbage the device may hold in its frame buffer.
@@ -151,7 +162,11 @@ class Client:
 
     def request(self, msg_type: int, body: bytes = b"", *, timeout: float | None = None,
                 during_handshake: bool = False) -> Frame:
-        """Sends one request and returns its reply (ERROR replies raise DeviceError)."""
+        """Sends one request and returns its reply (ERROR replies raise DeviceError).
+
+        Resends after ``timeout`` without a reply, or at once when damage is seen. A
+        RUN_STARTED reply extends the wait for OUTPUT to ``run_timeout``.
+        """
         self._seq = (self._seq + 1) % 0xFFFF
         seq = self._seq
         wait = self.timeout if timeout is None else timeout
@@ -159,21 +174,24 @@ class Client:
             if attempt:
                 self.stats.resends += 1
             self._send(msg_type, seq, body)
-            reply = self._await_reply(seq, time.monotonic() + wait, during_handshake)
-            if reply is None:
-                continue
-            if reply.type == Msg.ERROR:
-                raise DeviceError(*p.parse_error(reply.body))
-            if reply.type != (msg_type | 0x80):
-                raise ClientError(f"reply type 0x{reply.type:02x} to request {_name(msg_type)}")
-            return reply
+            deadline = time.monotonic() + wait
+            while (reply := self._await_reply(seq, deadline, during_handshake)) is not None:
+                if reply.type == Msg.RUN_STARTED:
+                    deadline = time.monotonic() + self.run_timeout
+                    continue
+                if reply.type == Msg.ERROR:
+                    raise DeviceError(*p.parse_error(reply.body))
+                if reply.type != (msg_type | 0x80):
+                    raise ClientError(
+                        f"reply type 0x{reply.type:02x} to request {_name(msg_type)}")
+                return reply
         raise DeviceTimeoutError(
             f"no valid reply to {_name(msg_type)} after {self.retries + 1} attempts of {wait} s "
             f"({self.stats.bad_frames} bad frames seen): is the device running this firmware?"
         )
 
     def _await_reply(self, seq: int, deadline: float, during_handshake: bool) -> Frame | None:
-        """The reply with ``seq``; None to make the caller resend (timeout or a NAK)."""
+        """A frame with ``seq``; None to make the caller resend (timeout, damage, a NAK)."""
         while (frame := self._next_frame(deadline)) is not None:
             if frame.seq == seq:
                 return frame
@@ -230,8 +248,7 @@ class Client:
             if p.ACK_BODY.unpack(ack.body) != (offset, len(piece)):
                 raise ClientError(f"WRITE ack {p.ACK_BODY.unpack(ack.body)} for "
                                   f"offset {offset} length {len(piece)}")
-        reply = self.request(Msg.RUN, p.RUN_BODY.pack(index, len(data), p.crc32(data)),
-                             timeout=self.run_timeout)
+        reply = self.request(Msg.RUN, p.RUN_BODY.pack(index, len(data), p.crc32(data)))
         status, count, out_bytes, out_crc = p.OUTPUT_HEAD.unpack_from(reply.body)
         out = bytearray(reply.body[p.OUTPUT_HEAD.size :])
         while len(out) < out_bytes:

@@ -35,6 +35,7 @@ class Msg(IntEnum):
     OUTPUT = 0x84
     DATA = 0x85
     SHUTDOWN_ACK = 0x86
+    RUN_STARTED = 0x87
     BOOT = 0x90
     FAULT = 0x91
     ERROR = 0xEE
@@ -126,9 +127,18 @@ class FrameSplitter:
         *frames, rest = self._buf.split(b"\x00")
         self._buf = bytearray(rest)
         if len(self._buf) > self._limit:
-            self.dropped_bytes += len(self._buf)
-            self._buf.clear()
+            self.clear()
         return [bytes(f) for f in frames if f]
+
+    @property
+    def partial(self) -> bool:
+        """True while bytes of an unfinished frame are held."""
+        return bool(self._buf)
+
+    def clear(self) -> None:
+        """Drops the unfinished frame (counted in ``dropped_bytes``)."""
+        self.dropped_bytes += len(self._buf)
+        self._buf.clear()
 
 
 def _take_str(body: bytes, pos: int) -> tuple[str, int]:

@@ -188,6 +188,7 @@ static void on_run(uint16_t seq, const uint8_t *body, size_t n)
         return;
     }
     output_valid = 0;
+    send(begin(EC_MSG_RUN_STARTED, seq));
     board_counter_start();
     int status = l->run(input_buf, output_buf, scratch_buf);
     uint64_t count = board_counter_stop();

@@ -22,6 +22,7 @@
 #define EC_MSG_OUTPUT 0x84u
 #define EC_MSG_DATA 0x85u
 #define EC_MSG_SHUTDOWN_ACK 0x86u
+#define EC_MSG_RUN_STARTED 0x87u /* RUN accepted, kernel running; OUTPUT follows */
 #define EC_MSG_BOOT 0x90u  /* unsolicited, seq 0xFFFF: the device (re)started */
 #define EC_MSG_FAULT 0x91u /* unsolicited, seq 0xFFFF: HardFault register dump */
 #define EC_MSG_ERROR 0xEEu
