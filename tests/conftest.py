@@ -41,3 +41,6 @@ def native_session():
     """One native fixture session shared by a test module."""
     with open_fixture() as session:
         yield session
+
+
+pytest_plugins = ["pytester"]
