@@ -5,7 +5,9 @@ firmware demo and the target benchmarks reuse it.  ``python -m edgeconv.bench re
 times the Python reference model on each layer (MAC/s) and, when TensorFlow is
 importable, TFLite's own reference kernels (``BUILTIN_REF`` op resolver, one thread) on
 the same layer shape, side by side with the ratio.  Both run on one thread (the command
-restarts itself with ``OPENBLAS_NUM_THREADS=1``).
+restarts itself with ``OPENBLAS_NUM_THREADS=1``).  ``--batch N [N ...]`` (default ``1 32``)
+runs both sides on batches of N inputs (TFLite's input resized to ``[N, H, W, C]``) and
+prints one table per batch size; MAC/s count every input of the batch.
 
 TFLite quantizes its model itself (calibrated on random data), so its integer
 parameters differ from ours; only the speed is compared here.  Bit-exactness against
@@ -104,12 +106,14 @@ def benchmark_layers() -> dict[str, Conv2D | DepthwiseConv2D]:
     return {spec.name: benchmark_layer(spec) for spec in SPECS}
 
 
-def benchmark_input(layer: Conv2D | DepthwiseConv2D, seed: int = 0) -> np.ndarray:
-    """A deterministic random input over the full range of the layer's activation dtype."""
+def benchmark_input(layer: Conv2D | DepthwiseConv2D, seed: int = 0,
+                    batch: int | None = None) -> np.ndarray:
+    """A deterministic random input over the full range of the layer's activation dtype
+    (unbatched, or ``(batch, *input_shape)`` when ``batch`` is given)."""
     lo, hi = dtype_range(layer.activation_dtype)
     rng = np.random.default_rng(seed)
-    return rng.integers(lo, hi, size=layer.input_shape, endpoint=True).astype(
-        layer.activation_dtype)
+    shape = layer.input_shape if batch is None else (batch, *layer.input_shape)
+    return rng.integers(lo, hi, size=shape, endpoint=True).astype(layer.activation_dtype)
 
 
 def seconds_per_call(fn: Callable[[], object], repeat: int, rounds: int = 5) -> float:
@@ -126,9 +130,12 @@ def seconds_per_call(fn: Callable[[], object], repeat: int, rounds: int = 5) -> 
 
 # ------------------------------------------------------------------------- TFLite
 
-def _tflite_runner(spec: BenchSpec, tf: object) -> Callable[[np.ndarray], np.ndarray]:
-    """Convert ``spec`` (same float weights) to a fully quantized TFLite model and return a
-    call running it on TFLite's reference kernels with one thread."""
+def _tflite_runner(spec: BenchSpec, tf: object
+                   ) -> Callable[[int], Callable[[np.ndarray], np.ndarray]]:
+    """Convert ``spec`` (same float weights) to a fully quantized TFLite model; return a
+    function that, for a batch size N, resizes the model's input to ``[N, H, W, C]`` and
+    returns a call running a batch of N inputs on TFLite's reference kernels with one
+    thread."""
     weights, bias = _float_params(spec)
     layer = benchmark_layer(spec)
     (top, bottom), (left, right) = layer.pads_for()
@@ -178,16 +185,20 @@ def _tflite_runner(spec: BenchSpec, tf: object) -> Callable[[np.ndarray], np.nda
     interp = tf.lite.Interpreter(
         model_content=conv.convert(), num_threads=1,
         experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
-    interp.allocate_tensors()
     inp = interp.get_input_details()[0]["index"]
     out = interp.get_output_details()[0]["index"]
 
     def run(x: np.ndarray) -> np.ndarray:
-        interp.set_tensor(inp, x[None])
+        interp.set_tensor(inp, x)
         interp.invoke()
         return interp.get_tensor(out)
 
-    return run
+    def for_batch(batch: int) -> Callable[[np.ndarray], np.ndarray]:
+        interp.resize_tensor_input(inp, [batch, h, w, c])
+        interp.allocate_tensors()
+        return run
+
+    return for_batch
 
 
 def _import_tensorflow() -> object | None:
@@ -198,23 +209,29 @@ def _import_tensorflow() -> object | None:
     return tf
 
 
-def reference(repeat: int = 200, use_tflite: bool = True) -> list[dict[str, object]]:
-    """Time the reference model (and TFLite's reference kernels when available) on L1-L7;
-    one row per layer with MAC/s figures."""
+def reference(repeat: int = 200, use_tflite: bool = True,
+              batches: tuple[int, ...] = (1,)) -> list[dict[str, object]]:
+    """Time the reference model (and TFLite's reference kernels when available) on L1-L7
+    for every batch size in ``batches``; one row per layer and batch with MAC/s figures
+    (MACs of the whole batch per second).  A timing round makes ``max(1, repeat // N)``
+    calls of batch N."""
     tf = _import_tensorflow() if use_tflite else None
     rows = []
     for spec in SPECS:
         layer = benchmark_layer(spec)
-        x = benchmark_input(layer)
-        macs = layer.macs()
-        row: dict[str, object] = {"layer": spec.name, "description": spec.description,
-                                  "macs": macs}
-        row["edgeconv_macs_per_s"] = macs / seconds_per_call(partial(layer, x), repeat)
-        if tf is not None:
-            run = _tflite_runner(spec, tf)
-            row["tflite_macs_per_s"] = macs / seconds_per_call(partial(run, x), repeat)
-            row["ratio"] = row["edgeconv_macs_per_s"] / row["tflite_macs_per_s"]
-        rows.append(row)
+        tflite = _tflite_runner(spec, tf) if tf is not None else None
+        for batch in batches:
+            x = benchmark_input(layer, batch=batch)
+            calls = max(1, repeat // batch)
+            macs = layer.macs() * batch
+            row: dict[str, object] = {"layer": spec.name, "description": spec.description,
+                                      "batch": batch, "macs": macs}
+            row["edgeconv_macs_per_s"] = macs / seconds_per_call(partial(layer, x), calls)
+            if tflite is not None:
+                run = tflite(batch)
+                row["tflite_macs_per_s"] = macs / seconds_per_call(partial(run, x), calls)
+                row["ratio"] = row["edgeconv_macs_per_s"] / row["tflite_macs_per_s"]
+            rows.append(row)
     return rows
 
 
@@ -223,12 +240,18 @@ def _print_rows(rows: list[dict[str, object]]) -> None:
     head = f"{'layer':5} {'MACs':>9} {'edgeconv MAC/s':>15}"
     if with_tf:
         head += f" {'TFLite ref MAC/s':>17} {'ratio':>6}"
-    print(head + "  description")
-    for r in rows:
-        line = f"{r['layer']:5} {r['macs']:>9} {r['edgeconv_macs_per_s']:>15.3e}"
+    for batch in dict.fromkeys(r["batch"] for r in rows):
+        print(f"batch {batch} (MACs per call of {batch} input{'s' if batch > 1 else ''}):")
+        print(head + "  description")
+        for r in (r for r in rows if r["batch"] == batch):
+            line = f"{r['layer']:5} {r['macs']:>9} {r['edgeconv_macs_per_s']:>15.3e}"
+            if with_tf:
+                line += f" {r['tflite_macs_per_s']:>17.3e} {r['ratio']:>6.2f}"
+            print(line + f"  {r['description']}")
         if with_tf:
-            line += f" {r['tflite_macs_per_s']:>17.3e} {r['ratio']:>6.2f}"
-        print(line + f"  {r['description']}")
+            slow = [r["layer"] for r in rows if r["batch"] == batch and r["ratio"] < 0.5]
+            print(f"below 0.5x TFLite at batch {batch}: {', '.join(slow) or 'none'}")
+        print()
     if not with_tf:
         print("(TensorFlow not importable: TFLite comparison skipped)")
 
@@ -253,10 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     ref = sub.add_parser("reference", help="MAC/s of the Python reference model on L1-L7")
     ref.add_argument("--repeat", type=int, default=200, help="calls per timing round")
     ref.add_argument("--no-tflite", action="store_true", help="skip the TFLite comparison")
+    ref.add_argument("--batch", type=int, nargs="+", default=[1, 32], metavar="N",
+                     help="batch sizes to time, both sides (default: 1 32)")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error(f"--repeat={args.repeat}: must be an integer >= 1")
-    _print_rows(reference(args.repeat, not args.no_tflite))
+    for batch in args.batch:
+        if batch < 1:
+            parser.error(f"--batch={batch}: must be an integer >= 1")
+    _print_rows(reference(args.repeat, not args.no_tflite, tuple(args.batch)))
     return 0
 
 

@@ -189,6 +189,16 @@ _RQ_ACC = {"double": (INT32_MIN, INT32_MAX), "single": (INT32_MIN, INT32_MAX),
            "int64": (-(1 << 47), (1 << 47) - 1)}
 
 
+_TILE_MAX = 1 << 16
+
+
+def _uniform(values: IntArray) -> IntArray:
+    """``values`` as a 0-d array when all its entries are equal."""
+    if values.size and (values == values.flat[0]).all():
+        return np.asarray(values.flat[0])
+    return values
+
+
 class Requantizer:
     """One requantization (multiplier and shift, scalars or per-channel arrays broadcasting
     along the last axis of the accumulators), validated once and applied many times.
@@ -233,19 +243,17 @@ class Requantizer:
         self.rounding = rounding
         self.shape = m.shape
         self.acc_range = _RQ_ACC[rounding]
-        self._left: IntArray | None = None
-        self._neg_add: IntArray | None = None
         self._clamp_product = False
+        left = neg_add = None
         if rounding == "double":
             right = np.maximum(-s, 0)
             if (s > 0).any():
-                self._left = np.maximum(s, 0)
+                left = np.maximum(s, 0)
             if (right > 0).any():
-                self._neg_add = np.where(right > 0, -(1 << 31), 0)
+                neg_add = np.where(right > 0, -(1 << 31), 0)
             self._clamp_product = bool((m == INT32_MIN).any())
-            self._mult = m.copy()
-            self._add = (1 << 30) + (((np.int64(1) << right) >> 1) << 31)
-            self._total = 31 + right
+            add = (1 << 30) + (((np.int64(1) << right) >> 1) << 31)
+            total = 31 + right
             self._wraps = False  # |result| <= 2**31 - 1 by construction
         else:
             if rounding == "int64":
@@ -253,32 +261,61 @@ class Requantizer:
                 total = 15 - s  # in [8, 46]
             else:
                 total = 31 - s  # in [1, 62]
-            self._mult = m.copy()
-            self._add = np.int64(1) << (total - 1)
-            self._total = total
+            add = np.int64(1) << (total - 1)
             # single: |p >> total| <= 2**(31 + shift) fits int32 for shift < 0.
             self._wraps = rounding == "int64" or bool((s >= 0).any())
+        # (left, mult, add, neg_add, total); a constant equal on every channel becomes a
+        # scalar (cheapest to broadcast), None where it is not needed.
+        self._consts = tuple(None if c is None else _uniform(c)
+                             for c in (left, m, add, neg_add, total))
+        self._tileable = len(self.shape) == 1 and any(
+            c is not None and c.ndim == 1 for c in self._consts)
+        self._tiled: dict[int, tuple[IntArray | None, ...]] = {}
+
+    def _constants(self, acc: np.ndarray) -> tuple[np.ndarray, tuple[IntArray | None, ...]]:
+        """``acc`` (maybe reshaped) and the constants to apply to it.  Per-channel constants
+        broadcast along a short last axis make numpy loop in tiny inner loops, so for
+        ``(N, ..., C)`` accumulators of up to ``_TILE_MAX`` elements per item they are
+        tiled once to the item size (cached) and ``acc`` is viewed as ``(N, item)``."""
+        if not (self._tileable and acc.ndim >= 2 and acc.shape[-1] == self.shape[0]
+                and acc.shape[0]):
+            return acc, self._consts
+        item = acc.size // acc.shape[0]
+        if item > _TILE_MAX:
+            return acc, self._consts
+        if item not in self._tiled:
+            reps = item // self.shape[0]
+            self._tiled[item] = tuple(c if c is None or c.ndim == 0 else np.tile(c, reps)
+                                      for c in self._consts)
+        return acc.reshape(acc.shape[0], item), self._tiled[item]
 
     def __call__(self, acc: np.ndarray) -> IntArray:
         """Requantize an integer array already known to lie in ``acc_range`` (int32 values
         for double/single; any integer dtype up to int64) and broadcasting against the
         parameters; no checks.  Returns int64 holding int32 values."""
-        if self._left is not None:
-            acc = (acc << self._left).astype(np.int32)  # wrap32(acc << left)
-        p = np.multiply(acc, self._mult, dtype=np.int64)
+        acc_shape = np.shape(acc)
+        if acc_shape[len(acc_shape) - len(self.shape):] != self.shape:  # params broadcast
+            acc = np.broadcast_to(acc, np.broadcast_shapes(acc_shape, self.shape))
+            acc_shape = acc.shape
+        acc, (left, mult, add, neg_add, total) = self._constants(acc)
+        if left is not None:
+            acc = (acc << left).astype(np.int32)  # wrap32(acc << left)
+        p = np.multiply(acc, mult, dtype=np.int64)
         if self._clamp_product:
             p = np.minimum(p, INT32_MAX << 31)
-        if self._neg_add is None:
-            p += self._add
-            p >>= self._total
+        if neg_add is None:
+            p += add
+            p >>= total
             out = p
         else:
             out = p >> 63
-            out &= self._neg_add
+            out &= neg_add
             out += p
-            out += self._add
-            out >>= self._total
-        return out.astype(np.int32).astype(np.int64) if self._wraps else out
+            out += add
+            out >>= total
+        if self._wraps:
+            out = out.astype(np.int32).astype(np.int64)
+        return out.reshape(acc_shape)  # undo the (N, item) view of tiling
 
     def checked(self, acc: ArrayLike) -> IntArray:
         """:meth:`__call__` after checking ``acc`` (integer, in range, broadcastable)."""

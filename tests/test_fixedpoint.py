@@ -355,3 +355,34 @@ def test_gemmlowp_primitives_match_scalar(tr):
 def test_requantizer_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("mode", sorted(REFS))
+@pytest.mark.parametrize("uniform", [False, True])
+def test_requantizer_layouts(mode, uniform):
+    """NHWC accumulators (tiled per-channel constants), an item above the tiling limit,
+    uniform parameters (kept as scalars) and parameters wider than ``acc``."""
+    rng = np.random.default_rng([7, uniform])
+    lo, hi = (-(1 << 47), (1 << 47) - 1) if mode == "int64" else (I32_MIN, I32_MAX)
+    m = rng.integers(0, I32_MAX, 6, endpoint=True)
+    s = rng.integers(-31, 8 if mode == "int64" else 31, 6)
+    if uniform:
+        m, s = np.full(6, m[0]), np.full(6, s[0])
+    rq = fp.Requantizer(m, s, mode)
+
+    def expect(a: np.ndarray) -> list:
+        flat = [REFS[mode](int(v), int(m[i % 6]), int(s[i % 6]))
+                for i, v in enumerate(a.ravel())]
+        return np.array(flat).reshape(a.shape).tolist()
+
+    acc = rng.integers(lo, hi, (3, 4, 5, 6), endpoint=True)
+    assert rq(acc).tolist() == expect(acc)
+    assert rq(acc[:, ::2]).tolist() == expect(acc[:, ::2])  # non-contiguous view
+    big = rng.integers(lo, hi, (2, 1, 11000, 6), endpoint=True)  # item 66000 > _TILE_MAX
+    got = rq(big)
+    assert got.shape == big.shape
+    assert got[:, :, :40].tolist() == expect(big[:, :, :40])
+    narrow = rng.integers(lo, hi, (2, 1), endpoint=True)
+    wide = rq(narrow)
+    assert wide.shape == (2, 6)
+    assert wide.tolist() == expect(np.broadcast_to(narrow, (2, 6)))

@@ -34,17 +34,33 @@ def test_benchmark_layers_are_fixed_and_named() -> None:
     again = benchmark_layers()
     for name, layer in layers.items():  # deterministic: same seed, same parameters
         assert layer.spec() == again[name].spec()
-    x = benchmark_input(layers["L7"])
+    x = benchmark_input(layers["L7"], batch=3)
+    assert x.shape == (3, 5, 5, 3)
     np.testing.assert_array_equal(layers["L7"](x), layers["L7"](x, method="direct"))
+    assert layers["L7"]._dense(5, 5, 3) is not None  # the small-layer path is taken
+    assert layers["L1"]._dense(32, 32, 3) is None
 
 
 def test_bench_reference_command_runs() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "edgeconv.bench", "reference", "--repeat", "1", "--no-tflite"],
+        [sys.executable, "-m", "edgeconv.bench", "reference", "--repeat", "1", "--no-tflite",
+         "--batch", "1", "2"],
         capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    for name in EXPECTED:
-        row = next(line for line in lines if line.startswith(name + " "))
-        assert float(row.split()[2]) > 0  # MAC/s column
+    assert [line.split(" (")[0] for line in lines if line.startswith("batch ")] == [
+        "batch 1", "batch 2"]
+    rows = [line.split() for line in lines if line[:2] in {f"L{i}" for i in range(1, 8)}]
+    assert [r[0] for r in rows] == list(EXPECTED) * 2
+    macs = {name: layer.macs() for name, layer in benchmark_layers().items()}
+    for i, r in enumerate(rows):
+        assert int(r[1]) == macs[r[0]] * (1 if i < len(EXPECTED) else 2)  # per batch call
+        assert float(r[2]) > 0  # MAC/s column
     assert "TFLite comparison skipped" in proc.stdout
+
+
+def test_bench_rejects_bad_batch() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgeconv.bench", "reference", "--no-tflite", "--batch", "0"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "--batch=0" in proc.stderr

@@ -139,6 +139,21 @@ def test_conv2d_direct_equals_im2col(cfg: dict) -> None:
     assert layer.output_shape_for(x.shape[1:]) == fast.shape[1:]
 
 
+@settings(max_examples=60, deadline=None)
+@given(conv_configs())
+def test_conv2d_dense_and_im2col_paths_equal_direct(cfg: dict) -> None:
+    """Small layers multiply by a dense per-shape matrix; force each path in turn."""
+    x = cfg["x"]
+    ref = edgeconv.Conv2D(**cfg["kwargs"])
+    expected_acc, expected = ref.accumulate(x, method="direct"), ref(x, method="direct")
+    for limit, waste in ((0, 4), (1 << 30, 1 << 30)):
+        layer = edgeconv.Conv2D(**cfg["kwargs"])
+        layer._dense_limit, layer._dense_waste = limit, waste
+        assert (layer._dense(*x.shape[1:]) is not None) == (limit > 0)
+        np.testing.assert_array_equal(layer.accumulate(x), expected_acc)
+        np.testing.assert_array_equal(layer(x), expected)
+
+
 @settings(max_examples=40, deadline=None)
 @given(conv_configs())
 def test_conv1d_is_conv2d_with_height_1(cfg: dict) -> None:

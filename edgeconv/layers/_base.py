@@ -212,6 +212,11 @@ class WindowLayer:
                 f"activation_dtype={self.activation_dtype.name})")
 
 
+def offset_table(offset: np.ndarray) -> dict[np.dtype, np.ndarray]:
+    """Accumulator offsets by accumulator dtype: exact int64 and wrapped int32."""
+    return {np.dtype(np.int64): offset, np.dtype(np.int32): offset.astype(np.int32)}
+
+
 class QuantizedConv(WindowLayer):
     """Quantization parameters and requantization shared by Conv2D, DepthwiseConv2D and
     Conv1D (TFLite per-channel int8 and 16x8 semantics).
@@ -239,9 +244,15 @@ class QuantizedConv(WindowLayer):
         self.activation_min, self.activation_max = v.check_activation_range(
             activation_min, activation_max, dt)
         self.rounding = v.check_choice("rounding", rounding, v.ROUNDINGS)
-        # Constant part of every accumulator: bias - input_zero_point * sum(w) per channel.
+        # Constant part of every accumulator: bias - input_zero_point * sum(w) per channel,
+        # exact (int64) and wrapped to int32 (summed with int32 wrap-around it gives the
+        # int32 accumulator of TFLite/CMSIS-NN).
         base = np.zeros(n_out, np.int64) if self.bias is None else self.bias.astype(np.int64)
         self._acc_offset = base - self.input_zero_point * weight_sums
+        self._acc_offsets = offset_table(self._acc_offset)
+        # Accumulator dtype handed to the requantization: the int32 of the C kernels for
+        # int8, the exact int64 for 16x8.
+        self._sum_dtype = np.dtype(np.int64 if dt == np.int16 else np.int32)
         self._requantizer = fixedpoint.Requantizer(
             self.output_multiplier, self.output_shift,
             "int64" if dt == np.int16 else self.rounding)
@@ -256,10 +267,12 @@ class QuantizedConv(WindowLayer):
         multipliers and shifts were validated at construction; only ``acc`` is checked."""
         if self.activation_dtype == np.int16:
             scaled = self._requantizer.checked(acc)
-        else:
-            scaled = self._requantizer(np.asarray(acc).astype(np.int32))  # int32 sum wraps
+        else:  # the int32 sum wraps
+            scaled = self._requantizer(np.asarray(acc).astype(np.int32, copy=False))
             scaled += self.output_zero_point
-        np.clip(scaled, self.activation_min, self.activation_max, out=scaled)
+        # maximum/minimum in place: np.clip costs several microseconds on small arrays
+        np.maximum(scaled, self.activation_min, out=scaled)
+        np.minimum(scaled, self.activation_max, out=scaled)
         return scaled.astype(self.activation_dtype)
 
     def accumulate(self, x: np.ndarray, method: str = "im2col") -> np.ndarray:
@@ -267,18 +280,20 @@ class QuantizedConv(WindowLayer):
         layout) before requantization; both methods give identical results."""
         v.check_choice("method", method, v.METHODS)
         x4, batched = self._to_nhwc(x)
-        acc = self._acc_fast(x4) if method == "im2col" else self._acc_direct(x4)
+        acc = (self._acc_fast(x4, np.dtype(np.int64)) if method == "im2col"
+               else self._acc_direct(x4))
         if self.rank == 1:
             acc = acc[:, 0]
         return acc if batched else acc[0]
 
     def _fast(self, x4: np.ndarray) -> np.ndarray:
-        return self.requantize(self._acc_fast(x4))
+        return self.requantize(self._acc_fast(x4, self._sum_dtype))
 
     def _direct(self, x4: np.ndarray) -> np.ndarray:
         return self.requantize(self._acc_direct(x4))
 
-    def _acc_fast(self, x4: np.ndarray) -> np.ndarray:
+    def _acc_fast(self, x4: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """Accumulators in ``dtype``: int64 (exact) or int32 (wrapped, as in C)."""
         raise NotImplementedError
 
     def _acc_direct(self, x4: np.ndarray) -> np.ndarray:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from edgeconv.im2col import check_int, gather_windows
 from edgeconv.layers import _validate as v
-from edgeconv.layers._base import QuantizedConv
+from edgeconv.layers._base import QuantizedConv, offset_table
 
 
 def gemm_dtype(max_abs_input: int, weights_2d: np.ndarray) -> np.dtype:
@@ -30,11 +30,18 @@ class Conv2D(QuantizedConv):
     ``acc[o] = sum_{ky,kx,i} w[o,ky,kx,i] * (x[iy,ix,g*Cg+i] - input_zero_point) + bias[o]``
     over in-image taps only (padding contributes nothing), ``g = o // (O / groups)``, then
     per-channel requantization (see :meth:`QuantizedConv.requantize`).  The default path is
-    im2col + one exact GEMM per group; ``method='direct'`` is the reference loop nest.
+    im2col + one exact GEMM per group; small layers (see ``_dense_limit``) instead multiply
+    the flattened input by the layer's dense ``(H*W*C, OH*OW*O)`` matrix, built once per
+    input shape, which saves the per-call cost of the patch gather.  ``method='direct'`` is
+    the reference loop nest.
     """
 
     op = "Conv2D"
     _weight_ndim = 4
+    # The dense path is taken when the dense matrix has at most ``_dense_limit`` entries
+    # and at most ``_dense_waste`` times the layer's MACs (wasted multiplies stay cheap).
+    _dense_limit: ClassVar[int] = 1 << 14
+    _dense_waste: ClassVar[int] = 4
 
     def __init__(self, *, weights: np.ndarray, bias: np.ndarray | None = None,
                  output_multiplier: np.ndarray, output_shift: np.ndarray,
@@ -69,6 +76,7 @@ class Conv2D(QuantizedConv):
         self._gemm_dtype = gemm_dtype(-v.dtype_range(self.activation_dtype)[0], w2)
         self._gemm_w = np.ascontiguousarray(
             w2.reshape(g, og, -1).transpose(0, 2, 1).astype(self._gemm_dtype))
+        self._dense_cache: dict[tuple[int, int, int], tuple[np.ndarray, dict] | None] = {}
 
     def _check_channels(self, channels: int, name: str) -> None:
         per_group = self._w4.shape[3]
@@ -83,9 +91,47 @@ class Conv2D(QuantizedConv):
         _, kh, kw, cg = self._w4.shape
         return kh * kw * cg
 
-    def _acc_fast(self, x4: np.ndarray) -> np.ndarray:
+    def _dense(self, h: int, w: int, c: int) -> tuple[np.ndarray, dict] | None:
+        """``(matrix, offsets by dtype)`` of the dense path for this input shape, or None
+        when the layer is too large for it; built on first use and cached."""
+        key = (h, w, c)
+        if key not in self._dense_cache:
+            oh, ow = self._out_hw(h, w)
+            entries = h * w * c * oh * ow * self.out_channels
+            fits = entries <= min(self._dense_limit,
+                                  self._dense_waste * self.macs(self._rank_shape(key)))
+            self._dense_cache[key] = self._dense_matrix(h, w, c) if fits else None
+        return self._dense_cache[key]
+
+    def _rank_shape(self, hwc: tuple[int, int, int]) -> tuple[int, ...]:
+        return hwc if self.rank == 2 else hwc[1:]
+
+    def _dense_matrix(self, h: int, w: int, c: int) -> tuple[np.ndarray, dict]:
+        """The matrix ``D`` with ``acc = x.ravel() @ D + offset`` (raw input, offsets per
+        output position: bias minus the zero point times the in-image weights).  Each
+        column holds a subset of one channel's weights, so the GEMM dtype stays exact."""
+        oh, ow = self._out_hw(h, w)
+        og, cg = self.out_channels // self.groups, self._w4.shape[3]
+        dense = np.zeros((h, w, c, oh, ow, self.out_channels), np.int64)
+        for _, oy, ox, taps in self._windows(np.empty((1, h, w, c), np.int8)):
+            for ky, kx, iy, ix in taps:
+                for g in range(self.groups):
+                    dense[iy, ix, g * cg:(g + 1) * cg, oy, ox, g * og:(g + 1) * og] = (
+                        self._w4[g * og:(g + 1) * og, ky, kx, :].T)
+        dense = dense.reshape(h * w * c, -1)
+        base = np.zeros(self.out_channels, np.int64) if self.bias is None else self.bias
+        offset = np.tile(base, oh * ow) - self.input_zero_point * dense.sum(axis=0)
+        return dense.astype(self._gemm_dtype), offset_table(offset)
+
+    def _acc_fast(self, x4: np.ndarray, dtype: np.dtype) -> np.ndarray:
         n, h, w, c = x4.shape
         oh, ow = self._out_hw(h, w)
+        dense = self._dense(h, w, c)
+        if dense is not None:
+            matrix, offsets = dense
+            acc = self._to_acc(x4.reshape(n, -1).astype(self._gemm_dtype) @ matrix, dtype)
+            acc += offsets[dtype]
+            return acc.reshape(n, oh, ow, self.out_channels)
         cols = gather_windows(x4.astype(self._gemm_dtype), self._kernel, self._stride,
                               self._pads2(h, w), self._dilation, (oh, ow),
                               self.input_zero_point)
@@ -96,9 +142,16 @@ class Conv2D(QuantizedConv):
             g, cg = self.groups, c // self.groups
             grouped = cols.reshape(p, -1, g, cg).transpose(2, 0, 1, 3).reshape(g, p, -1)
             prod = np.matmul(grouped, self._gemm_w).transpose(1, 0, 2).reshape(p, -1)
-        acc = prod.astype(np.int64)
-        acc += self._acc_offset
+        acc = self._to_acc(prod, dtype)
+        acc += self._acc_offsets[dtype]
         return acc.reshape(n, oh, ow, self.out_channels)
+
+    def _to_acc(self, prod: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """Exact GEMM result -> accumulator dtype; float64 sums may exceed int32, so they
+        wrap through int64 (a float -> int32 cast out of range is undefined)."""
+        if dtype == np.int32 and self._gemm_dtype == np.float64:
+            prod = prod.astype(np.int64)
+        return prod.astype(dtype)
 
     def _acc_direct(self, x4: np.ndarray) -> np.ndarray:
         n, h, w, _ = x4.shape

@@ -71,15 +71,15 @@ class DepthwiseConv2D(QuantizedConv):
     def _taps_per_output(self, in_channels: int) -> int:
         return self.weights.shape[1] * self.weights.shape[2]
 
-    def _acc_fast(self, x4: np.ndarray) -> np.ndarray:
+    def _acc_fast(self, x4: np.ndarray, dtype: np.dtype) -> np.ndarray:
         n, h, w, c = x4.shape
         out_hw = self._out_hw(h, w)
         xp = pad_nhwc(x4, self._pads2(h, w), self.input_zero_point).astype(self._acc_dtype)
         windows = patch_view(xp, self._kernel, self._stride, self._dilation, out_hw)
         # Output channel c * depth_multiplier + m reads input channel c.
         acc = np.einsum("nhwijc,ijcm->nhwcm", windows, self._w_taps)
-        out = acc.reshape(n, *out_hw, self.out_channels).astype(np.int64)
-        out += self._acc_offset
+        out = acc.reshape(n, *out_hw, self.out_channels).astype(dtype, copy=False)
+        out += self._acc_offsets[dtype]
         return out
 
     def _acc_direct(self, x4: np.ndarray) -> np.ndarray:
