@@ -109,3 +109,38 @@ def test_build_cache_reuses_firmware(tmp_path, monkeypatch):
         assert second.hello.layer_hash == first.hello.layer_hash
     assert os.stat(image).st_mtime_ns == stamp
     assert len(list((tmp_path / "firmware").iterdir())) == 1
+
+
+def test_serial_target_against_a_qemu_started_by_hand():
+    """``serial:<pty>`` drives an already running board: no build, hash checked."""
+    from conftest import FIXTURE_DIR, FIXTURE_HASH, fixture_layers
+
+    from edgeconv.targets import build
+    from edgeconv.targets.boards import BOARDS
+    from edgeconv.targets.qemu import QemuMachine
+
+    board = BOARDS["mps2-an385"]
+    image = build.build_prebuilt(FIXTURE_DIR, board, "cortex-m0")
+    machine = QemuMachine(board, image)
+    try:
+        machine.start()
+        spec = f"serial:{machine.pty}@115200"
+        with pytest.raises(StaleFirmwareError, match=f"{FIXTURE_HASH}.*0123456789abcdef"):
+            targets.open(spec, fixture_layers(), expected_hash="0123456789abcdef")
+        with targets.open(spec, fixture_layers(), expected_hash=FIXTURE_HASH,
+                          icount=True) as session:
+            assert (session.hello.board, session.hello.cpu) == ("mps2-an385", "cortex-m0")
+            x = np.arange(-500, 500, dtype=np.int16).astype(np.int8)
+            np.testing.assert_array_equal(session.run("add_one", x), (x + 1).astype(np.int8))
+            assert session.count_unit == "instructions"
+        assert machine.process.wait(0) is None  # a serial session leaves the board running
+    finally:
+        machine.stop(grace=0)
+    assert not _children()
+
+
+def test_cpu_option_equals_cpu_in_spec():
+    with open_fixture("qemu:mps2-an385", cpu="cortex-m0") as session:
+        assert session.hello.cpu == "cortex-m0"
+    with pytest.raises(ValueError, match="cpu='cortex-m7' not supported on mps2-an385"):
+        open_fixture("qemu:mps2-an385", cpu="cortex-m7")
