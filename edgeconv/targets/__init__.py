@@ -141,7 +141,10 @@ def _firmware(b: Board, cpu: str, layers, options: dict) -> tuple[Path, str]:
 def _connect(spec: str, port_url: str, layers, expected_hash: str | None, options: dict,
              *, baud: int = 115200, icount: bool = False, on_close=None,
              start=None) -> Session:
-    """Opens the port, starts a paused machine (``start``), then handshakes."""
+    """Opens the port, starts a paused machine (``start``), then handshakes.
+
+    With ``on_close`` the session owns the device: closing it sends SHUTDOWN first.
+    """
     client_options = {k: options.pop(k) for k in _CLIENT_OPTIONS if k in options}
     if options:
         raise ValueError(f"unknown options for {spec}: {', '.join(sorted(options))}")
@@ -162,23 +165,16 @@ def _connect(spec: str, port_url: str, layers, expected_hash: str | None, option
 def _open_native(spec: str, t: TargetSpec, layers, options: dict) -> Session:
     image, expected = _firmware(t.board, "generic", layers, options)
     proc = PtyProcess([str(image)])
-    holder: dict = {}
 
-    def close() -> None:
-        try:
-            holder["client"].shutdown(0)
-        finally:
-            if proc.wait(2.0) is None:
-                proc.stop()
-            proc.stop()
+    def finish() -> None:
+        proc.wait(2.0)  # the harness exits by itself after SHUTDOWN
+        proc.stop()
 
     try:
-        pty = proc.wait_pty()
-        session = _connect(spec, pty, layers, expected, options, on_close=close)
+        session = _connect(spec, proc.wait_pty(), layers, expected, options, on_close=finish)
     except BaseException:
         proc.stop()
         raise
-    holder["client"] = session.client
     session.process = proc
     return session
 
@@ -188,21 +184,12 @@ def _open_qemu(spec: str, t: TargetSpec, layers, options: dict) -> Session:
     image, expected = _firmware(t.board, cpu, layers, options)
     machine = QemuMachine(t.board, image, qemu=options.pop("qemu", "qemu-system-arm"),
                           icount=options.pop("icount", None))
-    holder: dict = {}
-
-    def close() -> None:
-        try:
-            holder["client"].shutdown(0)
-        finally:
-            machine.stop()
-
     try:
         session = _connect(spec, machine.pty, layers, expected, options,
-                           icount=machine.icount, on_close=close, start=machine.start)
+                           icount=machine.icount, on_close=machine.stop, start=machine.start)
     except BaseException:
         machine.stop(grace=0)
         raise
-    holder["client"] = session.client
     session.machine = machine
     return session
 

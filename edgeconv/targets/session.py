@@ -9,6 +9,8 @@ import numpy as np
 
 from edgeconv.client import Client, ClientError
 from edgeconv.protocol import CounterKind, Hello, LayerInfo
+from edgeconv.targets.process import PtyProcess
+from edgeconv.targets.qemu import QemuMachine
 
 _SIGNED = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
 
@@ -38,7 +40,9 @@ class Session:
     """Runs the layers a firmware was built with; use as a context manager.
 
     ``run(name, x)`` returns the layer output; ``last_count`` and ``count_unit`` tell how
-    long the kernel took; ``hello`` is the firmware's HELLO.
+    long the kernel took; ``hello`` is the firmware's HELLO. ``on_close`` (given when
+    the session owns the device: native process, QEMU) runs after SHUTDOWN on close;
+    ``process`` / ``machine`` hold the native process or the QEMU machine, if any.
     """
 
     def __init__(self, spec: str, client: Client, layers: Iterable, *, icount: bool = False,
@@ -52,6 +56,8 @@ class Session:
             self._layers[layer.name] = (index, layer)
         self._info: dict[str, LayerInfo] = {}
         self._on_close = on_close
+        self.process: PtyProcess | None = None
+        self.machine: QemuMachine | None = None
         self.count_unit, self._count_scale = count_unit_for(self.hello, icount)
         self.last_count: int | None = None
         self.closed = False
@@ -106,7 +112,10 @@ class Session:
         self.closed = True
         try:
             if self._on_close is not None:
-                self._on_close()
+                try:
+                    self.client.shutdown(0)
+                finally:
+                    self._on_close()
         finally:
             self.client.port.close()
 
