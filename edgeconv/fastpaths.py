@@ -206,6 +206,32 @@ def _depthwise(layer: Any, g: Geometry, cpu: str) -> KernelPlan | None:
     return KernelPlan("m0_dw", "fast/m0_dw.c.j2", 0, {"fast": ctx})
 
 
+def _mve_conv(layer: Any, g: Geometry) -> KernelPlan | None:
+    """Helium dot products (VMLADAVA) of raw int8/int16 columns, 2 pixels x 4 channels."""
+    w = np.asarray(layer.weights, np.int64).reshape(g.out_c, g.taps)
+    int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
+    zp = int(layer.input_zero_point)
+    bias = _bias(layer, g.out_c) - zp * w.sum(axis=1)
+    bound = _acc_bound(w, bias, 1 << 15 if int16 else 128)
+    if bound > INT32_MAX:
+        return None
+    lanes = 8 if int16 else 16
+    chunks = -(-g.taps // lanes)
+    padded = np.zeros((g.out_c, chunks * lanes), np.int64)
+    padded[:, :g.taps] = w
+    n_blocks = g.out_c // OC_BLOCK
+    blocked = padded[:n_blocks * OC_BLOCK].reshape(n_blocks, OC_BLOCK, chunks, lanes)
+    wbytes = ([int(v) for v in blocked.transpose(0, 2, 1, 3).ravel()]
+              + [int(v) for v in w[n_blocks * OC_BLOCK:].ravel()])
+    direct = _is_pointwise(g)
+    ctx = {"geo": g, "int16": int16, "lanes": lanes, "direct": direct, "n_blocks": n_blocks,
+           "wbytes": wbytes, "pad_value": zp, "bias32": [int(b) for b in bias],
+           "neg_right": [int(s) for s in np.asarray(layer.output_shift, np.int64)],
+           **_requant_context(layer, bound)}
+    scratch = 0 if direct else 2 * g.taps * (2 if int16 else 1)  # two columns
+    return KernelPlan("mve_conv", "fast/mve_conv.c.j2", scratch, {"fast": ctx})
+
+
 def _wrap32(values: np.ndarray) -> list[int]:
     """Reduce int64 values modulo 2**32 into int32 (the kernels sum modulo 2**32)."""
     return [int(v) for v in ((values.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31))]
@@ -248,6 +274,8 @@ def select(layer: Any, input_shape: tuple[int, ...], cpu: str) -> KernelPlan | N
         return None
     g = geometry(layer, tuple(input_shape))
     int8 = np.dtype(layer.activation_dtype) == np.dtype(np.int8)
+    if cpu == "cortex-m55" and op == "Conv2D" and int(layer.groups) == 1:
+        return _mve_conv(layer, g)
     if cpu in DSP_CPUS and op == "Conv2D" and int(layer.groups) == 1:
         if int8 and _is_pointwise(g) and g.in_c % 4 == 0:
             return _dsp_conv_1x1(layer, g)

@@ -83,14 +83,17 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
     ]
 
 
-EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0)
-    "c_sx": ("dsp_conv", "m0_conv"), "c_by": ("dsp_conv", "m0_conv"),
-    "c_tiny": ("dsp_conv", "m0_conv"),
-    "c_pw": ("dsp_conv_1x1", "m0_conv"), "c_pws": ("dsp_conv", "m0_conv"),
-    "c_left": ("dsp_conv", "m0_conv"), "c_single": ("dsp_conv", "m0_conv"),
-    "c_i16": ("dsp_conv", "m0_conv"), "c_i16b": ("dsp_conv", "m0_conv"),
-    "d_3": ("dsp_dw", "m0_dw"), "d_sd": ("dsp_dw", "m0_dw"), "d_5": ("dsp_dw", "m0_dw"),
-    "d_tail": ("dsp_dw", "m0_dw"), "d_c3": ("dsp_dw", "m0_dw"), "d_i16": ("dsp_dw", "m0_dw"),
+EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
+    "c_sx": ("dsp_conv", "m0_conv", "mve_conv"), "c_by": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_tiny": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_pw": ("dsp_conv_1x1", "m0_conv", "mve_conv"),
+    "c_pws": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_left": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_single": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_i16": ("dsp_conv", "m0_conv", "mve_conv"), "c_i16b": ("dsp_conv", "m0_conv", "mve_conv"),
+    "d_3": ("dsp_dw", "m0_dw", "dsp_dw"), "d_sd": ("dsp_dw", "m0_dw", "dsp_dw"),
+    "d_5": ("dsp_dw", "m0_dw", "dsp_dw"), "d_tail": ("dsp_dw", "m0_dw", "dsp_dw"),
+    "d_c3": ("dsp_dw", "m0_dw", "dsp_dw"), "d_i16": ("dsp_dw", "m0_dw", "dsp_dw"),
 }
 
 
@@ -98,7 +101,7 @@ def _plan(layer: Conv2D | DepthwiseConv2D, cpu: str) -> fastpaths.KernelPlan | N
     return fastpaths.select(layer, layer.input_shape, cpu)
 
 
-@pytest.mark.parametrize("cpu,column", [("cortex-m4", 0), ("cortex-m0", 1)])
+@pytest.mark.parametrize("cpu,column", [("cortex-m4", 0), ("cortex-m0", 1), ("cortex-m55", 2)])
 def test_select_strategies(cpu: str, column: int) -> None:
     for layer in cases():
         plan = _plan(layer, cpu)
@@ -149,8 +152,8 @@ def _generate(cpu: str, out: Path) -> tuple[Path, list[Conv2D | DepthwiseConv2D]
     return gen.source, layers, list(gen.layers)
 
 
-@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m0"])
-def test_host_fallback_bit_exact(cpu: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cpu,column", [("cortex-m4", 0), ("cortex-m0", 1), ("cortex-m55", 2)])
+def test_host_fallback_bit_exact(cpu: str, column: int, tmp_path: Path) -> None:
     """The portable C of every fast kernel, built for the host with the codegen warning
     flags, gives the reference output on random input."""
     cc = shutil.which("gcc")
@@ -158,12 +161,13 @@ def test_host_fallback_bit_exact(cpu: str, tmp_path: Path) -> None:
         pytest.skip("host gcc not installed")
     source, layers, infos = _generate(cpu, tmp_path)
     lib = tmp_path / "fastnet.so"
-    subprocess.run([cc, *WARNINGS, "-fPIC", "-shared", str(source), "-o", str(lib)],
-                   check=True, capture_output=True, text=True)
+    proc = subprocess.run([cc, *WARNINGS, "-fPIC", "-shared", str(source), "-o", str(lib)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
     dll = ctypes.CDLL(str(lib))
     rng = np.random.default_rng(99)
     for layer, info in zip(layers, infos, strict=True):
-        assert info.strategy == EXPECTED[layer.name][cpu == "cortex-m0"]
+        assert info.strategy == EXPECTED[layer.name][column]
         lo, hi = np.iinfo(layer.activation_dtype).min, np.iinfo(layer.activation_dtype).max
         x = rng.integers(lo, hi, layer.input_shape, endpoint=True).astype(layer.activation_dtype)
         y = np.full(layer.output_shape, 77, layer.activation_dtype)
@@ -181,6 +185,8 @@ def test_host_fallback_bit_exact(cpu: str, tmp_path: Path) -> None:
     ("cortex-m4", "cortex-m4", ["-Os", "-fno-omit-frame-pointer"]),
     ("cortex-m7", "cortex-m4", ["-O3", "-fno-omit-frame-pointer", "-ffixed-r9"]),
     ("cortex-m55", "cortex-m4", ["-O2", "-fno-omit-frame-pointer"]),
+    ("cortex-m55", "cortex-m55", ["-O3"]),
+    ("cortex-m55", "cortex-m55", ["-O0"]),
     ("cortex-m0", "cortex-m0", ["-O2"]),
     ("cortex-m0", "cortex-m0", ["-Os", "-fno-omit-frame-pointer"]),
     ("cortex-m3", "cortex-m0", ["-O1"]),
@@ -198,7 +204,8 @@ def test_arm_builds_warning_clean(cpu: str, source_cpu: str, opts: list[str],
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.parametrize("target,column", [("qemu:mps2-an386", 0), ("qemu:mps2-an385", 1)])
+@pytest.mark.parametrize("target,column", [("qemu:mps2-an386", 0), ("qemu:mps2-an385", 1),
+                                           ("qemu:mps3-an547", 2)])
 def test_on_target_bit_exact(target: str, column: int) -> None:
     """Every fast kernel on the emulated core matches the reference element for element."""
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
