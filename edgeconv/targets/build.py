@@ -26,15 +26,16 @@ def cache_root() -> Path:
 
 
 def _sources_digest() -> str:
-    """Digest of the firmware sources, templates and code generator modules."""
+    """Digest of the firmware sources, the templates and the package's Python modules
+    (the code generator and everything it uses)."""
     h = hashlib.sha256()
-    roots = [resources.firmware_dir(), resources.templates_dir()]
-    files = [f for r in roots for f in sorted(r.rglob("*")) if f.is_file()]
-    files += sorted(_PACKAGE_DIR.glob("*codegen*.py")) + sorted(_PACKAGE_DIR.glob("fast*.py"))
+    files = [f for root in (resources.firmware_dir(), resources.templates_dir())
+             for f in sorted(root.rglob("*")) if f.is_file()]
+    files += sorted(_PACKAGE_DIR.rglob("*.py"))
     for f in files:
         if "__pycache__" in f.parts:
             continue
-        h.update(str(f.name).encode())
+        h.update(str(f.relative_to(f.anchor)).encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 

@@ -16,13 +16,14 @@ from collections import deque
 
 _PTY_LINE = re.compile(rb"char device redirected to (\S+)")
 _PR_SET_PDEATHSIG = 1
+# Resolved in the parent: the forked child only makes the call (no dlopen after fork).
+_prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
 
 
 def _die_with_parent() -> None:
     """In the child: get SIGKILL when the parent dies (Linux), so nothing is left behind."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
 class PtyProcess:
