@@ -26,9 +26,9 @@ def cache_root() -> Path:
 
 
 def _sources_digest() -> str:
-    """Digest of the firmware sources, the templates and the package's Python modules
-    (the code generator and everything it uses)."""
-    h = hashlib.sha256()
+    """Digest of the firmware sources, the templates, the package's Python modules (the
+    code generator and everything it uses) and ``$EXTRA_CFLAGS``."""
+    h = hashlib.sha256(os.environ.get("EXTRA_CFLAGS", "").encode())  # make reads it too
     files = [f for root in (resources.firmware_dir(), resources.templates_dir())
              for f in sorted(root.rglob("*")) if f.is_file()]
     files += sorted(_PACKAGE_DIR.rglob("*.py"))
