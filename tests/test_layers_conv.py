@@ -263,3 +263,24 @@ def test_int8_accumulator_wraps_to_int32_before_requantization() -> None:
     assert layer.accumulate(x)[0, 0, 0] == 2**31
     assert layer(x)[0, 0, 0] == -128
     assert layer(x, method="direct")[0, 0, 0] == -128
+
+
+def test_float64_gemm_sum_beyond_int32_wraps_exactly() -> None:
+    """An int8 sum above 2**31 comes out of the float64 GEMM; it must wrap to int32 via an
+    exact integer cast (dense and im2col paths), as the C int32 accumulator does."""
+    taps = 140_000  # 128 * 127 * taps > 2**31: float64 GEMM, int32 wrap
+    layer = edgeconv.Conv2D(weights=np.full((1, 1, 1, taps), 127, np.int8),
+                            output_multiplier=np.array([1 << 30], np.int32),
+                            output_shift=np.full(1, -23, np.int32), input_zero_point=0)
+    x = np.full((1, 1, taps), -128, np.int8)
+    exact = -128 * 127 * taps
+    assert layer._gemm_dtype == np.float64 and exact < -(2**31)
+    assert layer.accumulate(x)[0, 0, 0] == exact
+    assert layer(x, method="direct")[0, 0, 0] == 120
+    wrapped = (exact + 2**31) % 2**32 - 2**31  # positive after the wrap
+    expected = (wrapped // 2 + (1 << 22)) >> 23  # 0.5 * 2**-23, rounded: 120
+    for limit in (0, 1 << 30):
+        forced = edgeconv.Conv2D(weights=layer.weights, output_multiplier=layer.output_multiplier,
+                                 output_shift=layer.output_shift)
+        forced._dense_limit = limit
+        assert forced(x)[0, 0, 0] == expected

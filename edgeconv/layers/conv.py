@@ -76,7 +76,7 @@ class Conv2D(QuantizedConv):
         self._gemm_dtype = gemm_dtype(-v.dtype_range(self.activation_dtype)[0], w2)
         self._gemm_w = np.ascontiguousarray(
             w2.reshape(g, og, -1).transpose(0, 2, 1).astype(self._gemm_dtype))
-        self._dense_cache: dict[tuple[int, int, int], tuple[np.ndarray, dict] | None] = {}
+        self._dense_cache: dict[tuple[int, int, int], tuple[np.ndarray, dict, tuple] | None] = {}
 
     def _check_channels(self, channels: int, name: str) -> None:
         per_group = self._w4.shape[3]
@@ -91,9 +91,9 @@ class Conv2D(QuantizedConv):
         _, kh, kw, cg = self._w4.shape
         return kh * kw * cg
 
-    def _dense(self, h: int, w: int, c: int) -> tuple[np.ndarray, dict] | None:
-        """``(matrix, offsets by dtype)`` of the dense path for this input shape, or None
-        when the layer is too large for it; built on first use and cached."""
+    def _dense(self, h: int, w: int, c: int) -> tuple[np.ndarray, dict, tuple] | None:
+        """``(matrix, offsets by dtype, output shape)`` of the dense path for this input
+        shape, or None when the layer is too large for it; built on first use, cached."""
         key = (h, w, c)
         if key not in self._dense_cache:
             oh, ow = self._out_hw(h, w)
@@ -106,7 +106,7 @@ class Conv2D(QuantizedConv):
     def _rank_shape(self, hwc: tuple[int, int, int]) -> tuple[int, ...]:
         return hwc if self.rank == 2 else hwc[1:]
 
-    def _dense_matrix(self, h: int, w: int, c: int) -> tuple[np.ndarray, dict]:
+    def _dense_matrix(self, h: int, w: int, c: int) -> tuple[np.ndarray, dict, tuple]:
         """The matrix ``D`` with ``acc = x.ravel() @ D + offset`` (raw input, offsets per
         output position: bias minus the zero point times the in-image weights).  Each
         column holds a subset of one channel's weights, so the GEMM dtype stays exact."""
@@ -121,17 +121,17 @@ class Conv2D(QuantizedConv):
         dense = dense.reshape(h * w * c, -1)
         base = np.zeros(self.out_channels, np.int64) if self.bias is None else self.bias
         offset = np.tile(base, oh * ow) - self.input_zero_point * dense.sum(axis=0)
-        return dense.astype(self._gemm_dtype), offset_table(offset)
+        return dense.astype(self._gemm_dtype), offset_table(offset), (oh, ow, self.out_channels)
 
     def _acc_fast(self, x4: np.ndarray, dtype: np.dtype) -> np.ndarray:
         n, h, w, c = x4.shape
-        oh, ow = self._out_hw(h, w)
         dense = self._dense(h, w, c)
         if dense is not None:
-            matrix, offsets = dense
+            matrix, offsets, out_shape = dense
             acc = self._to_acc(x4.reshape(n, -1).astype(self._gemm_dtype) @ matrix, dtype)
             acc += offsets[dtype]
-            return acc.reshape(n, oh, ow, self.out_channels)
+            return acc.reshape(n, *out_shape)
+        oh, ow = self._out_hw(h, w)
         cols = gather_windows(x4.astype(self._gemm_dtype), self._kernel, self._stride,
                               self._pads2(h, w), self._dilation, (oh, ow),
                               self.input_zero_point)
