@@ -274,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description="edgeconv benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     ref = sub.add_parser("reference", help="MAC/s of the Python reference model on L1-L7")
-    ref.add_argument("--repeat", type=int, default=200, help="calls per timing round")
+    ref.add_argument("--repeat", type=int, default=200,
+                     help="calls per timing round (batch N: repeat // N calls)")
     ref.add_argument("--no-tflite", action="store_true", help="skip the TFLite comparison")
     ref.add_argument("--batch", type=int, nargs="+", default=[1, 32], metavar="N",
                      help="batch sizes to time, both sides (default: 1 32)")
