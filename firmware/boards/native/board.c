@@ -68,11 +68,16 @@ void board_init(void)
         unsetenv(FD_ENV);
     else
         open_pty();
+    /* SIGUSR1 stays blocked from the handler through exec until the handler is back,
+     * so a reset arriving while the program restarts is deferred, not fatal. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_reset;
-    sa.sa_flags = SA_NODEFER;
     sigaction(SIGUSR1, &sa, NULL);
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_UNBLOCK, &usr1, NULL);
 }
 
 void board_write(const uint8_t *p, size_t n)
