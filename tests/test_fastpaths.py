@@ -61,6 +61,8 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
         # 1x1 GEMM with a channel tail and an odd pixel count; 1x1 strided (not a GEMM)
         make_layer("c_pw", (3, 3, 12), 5, (1, 1), zp=-3, ozp=-2, seed=3),
         make_layer("c_pws", (5, 4, 8), 8, (1, 1), stride=2, padding="valid", zp=9, seed=4),
+        # whole Helium chunks only (16 taps), even pixel count
+        make_layer("c_pw16", (3, 4, 16), 8, (1, 1), zp=4, seed=17),
         # left shifts (real multipliers > 1): the exact general requantization
         make_layer("c_left", (4, 4, 4), 4, (3, 3), scale=(1.5, 3.0), zp=2, seed=5),
         # single rounding: the shared helper
@@ -88,6 +90,7 @@ EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "c_tiny": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_pw": ("dsp_conv_1x1", "m0_conv", "mve_conv"),
     "c_pws": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_pw16": ("dsp_conv_1x1", "m0_conv", "mve_conv"),
     "c_left": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_single": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_i16": ("dsp_conv", "m0_conv", "mve_conv"), "c_i16b": ("dsp_conv", "m0_conv", "mve_conv"),
