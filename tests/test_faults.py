@@ -77,7 +77,10 @@ class FaultyRelay:
                     if not data:
                         return
                     self.to_device += len(data)
-                    os.write(self.dev, self._damage(data))
+                    try:
+                        os.write(self.dev, self._damage(data))
+                    except OSError:  # the device is gone: the client sees a timeout
+                        return
                     if self.on_byte is not None:
                         self.on_byte(self.to_device)
                 if self.dev in ready:
