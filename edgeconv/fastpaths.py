@@ -180,8 +180,9 @@ def _is_pointwise(g: Geometry) -> bool:
 
 
 def _depthwise(layer: Any, g: Geometry, cpu: str) -> KernelPlan | None:
-    """Depthwise, multiplier 1, channels in groups of four then one by one: DSP (SXTAB16 or
-    16x8 pairs, SMLABB / SMLATT on int16 weight pairs) or M0 (scalar, int32 weights)."""
+    """Depthwise, multiplier 1, channels in groups of four then one by one: Helium (int32x4
+    VMLA), DSP (SXTAB16 or 16x8 pairs, SMLABB / SMLATT on int16 weight pairs) or M0
+    (scalar, int32 weights)."""
     if int(layer.depth_multiplier) != 1:
         return None
     taps = g.k_h * g.k_w
@@ -196,6 +197,11 @@ def _depthwise(layer: Any, g: Geometry, cpu: str) -> KernelPlan | None:
     int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
     ctx = {"geo": g, "int16": int16, "bias32": [int(b) for b in bias],
            **_requant_context(layer, bound)}
+    if cpu == "cortex-m55":
+        ctx.update(w_ctype="int8_t", wbytes=[int(v) for v in grouped.ravel()] + tail,
+                   neg_right=[int(s) for s in np.asarray(layer.output_shift, np.int64)])
+        return KernelPlan("mve_dw", "fast/mve_dw.c.j2", 0, {"fast": ctx})
+    ctx["w_ctype"] = "int32_t"
     if cpu in DSP_CPUS:
         offset = -int(layer.input_zero_point) & 0xFFFF
         ctx["offset_pair"] = _pack_pairs(np.array([offset, offset]))[0]

@@ -94,9 +94,9 @@ EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "c_left": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_single": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_i16": ("dsp_conv", "m0_conv", "mve_conv"), "c_i16b": ("dsp_conv", "m0_conv", "mve_conv"),
-    "d_3": ("dsp_dw", "m0_dw", "dsp_dw"), "d_sd": ("dsp_dw", "m0_dw", "dsp_dw"),
-    "d_5": ("dsp_dw", "m0_dw", "dsp_dw"), "d_tail": ("dsp_dw", "m0_dw", "dsp_dw"),
-    "d_c3": ("dsp_dw", "m0_dw", "dsp_dw"), "d_i16": ("dsp_dw", "m0_dw", "dsp_dw"),
+    "d_3": ("dsp_dw", "m0_dw", "mve_dw"), "d_sd": ("dsp_dw", "m0_dw", "mve_dw"),
+    "d_5": ("dsp_dw", "m0_dw", "mve_dw"), "d_tail": ("dsp_dw", "m0_dw", "mve_dw"),
+    "d_c3": ("dsp_dw", "m0_dw", "mve_dw"), "d_i16": ("dsp_dw", "m0_dw", "mve_dw"),
 }
 
 
