@@ -174,12 +174,16 @@ def test_restart_loop_fails_with_a_clear_error(device):
     """A device that keeps resetting is reported, not papered over."""
     relay = FaultyRelay(device.wait_pty(), rate=0.0, seed=0,
                         on_byte=lambda sent: os.kill(device.pid, signal.SIGUSR1))
+    port = serial.serial_for_url(relay.url, timeout=0.05)
     try:
-        session = _session(relay, reset_retries=2)
+        client = Client(port, expected_hash=FIXTURE_HASH, timeout=0.3, reset_retries=2)
+        # The handshake itself may already meet a reset: either step must fail clearly.
         with pytest.raises(ClientError, match="reset|no valid reply"):
-            session.run("add_one", np.zeros(1000, np.int8))
-        session.client.port.close()
+            client.handshake()
+            Session("native-via-relay", client, fixture_layers()).run(
+                "add_one", np.zeros(1000, np.int8))
     finally:
+        port.close()
         relay.close()
 
 

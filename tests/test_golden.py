@@ -52,7 +52,7 @@ def cases_for(spec: str) -> list[GoldenCase]:
     return select_for(ALL_CASES, limits.ram_bytes, limits.cpu, SMALL_TARGET_CASES)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def golden_session(edgeconv_target: str):
     """(session, names of the cases built into it) for one target."""
     cases = cases_for(edgeconv_target)
