@@ -118,7 +118,9 @@ def _padding(rng: np.random.Generator, extent: tuple[int, int], rank: int) -> An
 
 
 def _random_conv(rng: np.random.Generator, name: str, op: str, wide: bool,
-                 extreme: bool) -> Any:
+                 extreme: bool, fast: bool = False) -> Any:
+    """A random conv-like layer; ``fast`` draws the shapes the Cortex-M fast kernels take
+    (no groups, depth multiplier 1, more channels, a quarter of them pointwise 1x1)."""
     dt = np.int16 if wide else np.int8
     kh = 1 if op == "conv1d" else int(rng.integers(1, 5))
     kw = int(rng.integers(1, 5))
@@ -126,25 +128,31 @@ def _random_conv(rng: np.random.Generator, name: str, op: str, wide: bool,
     dh, dw = (int(d) for d in rng.choice([1, 1, 2, 3], size=2))
     if op == "conv1d":
         sh = dh = 1
+    pointwise = fast and op == "conv2d" and rng.random() < 0.25
+    if pointwise:
+        kh = kw = sh = sw = dh = dw = 1
     extent = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    padding = _padding(rng, extent, 1 if op == "conv1d" else 2)
+    padding = "valid" if pointwise else _padding(rng, extent, 1 if op == "conv1d" else 2)
     h = 1 if op == "conv1d" else int(rng.integers(extent[0], extent[0] + 6))
     w = int(rng.integers(extent[1], extent[1] + 6))
     common = dict(stride=(sh, sw) if op != "conv1d" else sw,
                   dilation=(dh, dw) if op != "conv1d" else dw, padding=padding,
                   activation_dtype=dt, name=name)
     if op == "depthwise":
-        c = int(rng.integers(1, 6))
-        dm = int(rng.choice([1, 1, 2, 3]))
+        c = int(rng.integers(1, 13 if fast else 6))
+        dm = 1 if fast else int(rng.choice([1, 1, 2, 3]))
         n_out = c * dm
         weights = rng.integers(-128, 128, size=(1, kh, kw, n_out)).astype(np.int8)
         q = _quant(rng, n_out, kh * kw, wide, extreme)
         return DepthwiseConv2D(weights=weights, depth_multiplier=dm, input_shape=(h, w, c),
                                **common, **q)
-    groups = int(rng.choice([1, 1, 1, 2, 3]))
-    per_group = int(rng.integers(1, 4))
+    groups = 1 if fast else int(rng.choice([1, 1, 1, 2, 3]))
+    if pointwise:
+        per_group = int(rng.choice([3, 4, 8, 12, 16]))
+    else:
+        per_group = int(rng.choice([1, 2, 3, 4, 8, 12])) if fast else int(rng.integers(1, 4))
     c = groups * per_group
-    n_out = groups * int(rng.integers(1, 4))
+    n_out = groups * int(rng.integers(1, 10 if fast else 4))
     q = _quant(rng, n_out, kh * kw * per_group, wide, extreme)
     if op == "conv1d":
         weights = rng.integers(-128, 128, size=(n_out, kw, per_group)).astype(np.int8)
@@ -361,10 +369,11 @@ _CONV_OPS = ("conv2d", "depthwise", "conv1d")
 _FORCED = ("direct", "im2col")
 
 
-def golden_cases(n_random: int = 150) -> list[GoldenCase]:
+def golden_cases(n_random: int = 150, n_fast: int = 80) -> list[GoldenCase]:
     """All golden cases: edge cases (each forced to every strategy and once automatic),
-    ``n_random`` random conv-like layers (forced to every strategy, a third also
-    automatic), random pools, and the signal filters."""
+    ``n_random`` random conv-like layers (forced to every strategy, half also
+    automatic), ``n_fast`` automatic ones shaped for the Cortex-M fast kernels, random
+    pools, and the signal filters."""
     rng = np.random.default_rng(SEED)
     cases: list[GoldenCase] = []
     for i, (family, make) in enumerate(_conv_edge_cases()):
@@ -378,9 +387,15 @@ def golden_cases(n_random: int = 150) -> list[GoldenCase]:
         extreme = i % 5 == 4
         seed = int(rng.integers(1 << 62))
         strategies = list(zip(("d", "i", "a"), (*_FORCED, None), strict=True))
-        for tag, strategy in strategies if i % 3 == 0 else strategies[:2]:
+        # Every op gets automatic cases too (i // 3 walks independently of the op).
+        for tag, strategy in strategies if (i // 3) % 2 == 0 else strategies[:2]:
             layer = _random_conv(np.random.default_rng(seed), f"rc{i}_{tag}", op, wide, extreme)
             cases.append(GoldenCase(layer, strategy, op + ("16" if wide else "")))
+    for i in range(n_fast):
+        op = ("conv2d", "depthwise")[i % 2]
+        wide = i % 6 >= 4
+        layer = _random_conv(rng, f"fc{i}", op, wide, extreme=i % 7 == 6, fast=True)
+        cases.append(GoldenCase(layer, None, op + ("16" if wide else "")))
     for i in range(60):
         op = ("max_pool", "avg_pool")[i % 2]
         wide = i % 3 == 2
@@ -391,13 +406,22 @@ def golden_cases(n_random: int = 150) -> list[GoldenCase]:
     return cases
 
 
+def uses_fast_kernel(case: GoldenCase, cpu: str) -> bool:
+    """True when codegen gives ``case`` one of ``cpu``'s fast kernels."""
+    planned = codegen.plan_layers([case.layer], strategy=case.strategy, cpu=cpu)[0]
+    return planned.plan.template.startswith("fast/")
+
+
 def select_for(cases: list[GoldenCase], ram_bytes: int, cpu: str,
                limit: int) -> list[GoldenCase]:
     """A subset for a small target: cases whose input, output and scratch each fit a
-    third of ``ram_bytes`` (the harness sizes each buffer for the largest layer), spread
-    evenly over the list so every family stays represented, at most ``limit`` of them."""
+    third of ``ram_bytes`` (the harness sizes each buffer for the largest layer). Every
+    case that runs one of ``cpu``'s fast kernels is in; ``limit`` more are spread evenly
+    over the rest so every family stays represented."""
     fitting = [c for c in cases if max(c.buffer_bytes(cpu)) * 3 <= ram_bytes]
-    if len(fitting) <= limit:
-        return fitting
-    step = len(fitting) / limit
-    return [fitting[int(i * step)] for i in range(limit)]
+    fast = [c for c in fitting if uses_fast_kernel(c, cpu)]
+    rest = [c for c in fitting if c not in fast]
+    if len(rest) > limit:
+        step = len(rest) / limit
+        rest = [rest[int(i * step)] for i in range(limit)]
+    return fast + rest
