@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Emulated boards the golden suite runs on over pyserial (mps2-an385 runs Cortex-M0 code).
+BOARDS := qemu:mps2-an386 qemu:mps2-an385:cortex-m0 qemu:microbit qemu:mps3-an547 \
+          qemu:netduinoplus2
 
 .PHONY: demo test lint sysdeps bench clean
 
@@ -24,6 +27,7 @@ lint: $(STAMP)
 
 test: $(STAMP) sysdeps lint
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rN tests/test_golden.py $(foreach b,$(BOARDS),--edgeconv-target $(b))
 
 bench: $(STAMP) sysdeps
 	$(PY) -m edgeconv.bench reference

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -44,3 +46,19 @@ def native_session():
 
 
 pytest_plugins = ["pytester"]
+
+# Skip reasons that mean "a tool or package is missing" (pytest.skip messages in these
+# tests, and importorskip's wording).
+_MISSING_TOOL = re.compile(r"not installed|could not import", re.IGNORECASE)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """In CI (CI=true) a missing tool is a failure, never a silent skip."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") == "true" and report.skipped and isinstance(report.longrepr, tuple):
+        reason = report.longrepr[2]
+        if _MISSING_TOOL.search(reason):
+            report.outcome = "failed"
+            report.longrepr = f"CI=true: a required tool is missing ({reason})"
