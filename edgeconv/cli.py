@@ -58,7 +58,9 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
     if not layers:
         raise ValueError(f"no layer fits {target}")
     failures = 0
-    header = f"{'layer':<12} {'elements':>9} {'mismatches':>10} {'max|diff|':>9} {'count':>22}"
+    width = max(12, *(len(layer.name) for layer in layers))
+    header = (f"{'layer':<{width}} {'elements':>9} {'mismatches':>10} {'max|diff|':>9} "
+              f"{'count':>22}")
     with edgeconv.targets.open(target, layers, **options) as session:
         print(f"{target}: {session.hello.board} {session.hello.cpu}, "
               f"layer hash {session.hello.layer_hash}", file=out)
@@ -71,8 +73,8 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
             bad = int(np.count_nonzero(diff))
             failures += bad > 0
             count = "-" if session.last_count is None else \
-                f"{session.last_count} {session.count_unit}"
-            print(f"{layer.name:<12} {want.size:>9} {bad:>10} {int(diff.max()):>9} "
+                f"{session.last_count:,} {session.count_unit}"
+            print(f"{layer.name:<{width}} {want.size:>9} {bad:>10} {int(diff.max()):>9} "
                   f"{count:>22}", file=out)
     print(f"{len(layers) - failures}/{len(layers)} layers bit-exact", file=out)
     return failures
