@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BOARDS := qemu:mps2-an386 qemu:mps2-an385:cortex-m0 qemu:microbit qemu:mps3-an547 \
           qemu:netduinoplus2
 
-.PHONY: demo test lint sysdeps bench clean
+.PHONY: demo test lint sysdeps bench bench-table clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ test: $(STAMP) sysdeps lint
 
 bench: $(STAMP) sysdeps
 	$(PY) -m edgeconv.bench reference
+
+# The README's results tables: L1-L7 on M4, M0 and M55 next to CMSIS-NN.
+bench-table: $(STAMP) sysdeps
+	@for t in qemu:mps2-an386 qemu:mps2-an385 qemu:mps3-an547; do \
+		echo "### $$t"; $(PY) -m edgeconv.bench_target --target $$t --markdown || exit 1; echo; \
+	done
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
