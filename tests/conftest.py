@@ -52,6 +52,23 @@ pytest_plugins = ["pytester"]
 _MISSING_TOOL = re.compile(r"not installed|could not import", re.IGNORECASE)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect parametrized golden cases that a target does not run (its RAM-fitting
+    subset, see ``selected_for_target`` in test_golden.py)."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        selector = getattr(getattr(item, "module", None), "selected_for_target", None)
+        if selector and "case" in params and "edgeconv_target" in params \
+                and not selector(params["case"], params["edgeconv_target"]):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """In CI (CI=true) a missing tool is a failure, never a silent skip."""
