@@ -82,6 +82,18 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
         make_layer("d_c3", (4, 4, 3), 3, (2, 2), depthwise=True, stride=2, zp=-2, seed=15),
         make_layer("d_i16", (5, 5, 5), 5, (3, 3), depthwise=True, dtype=np.int16,
                    scale=(0.00002, 0.0002), seed=16),
+        # depthwise, Helium groups of 16: the r1 block (3x3; 1x1 unpadded, two groups) with
+        # a predicated tail; 5x5 (too many taps for the block); single rounding with padding
+        # at the bottom and right only; 16x8 with a tail past eight channels
+        make_layer("d_blk", (5, 6, 20), 20, (3, 3), depthwise=True, zp=-5, ozp=2, relu=True,
+                   seed=18),
+        make_layer("d_1x1", (3, 4, 32), 32, (1, 1), depthwise=True, padding="valid", zp=1,
+                   seed=20),
+        make_layer("d_5w", (5, 5, 18), 18, (5, 5), depthwise=True, stride=2, zp=7, seed=19),
+        make_layer("d_single", (6, 6, 17), 17, (3, 3), depthwise=True, stride=2,
+                   rounding="single", zp=-3, seed=21),
+        make_layer("d_i16w", (3, 4, 29), 29, (3, 2), depthwise=True, dtype=np.int16,
+                   scale=(0.00002, 0.0002), seed=22),
     ]
 
 
@@ -97,6 +109,9 @@ EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "d_3": ("dsp_dw", "m0_dw", "mve_dw"), "d_sd": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_5": ("dsp_dw", "m0_dw", "mve_dw"), "d_tail": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_c3": ("dsp_dw", "m0_dw", "mve_dw"), "d_i16": ("dsp_dw", "m0_dw", "mve_dw"),
+    "d_blk": ("dsp_dw", "m0_dw", "mve_dw"), "d_1x1": ("dsp_dw", "m0_dw", "mve_dw"),
+    "d_5w": ("dsp_dw", "m0_dw", "mve_dw"), "d_single": ("dsp_dw", "m0_dw", "mve_dw"),
+    "d_i16w": ("dsp_dw", "m0_dw", "mve_dw"),
 }
 
 
@@ -126,6 +141,20 @@ def test_select_scratch_and_requant_modes() -> None:
              for name, layer in by_name.items()}
     assert modes["c_sx"] == "r1" and modes["c_left"] == "double"
     assert modes["c_single"] == "helper" and modes["c_i16"] == "helper"
+
+
+def test_mve_dw_paths(tmp_path: Path) -> None:
+    """The Helium depthwise cases reach the r1 block (whole groups of 16, at most nine
+    taps), the intrinsics groups and the pixel of zero points as intended."""
+    by_name = {layer.name: layer for layer in cases()}
+    source = {name: codegen.generate([layer], tmp_path / name, cpu="cortex-m55")
+              .source.read_text() for name, layer in by_name.items() if name.startswith("d_")}
+    block = {name for name, text in source.items() if "le lr,1b" in text}
+    assert block == {"d_blk", "d_1x1"}
+    pad = {name for name, text in source.items() if f"{name}_pad[" in text}
+    assert pad == {"d_3", "d_5", "d_tail", "d_i16", "d_blk", "d_5w", "d_single", "d_i16w"}
+    fast = {name: _plan(by_name[name], "cortex-m55").context["fast"] for name in source}
+    assert fast["d_5w"]["requant"] == "r1" and fast["d_single"]["requant"] == "helper"
 
 
 def test_select_declines() -> None:
