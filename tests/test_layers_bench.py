@@ -38,7 +38,8 @@ def test_benchmark_layers_are_fixed_and_named() -> None:
     assert x.shape == (3, 5, 5, 3)
     np.testing.assert_array_equal(layers["L7"](x), layers["L7"](x, method="direct"))
     assert layers["L7"]._dense(5, 5, 3) is not None  # the small-layer path is taken
-    assert layers["L1"]._dense(32, 32, 3) is None
+    assert layers["L7"]._table is not None  # ... with table requantization
+    assert layers["L1"]._dense(32, 32, 3) is None and layers["L1"]._table is None
 
 
 def test_bench_reference_command_runs() -> None:

@@ -154,6 +154,78 @@ def test_conv2d_dense_and_im2col_paths_equal_direct(cfg: dict) -> None:
         np.testing.assert_array_equal(layer(x), expected)
 
 
+@settings(max_examples=60, deadline=None)
+@given(conv_configs())
+def test_conv2d_table_path_equals_direct(cfg: dict) -> None:
+    """With an ``input_shape``, small int8 layers requantize by table lookup; batched,
+    unbatched and batch-of-one calls all equal the reference loop nest."""
+    x = cfg["x"]
+    layer = edgeconv.Conv2D(**cfg["kwargs"], input_shape=x.shape[1:])
+    if x.dtype == np.int16:
+        assert layer._table is None
+    expected = layer(x, method="direct")
+    np.testing.assert_array_equal(layer(x), expected)
+    np.testing.assert_array_equal(layer(x[:1]), expected[:1])
+    np.testing.assert_array_equal(layer(x[-1]), expected[-1])
+    assert layer(x).dtype == x.dtype and layer(x[-1]).shape == expected.shape[1:]
+
+
+def table_layer(**changes: object) -> edgeconv.Conv2D:
+    """The 5x5x3 -> 3x3x2 seed layer (L7 geometry) with an input shape: a table layer."""
+    kwargs: dict = dict(weights=RNG.integers(-127, 128, size=(2, 3, 3, 3)).astype(np.int8),
+                        bias=np.array([1000, -777], np.int32), stride=2, padding=1,
+                        input_zero_point=-7, output_zero_point=5,
+                        output_multiplier=np.array([1 << 30, 1_500_000_000], np.int32),
+                        output_shift=np.array([-7, -9], np.int32), input_shape=(5, 5, 3))
+    layer = edgeconv.Conv2D(**kwargs | changes)
+    assert layer._table is not None
+    return layer
+
+
+@pytest.mark.parametrize("rounding", ["double", "single"])
+def test_table_covers_extreme_accumulators(rounding: str) -> None:
+    """Inputs reaching every output element's least and greatest accumulator (the ends of
+    its channel's table section) and random inputs match the direct loop nest."""
+    layer = table_layer(rounding=rounding, activation_min=-100, activation_max=90)
+    matrix = layer._dense(5, 5, 3)[0].astype(np.int64)  # (75 inputs, 18 outputs)
+    ends = [np.where(sign * matrix[:, j] > 0, 127, -128)
+            for j in range(matrix.shape[1]) for sign in (1, -1)]
+    x = np.concatenate([np.array(ends).reshape(-1, 5, 5, 3),
+                        RNG.integers(-128, 128, size=(500, 5, 5, 3))]).astype(np.int8)
+    expected = layer(x, method="direct")
+    np.testing.assert_array_equal(layer(x), expected)
+    acc = layer.accumulate(x[:len(ends)]).reshape(len(ends), -1)
+    for j in range(matrix.shape[1]):  # the extremes were reached: max then min per column
+        assert acc[2 * j, j] == acc[:, j].max() and acc[2 * j + 1, j] == acc[:, j].min()
+
+
+def test_table_path_falls_back_to_checks_and_copies() -> None:
+    """Inputs the table does not take go the general way (same errors, same numbers);
+    outputs are fresh arrays."""
+    layer = table_layer()
+    x = RNG.integers(-128, 128, size=(2, 5, 5, 3)).astype(np.int8)
+    expected = layer(x, method="direct")
+
+    class Sub(np.ndarray):
+        pass
+
+    for same in (np.asfortranarray(x), x.view(Sub), x[:, ::-1][:, ::-1]):
+        np.testing.assert_array_equal(layer(same), expected)
+    for bad, match in ((x.astype(np.int16), "dtype"), (x.tolist(), "dtype"),
+                       (x[:, :4], "does not match"), (x[:0], "empty batch"),
+                       (x[0, 0], "dims")):
+        with pytest.raises(ValueError, match=match):
+            layer(bad)
+    y = layer(x)
+    y[...] = 0
+    np.testing.assert_array_equal(layer(x), expected)
+    one_d = edgeconv.Conv1D(weights=layer.weights[:, 1], bias=layer.bias, stride=2, padding=1,
+                            output_multiplier=layer.output_multiplier,
+                            output_shift=layer.output_shift, input_shape=(5, 3))
+    assert one_d._table is not None
+    np.testing.assert_array_equal(one_d(x[:, 0]), one_d(x[:, 0], method="direct"))
+
+
 @settings(max_examples=40, deadline=None)
 @given(conv_configs())
 def test_conv1d_is_conv2d_with_height_1(cfg: dict) -> None:
@@ -263,6 +335,12 @@ def test_int8_accumulator_wraps_to_int32_before_requantization() -> None:
     assert layer.accumulate(x)[0, 0, 0] == 2**31
     assert layer(x)[0, 0, 0] == -128
     assert layer(x, method="direct")[0, 0, 0] == -128
+    shaped = edgeconv.Conv2D(**{k: getattr(layer, k) for k in (
+        "weights", "bias", "input_zero_point", "output_multiplier", "output_shift")},
+        input_shape=(1, 1, 1))
+    assert shaped._table is not None  # the table holds the wrapped requantization
+    xs = np.arange(-128, 128, dtype=np.int8).reshape(-1, 1, 1, 1)  # wraps for x >= 0
+    np.testing.assert_array_equal(shaped(xs), layer(xs, method="direct"))
 
 
 def test_float64_gemm_sum_beyond_int32_wraps_exactly() -> None:

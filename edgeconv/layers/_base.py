@@ -12,6 +12,7 @@ from edgeconv import fixedpoint
 from edgeconv.im2col import Pads2D, effective_extent, same_pads, window_count
 from edgeconv.layers import _quant
 from edgeconv.layers import _validate as v
+from edgeconv.layers._table import RequantTable
 
 Tap = tuple[int, int, int, int]  # (ky, kx, iy, ix)
 
@@ -154,11 +155,19 @@ class WindowLayer:
             x4 = x4[:, None]
         return x4, batched
 
+    # Table shortcut of a small layer with a fixed input shape (see ``_table``), if any.
+    _table: RequantTable | None = None
+
     def __call__(self, x: np.ndarray, method: str = "im2col") -> np.ndarray:
         """Exact integer output for ``x`` (unbatched or with a leading batch dimension).
 
         ``method='im2col'`` (default) is the vectorized path; ``'direct'`` is the plain
         loop nest mirroring the TFLite reference kernel, used as the test oracle."""
+        table = self._table
+        if table is not None and method == "im2col":
+            y = table.apply(x)
+            if y is not None:
+                return y
         v.check_choice("method", method, v.METHODS)
         x4, batched = self._to_nhwc(x)
         y4 = self._fast(x4) if method == "im2col" else self._direct(x4)

@@ -9,6 +9,7 @@ import numpy as np
 from edgeconv.im2col import check_int, gather_windows
 from edgeconv.layers import _validate as v
 from edgeconv.layers._base import QuantizedConv, offset_table
+from edgeconv.layers._table import RequantTable
 
 
 def gemm_dtype(max_abs_input: int, weights_2d: np.ndarray) -> np.dtype:
@@ -32,8 +33,10 @@ class Conv2D(QuantizedConv):
     per-channel requantization (see :meth:`QuantizedConv.requantize`).  The default path is
     im2col + one exact GEMM per group; small layers (see ``_dense_limit``) instead multiply
     the flattened input by the layer's dense ``(H*W*C, OH*OW*O)`` matrix, built once per
-    input shape, which saves the per-call cost of the patch gather.  ``method='direct'`` is
-    the reference loop nest.
+    input shape, which saves the per-call cost of the patch gather; an int8 one with an
+    ``input_shape`` also requantizes by table lookup (see :mod:`edgeconv.layers._table`),
+    so a call costs a handful of numpy operations.  ``method='direct'`` is the reference
+    loop nest.
     """
 
     op = "Conv2D"
@@ -42,6 +45,9 @@ class Conv2D(QuantizedConv):
     # and at most ``_dense_waste`` times the layer's MACs (wasted multiplies stay cheap).
     _dense_limit: ClassVar[int] = 1 << 14
     _dense_waste: ClassVar[int] = 4
+    # An int8 dense layer with an ``input_shape`` calls through a requantization table
+    # (``_table``) when it has at most ``_table_limit`` entries.
+    _table_limit: ClassVar[int] = 1 << 21
 
     def __init__(self, *, weights: np.ndarray, bias: np.ndarray | None = None,
                  output_multiplier: np.ndarray, output_shift: np.ndarray,
@@ -77,6 +83,7 @@ class Conv2D(QuantizedConv):
         self._gemm_w = np.ascontiguousarray(
             w2.reshape(g, og, -1).transpose(0, 2, 1).astype(self._gemm_dtype))
         self._dense_cache: dict[tuple[int, int, int], tuple[np.ndarray, dict, tuple] | None] = {}
+        self._table = self._requant_table()
 
     def _check_channels(self, channels: int, name: str) -> None:
         per_group = self._w4.shape[3]
@@ -102,6 +109,19 @@ class Conv2D(QuantizedConv):
                                   self._dense_waste * self.macs(self._rank_shape(key)))
             self._dense_cache[key] = self._dense_matrix(h, w, c) if fits else None
         return self._dense_cache[key]
+
+    def _requant_table(self) -> RequantTable | None:
+        """The table shortcut for ``input_shape``: int8 layers on the dense path whose
+        table fits ``_table_limit`` (16x8 accumulators span far too many values)."""
+        if self.input_shape is None or self.activation_dtype != np.int8:
+            return None
+        dense = self._dense(*self._shape_hwc(self.input_shape))
+        if dense is None:
+            return None
+        matrix, offsets, _ = dense
+        return RequantTable.build(matrix, offsets[np.dtype(np.int64)], self.requantize,
+                                  v.dtype_range(self.activation_dtype), self.input_shape,
+                                  self.output_shape, self._table_limit)
 
     def _rank_shape(self, hwc: tuple[int, int, int]) -> tuple[int, ...]:
         return hwc if self.rank == 2 else hwc[1:]
