@@ -225,6 +225,17 @@ def _mve_lanes(values: np.ndarray, n: int, int16: bool) -> np.ndarray:
     return padded.reshape(-1, 16)[:, list(MVE_DW_LANES[int16])]
 
 
+def _tap_pairs(w: np.ndarray) -> list[list[int]]:
+    """Taps (0, 1), (2, 3), ... of int8 weights ``(tap, channel)``, each pair split in two
+    where some channel has -128 at both: then the two int8 products of any inputs sum
+    within int16 ([-32512, 32640])."""
+    pairs: list[list[int]] = []
+    for t in range(0, len(w) - 1, 2):
+        safe = not bool(np.any((w[t] == -128) & (w[t + 1] == -128)))
+        pairs += [[t, t + 1]] if safe else [[t], [t + 1]]
+    return pairs + ([[len(w) - 1]] if len(w) % 2 else [])
+
+
 def _needs_pad(g: Geometry) -> bool:
     """Whether some output pixel has a tap outside the input."""
     bottom = (g.out_h - 1) * g.stride_h - g.pad_top + (g.k_h - 1) * g.dil_h >= g.in_h
@@ -253,7 +264,7 @@ def _mve_dw(layer: Any, g: Geometry, w: np.ndarray, bias: np.ndarray,
     params = np.stack([_mve_lanes(r, n16, ctx["int16"]) for r in rows], axis=1)
     ctx.update(wbytes=wbytes, params=[int(v) for v in params.ravel()],
                folded=[int(v) for v in folded], per_group=16 * len(rows),
-               lanes=list(MVE_DW_LANES[ctx["int16"]]),
+               lanes=list(MVE_DW_LANES[ctx["int16"]]), pairs=_tap_pairs(w),
                zero_point=int(layer.input_zero_point), needs_pad=_needs_pad(g))
     return KernelPlan("mve_dw", "fast/mve_dw.c.j2", 0, {"fast": ctx})
 

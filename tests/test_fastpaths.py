@@ -28,12 +28,15 @@ def make_layer(name: str, shape: tuple[int, int, int], out_c: int, kernel: tuple
                depthwise: bool = False, stride: int = 1, padding: object = "same",
                dilation: int = 1, dtype: type = np.int8, zp: int = 0, ozp: int = 0,
                scale: tuple[float, float] = (0.0005, 0.004), relu: bool = False,
-               rounding: str = "double", seed: int = 0) -> Conv2D | DepthwiseConv2D:
-    """A random quantized layer; ``scale`` bounds the per-channel real multipliers."""
+               rounding: str = "double", neg_taps: int = 0,
+               seed: int = 0) -> Conv2D | DepthwiseConv2D:
+    """A random quantized layer; ``scale`` bounds the per-channel real multipliers, the
+    first ``neg_taps`` taps of the first channel (depthwise) or input channel are -128."""
     rng = np.random.default_rng(seed)
     channels = shape[2] if depthwise else out_c
     w_shape = (1, *kernel, shape[2]) if depthwise else (out_c, *kernel, shape[2])
     weights = rng.integers(-128, 128, w_shape).astype(np.int8)
+    weights.reshape(w_shape[0], -1, shape[2])[0, :neg_taps, 0] = -128
     mult, shift = quantize_multiplier_array(rng.uniform(*scale, channels))
     int16 = dtype == np.int16
     bias = rng.integers(-20000, 20000, channels).astype(np.int64 if int16 else np.int32)
@@ -94,6 +97,10 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
                    rounding="single", zp=-3, seed=21),
         make_layer("d_i16w", (3, 4, 29), 29, (3, 2), depthwise=True, dtype=np.int16,
                    scale=(0.00002, 0.0002), seed=22),
+        # the block with taps 0 and 1 not summed in int16: -128 weights there, and the top
+        # row reads -128 (the zero point) at both, so a sum would overflow
+        make_layer("d_pair", (4, 5, 16), 16, (3, 3), depthwise=True, zp=-128, neg_taps=3,
+                   seed=23),
     ]
 
 
@@ -111,7 +118,7 @@ EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "d_c3": ("dsp_dw", "m0_dw", "mve_dw"), "d_i16": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_blk": ("dsp_dw", "m0_dw", "mve_dw"), "d_1x1": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_5w": ("dsp_dw", "m0_dw", "mve_dw"), "d_single": ("dsp_dw", "m0_dw", "mve_dw"),
-    "d_i16w": ("dsp_dw", "m0_dw", "mve_dw"),
+    "d_i16w": ("dsp_dw", "m0_dw", "mve_dw"), "d_pair": ("dsp_dw", "m0_dw", "mve_dw"),
 }
 
 
@@ -150,11 +157,15 @@ def test_mve_dw_paths(tmp_path: Path) -> None:
     source = {name: codegen.generate([layer], tmp_path / name, cpu="cortex-m55")
               .source.read_text() for name, layer in by_name.items() if name.startswith("d_")}
     block = {name for name, text in source.items() if "le lr,1b" in text}
-    assert block == {"d_blk", "d_1x1"}
+    assert block == {"d_blk", "d_1x1", "d_pair"}
     pad = {name for name, text in source.items() if f"{name}_pad[" in text}
-    assert pad == {"d_3", "d_5", "d_tail", "d_i16", "d_blk", "d_5w", "d_single", "d_i16w"}
+    assert pad == {"d_3", "d_5", "d_tail", "d_i16", "d_blk", "d_5w", "d_single", "d_i16w",
+                   "d_pair"}
     fast = {name: _plan(by_name[name], "cortex-m55").context["fast"] for name in source}
     assert fast["d_5w"]["requant"] == "r1" and fast["d_single"]["requant"] == "helper"
+    assert fast["d_blk"]["pairs"] == [[0, 1], [2, 3], [4, 5], [6, 7], [8]]
+    assert fast["d_pair"]["pairs"] == [[0], [1], [2, 3], [4, 5], [6, 7], [8]]
+    assert fast["d_1x1"]["pairs"] == [[0]]
 
 
 def test_select_declines() -> None:
