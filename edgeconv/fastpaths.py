@@ -180,9 +180,10 @@ def _is_pointwise(g: Geometry) -> bool:
 
 
 def _depthwise(layer: Any, g: Geometry, cpu: str) -> KernelPlan | None:
-    """Depthwise, multiplier 1: Helium (groups of 16 channels, see ``_mve_dw``); DSP
+    """Depthwise, multiplier 1: Helium in groups of 16 channels (``_mve_dw16``) where it
+    applies; else in groups of four channels then one by one, Helium (int32x4 VMLA), DSP
     (SXTAB16 or 16x8 pairs, SMLABB / SMLATT on int16 weight pairs) or M0 (scalar, int32
-    weights) in groups of four channels, then one by one."""
+    weights)."""
     if int(layer.depth_multiplier) != 1:
         return None
     taps = g.k_h * g.k_w
@@ -193,12 +194,16 @@ def _depthwise(layer: Any, g: Geometry, cpu: str) -> KernelPlan | None:
         return None
     int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
     ctx = {"geo": g, "int16": int16, **_requant_context(layer, bound)}
-    if cpu == "cortex-m55":
-        return _mve_dw(layer, g, w, bias, ctx)
-    ctx["bias32"] = [int(b) for b in bias]
+    if cpu == "cortex-m55" and ctx["requant"] == "r1" and taps <= 9 and g.in_c >= 16:
+        return _mve_dw16(layer, g, w, bias, ctx)
     n4 = g.in_c - g.in_c % 4
     grouped = w[:, :n4].reshape(taps, n4 // 4, 4).transpose(1, 0, 2)  # (group, tap, channel)
     tail = [int(v) for v in w[:, n4:].T.ravel()]  # remaining channels, tap by tap
+    ctx["bias32"] = [int(b) for b in bias]
+    if cpu == "cortex-m55":
+        ctx.update(w_ctype="int8_t", wbytes=[int(v) for v in grouped.ravel()] + tail,
+                   neg_right=[int(s) for s in np.asarray(layer.output_shift, np.int64)])
+        return KernelPlan("mve_dw", "fast/mve_dw.c.j2", 0, {"fast": ctx})
     ctx["w_ctype"] = "int32_t"
     if cpu in DSP_CPUS:
         offset = -int(layer.input_zero_point) & 0xFFFF
@@ -210,19 +215,9 @@ def _depthwise(layer: Any, g: Geometry, cpu: str) -> KernelPlan | None:
     return KernelPlan("m0_dw", "fast/m0_dw.c.j2", 0, {"fast": ctx})
 
 
-# Channel (within a group of 16) of each int32x4 accumulator lane, accumulator by
-# accumulator: int8 VMULLB / VMULLT then VMOVLB / VMOVLT; 16x8 VMULLB / VMULLT on two
-# halves of eight channels.
-MVE_DW_LANES = {False: (0, 4, 8, 12, 2, 6, 10, 14, 1, 5, 9, 13, 3, 7, 11, 15),
-                True: (0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15)}
-
-
-def _mve_lanes(values: np.ndarray, n: int, int16: bool) -> np.ndarray:
-    """Per-channel values zero-padded to ``n`` (a multiple of 16), as rows of 16 in
-    accumulator lane order (``MVE_DW_LANES``)."""
-    padded = np.zeros(n, np.int64)
-    padded[:len(values)] = values
-    return padded.reshape(-1, 16)[:, list(MVE_DW_LANES[int16])]
+# Channel (within a group of 16) of each lane of the four int32x4 accumulators, one
+# accumulator after the other: VMULLB / VMULLT int8 products widened by VMOVLB / VMOVLT.
+MVE_DW16_LANES = (0, 4, 8, 12, 2, 6, 10, 14, 1, 5, 9, 13, 3, 7, 11, 15)
 
 
 def _tap_pairs(w: np.ndarray) -> list[list[int]]:
@@ -243,30 +238,29 @@ def _needs_pad(g: Geometry) -> bool:
     return g.pad_top > 0 or g.pad_left > 0 or bottom or right
 
 
-def _mve_dw(layer: Any, g: Geometry, w: np.ndarray, bias: np.ndarray,
-            ctx: dict[str, Any]) -> KernelPlan:
-    """Helium depthwise: 16 channels per group, widening products into four int32x4
-    accumulators. The input offset is folded into the bias, bias + offset * sum(weights)
-    (within the accumulator bound, so int32), and taps outside the input read a pixel of
-    zero points, which then adds nothing.
-    Per group, ``params`` holds the bias and, in the r1 mode, the multiplier and the
-    (negative) shift, each in accumulator lane order."""
+def _mve_dw16(layer: Any, g: Geometry, w: np.ndarray, bias: np.ndarray,
+              ctx: dict[str, Any]) -> KernelPlan:
+    """Helium depthwise for int8 in the r1 mode, at most nine taps, 16 channels or more:
+    groups of 16 channels into four int32x4 accumulators. The input offset is folded into
+    the bias, bias + offset * sum(weights) (within the accumulator bound, so int32), and
+    taps outside the input read a pixel of zero points, which then adds nothing. Per
+    group, ``params`` holds the bias, the multiplier and the (negative) shift, each in
+    accumulator lane order (``MVE_DW16_LANES``)."""
     n16 = -(-g.in_c // 16) * 16
     taps = g.k_h * g.k_w
     wpad = np.zeros((taps, n16), np.int64)
     wpad[:, :g.in_c] = w
     wbytes = [int(v) for v in wpad.reshape(taps, n16 // 16, 16).transpose(1, 0, 2).ravel()]
     folded = bias - int(layer.input_zero_point) * w.sum(axis=0)
-    rows = [folded]
-    if ctx["requant"] == "r1":
-        rows += [np.broadcast_to(np.asarray(v, np.int64), (g.in_c,))
-                 for v in (layer.output_multiplier, layer.output_shift)]
-    params = np.stack([_mve_lanes(r, n16, ctx["int16"]) for r in rows], axis=1)
+    rows = np.zeros((3, n16), np.int64)
+    rows[:, :g.in_c] = [folded, *(np.broadcast_to(np.asarray(v, np.int64), (g.in_c,))
+                                  for v in (layer.output_multiplier, layer.output_shift))]
+    params = rows.reshape(3, -1, 16)[:, :, list(MVE_DW16_LANES)].transpose(1, 0, 2)
     ctx.update(wbytes=wbytes, params=[int(v) for v in params.ravel()],
-               folded=[int(v) for v in folded], per_group=16 * len(rows),
-               lanes=list(MVE_DW_LANES[ctx["int16"]]), pairs=_tap_pairs(w),
-               zero_point=int(layer.input_zero_point), needs_pad=_needs_pad(g))
-    return KernelPlan("mve_dw", "fast/mve_dw.c.j2", 0, {"fast": ctx})
+               folded=[int(v) for v in folded], lanes=list(MVE_DW16_LANES),
+               pairs=_tap_pairs(w), zero_point=int(layer.input_zero_point),
+               needs_pad=_needs_pad(g))
+    return KernelPlan("mve_dw16", "fast/mve_dw16.c.j2", 0, {"fast": ctx})
 
 
 def _mve_conv(layer: Any, g: Geometry) -> KernelPlan | None:

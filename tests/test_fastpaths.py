@@ -85,9 +85,9 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
         make_layer("d_c3", (4, 4, 3), 3, (2, 2), depthwise=True, stride=2, zp=-2, seed=15),
         make_layer("d_i16", (5, 5, 5), 5, (3, 3), depthwise=True, dtype=np.int16,
                    scale=(0.00002, 0.0002), seed=16),
-        # depthwise, Helium groups of 16: the r1 block (3x3; 1x1 unpadded, two groups) with
-        # a predicated tail; 5x5 (too many taps for the block); single rounding with padding
-        # at the bottom and right only; 16x8 with a tail past eight channels
+        # depthwise, 16 channels or more: Helium groups of 16 (3x3 with a predicated tail;
+        # 1x1 unpadded, two groups); groups of four for 5x5 (too many taps), single
+        # rounding (padding at the bottom and right only) and 16x8
         make_layer("d_blk", (5, 6, 20), 20, (3, 3), depthwise=True, zp=-5, ozp=2, relu=True,
                    seed=18),
         make_layer("d_1x1", (3, 4, 32), 32, (1, 1), depthwise=True, padding="valid", zp=1,
@@ -116,9 +116,9 @@ EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "d_3": ("dsp_dw", "m0_dw", "mve_dw"), "d_sd": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_5": ("dsp_dw", "m0_dw", "mve_dw"), "d_tail": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_c3": ("dsp_dw", "m0_dw", "mve_dw"), "d_i16": ("dsp_dw", "m0_dw", "mve_dw"),
-    "d_blk": ("dsp_dw", "m0_dw", "mve_dw"), "d_1x1": ("dsp_dw", "m0_dw", "mve_dw"),
+    "d_blk": ("dsp_dw", "m0_dw", "mve_dw16"), "d_1x1": ("dsp_dw", "m0_dw", "mve_dw16"),
     "d_5w": ("dsp_dw", "m0_dw", "mve_dw"), "d_single": ("dsp_dw", "m0_dw", "mve_dw"),
-    "d_i16w": ("dsp_dw", "m0_dw", "mve_dw"), "d_pair": ("dsp_dw", "m0_dw", "mve_dw"),
+    "d_i16w": ("dsp_dw", "m0_dw", "mve_dw"), "d_pair": ("dsp_dw", "m0_dw", "mve_dw16"),
 }
 
 
@@ -150,22 +150,24 @@ def test_select_scratch_and_requant_modes() -> None:
     assert modes["c_single"] == "helper" and modes["c_i16"] == "helper"
 
 
-def test_mve_dw_paths(tmp_path: Path) -> None:
-    """The Helium depthwise cases reach the r1 block (whole groups of 16, at most nine
-    taps), the intrinsics groups and the pixel of zero points as intended."""
+def test_mve_dw16_paths(tmp_path: Path) -> None:
+    """The Helium groups of 16 (int8, r1 mode, at most nine taps, 16 channels or more)
+    with the pixel of zero points where taps leave the input, and the int16 tap pairs."""
     by_name = {layer.name: layer for layer in cases()}
-    source = {name: codegen.generate([layer], tmp_path / name, cpu="cortex-m55")
-              .source.read_text() for name, layer in by_name.items() if name.startswith("d_")}
-    block = {name for name, text in source.items() if "le lr,1b" in text}
-    assert block == {"d_blk", "d_1x1", "d_pair"}
-    pad = {name for name, text in source.items() if f"{name}_pad[" in text}
-    assert pad == {"d_3", "d_5", "d_tail", "d_i16", "d_blk", "d_5w", "d_single", "d_i16w",
-                   "d_pair"}
-    fast = {name: _plan(by_name[name], "cortex-m55").context["fast"] for name in source}
-    assert fast["d_5w"]["requant"] == "r1" and fast["d_single"]["requant"] == "helper"
+    fast = {name: plan.context["fast"] for name, layer in by_name.items()
+            if (plan := _plan(layer, "cortex-m55")).strategy == "mve_dw16"}
+    assert set(fast) == {"d_blk", "d_1x1", "d_pair"}
+    assert [fast[n]["needs_pad"] for n in ("d_blk", "d_1x1", "d_pair")] == [True, False, True]
     assert fast["d_blk"]["pairs"] == [[0, 1], [2, 3], [4, 5], [6, 7], [8]]
     assert fast["d_pair"]["pairs"] == [[0], [1], [2, 3], [4, 5], [6, 7], [8]]
     assert fast["d_1x1"]["pairs"] == [[0]]
+    # padding at the bottom and right only; none where the output shrinks
+    pads = {name: fastpaths._needs_pad(fastpaths.geometry(by_name[name],
+                                                          by_name[name].input_shape))
+            for name in ("d_single", "d_c3", "d_sd")}
+    assert pads == {"d_single": True, "d_c3": False, "d_sd": False}
+    source = codegen.generate([by_name["d_blk"]], tmp_path, cpu="cortex-m55").source
+    assert "le lr,1b" in source.read_text()
 
 
 def test_select_declines() -> None:
