@@ -54,9 +54,11 @@ class RequantTable:
         rows = int((hi - lo).max()) + 1
         if rows * channels > limit:
             return None
-        # Row r of channel c holds the output of accumulator lo[c] + r (up to hi[c]).
-        grid = np.minimum(lo + np.arange(rows, dtype=np.int64)[:, None], hi)
-        table = np.ascontiguousarray(requantize(grid).T).ravel()
+        # Entry r of channel c's section: the output for accumulator lo[c] + r (up to
+        # hi[c]).  ``requantize`` gets the channels-last transpose of a (C, rows) array,
+        # so numpy's inner loops run along the rows.
+        grid = np.minimum(lo[:, None] + np.arange(rows, dtype=np.int64), hi[:, None])
+        table = requantize(grid.T).T.ravel()
         section = np.arange(channels, dtype=np.int64) * rows - lo
         base = np.tile(section, offset.size // channels) + offset
         return cls(matrix, base, table, in_shape, out_shape)
