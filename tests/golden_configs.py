@@ -139,7 +139,7 @@ def _random_conv(rng: np.random.Generator, name: str, op: str, wide: bool,
                   dilation=(dh, dw) if op != "conv1d" else dw, padding=padding,
                   activation_dtype=dt, name=name)
     if op == "depthwise":
-        c = int(rng.integers(1, 13 if fast else 6))
+        c = int(rng.choice([*range(1, 13), 16, 17, 20, 24, 31, 32, 33])) if fast else int(rng.integers(1, 6))
         dm = 1 if fast else int(rng.choice([1, 1, 2, 3]))
         n_out = c * dm
         weights = rng.integers(-128, 128, size=(1, kh, kw, n_out)).astype(np.int8)
@@ -369,7 +369,7 @@ _CONV_OPS = ("conv2d", "depthwise", "conv1d")
 _FORCED = ("direct", "im2col")
 
 
-def golden_cases(n_random: int = 150, n_fast: int = 80) -> list[GoldenCase]:
+def golden_cases(n_random: int = 150, n_fast: int = 120) -> list[GoldenCase]:
     """All golden cases: edge cases (each forced to every strategy and once automatic),
     ``n_random`` random conv-like layers (forced to every strategy, half also
     automatic), ``n_fast`` automatic ones shaped for the Cortex-M fast kernels, random
