@@ -229,12 +229,16 @@ class Client:
         return LayerInfo.parse(self.request(Msg.INFO, p.OFFSET.pack(index)).body)
 
     def run(self, index: int, data: bytes) -> RunResult:
-        """Runs layer ``index`` on ``data``; repeats the handshake and run after a reset."""
+        """Runs layer ``index`` on ``data``; repeats the handshake and run after a reset,
+        also one the client only learns of from the device's INPUT_CRC error (the input
+        it holds is not what was written: it restarted and its BOOT frame was lost)."""
         for attempt in range(self.reset_retries + 1):
             try:
                 return self._run_once(index, data)
-            except DeviceResetError:
-                if attempt == self.reset_retries:
+            except (DeviceResetError, DeviceError) as exc:
+                lost_input = isinstance(exc, DeviceError) and exc.code == ErrorCode.INPUT_CRC
+                if attempt == self.reset_retries or not (
+                        lost_input or isinstance(exc, DeviceResetError)):
                     raise
                 self.handshake(timeout=self.timeout)
         raise AssertionError("unreachable")

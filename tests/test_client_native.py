@@ -61,6 +61,24 @@ def test_device_errors_are_raised(native_session):
         client.request(Msg.WRITE, (5000).to_bytes(4, "little") + b"x")
 
 
+def test_lost_input_is_written_again(native_session, monkeypatch):
+    """A device whose input no longer matches what was written (it restarted and the BOOT
+    frame was lost) answers RUN with INPUT_CRC; run() handshakes and repeats the run."""
+    client = native_session.client
+    request = client.request
+    wiped = []
+
+    def wipe_before_first_run(msg_type, body=b"", **kw):
+        if msg_type == Msg.RUN and not wiped:
+            wiped.append(request(Msg.WRITE, (0).to_bytes(4, "little") + bytes(16)))
+        return request(msg_type, body, **kw)
+
+    monkeypatch.setattr(client, "request", wipe_before_first_run)
+    x = np.arange(1, 17, dtype=np.int8)
+    assert native_session.run("sum8", x)[0] == 136
+    assert len(wiped) == 1
+
+
 def test_stale_firmware_refused():
     with pytest.raises(StaleFirmwareError, match="0123456789abcdef.*stale"):
         open_fixture(expected_hash="0123456789abcdef")
