@@ -139,7 +139,10 @@ def _random_conv(rng: np.random.Generator, name: str, op: str, wide: bool,
                   dilation=(dh, dw) if op != "conv1d" else dw, padding=padding,
                   activation_dtype=dt, name=name)
     if op == "depthwise":
-        c = int(rng.choice([*range(1, 13), 16, 17, 20, 24, 31, 32, 33])) if fast else int(rng.integers(1, 6))
+        if fast:  # up to 33 channels: the Helium kernel's 16-channel groups and tails
+            c = int(rng.choice([*range(1, 13), 16, 17, 20, 24, 31, 32, 33]))
+        else:
+            c = int(rng.integers(1, 6))
         dm = 1 if fast else int(rng.choice([1, 1, 2, 3]))
         n_out = c * dm
         weights = rng.integers(-128, 128, size=(1, kh, kw, n_out)).astype(np.int8)
