@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Emulated boards the golden suite runs on over pyserial (mps2-an385 runs Cortex-M0 code).
+# `make test`: the whole suite (its native golden build uses cc), the golden suite again
+# as a clang build (also under ASan/UBSan), then on these emulated boards over pyserial
+# (mps2-an385 runs Cortex-M0 code).
 BOARDS := qemu:mps2-an386 qemu:mps2-an385:cortex-m0 qemu:microbit qemu:mps3-an547 \
           qemu:netduinoplus2
 
@@ -27,6 +29,7 @@ lint: $(STAMP)
 
 test: $(STAMP) sysdeps lint
 	$(PY) -m pytest -q
+	HOST_CC=clang $(PY) -m pytest -q tests/test_golden.py
 	$(PY) -m pytest -q -rN tests/test_golden.py $(foreach b,$(BOARDS),--edgeconv-target $(b))
 
 bench: $(STAMP) sysdeps

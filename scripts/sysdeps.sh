@@ -6,6 +6,12 @@ set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v clang >/dev/null 2>&1 || need+=(clang)
+# clang's sanitizer runtime (the golden suite also runs a clang ASan/UBSan build)
+sanitized_clang_links() {
+    command -v clang >/dev/null 2>&1 && printf 'int main(void){return 0;}\n' |
+        clang -x c -fsanitize=address,undefined - -o /dev/null >/dev/null 2>&1
+}
+sanitized_clang_links || need+=(libclang-rt-dev)
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || need+=(gcc-arm-none-eabi)
 [ -f /usr/lib/arm-none-eabi/newlib/libc.a ] || need+=(libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)

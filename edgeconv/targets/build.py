@@ -27,8 +27,10 @@ def cache_root() -> Path:
 
 def _sources_digest() -> str:
     """Digest of the firmware sources, the templates, the package's Python modules (the
-    code generator and everything it uses) and ``$EXTRA_CFLAGS``."""
-    h = hashlib.sha256(os.environ.get("EXTRA_CFLAGS", "").encode())  # make reads it too
+    code generator and everything it uses), ``$EXTRA_CFLAGS`` and ``$HOST_CC``."""
+    h = hashlib.sha256()
+    for var in ("EXTRA_CFLAGS", "HOST_CC"):  # the firmware Makefile reads both from the env
+        h.update(f"{var}={os.environ.get(var, '')}\n".encode())
     files = [f for root in (resources.firmware_dir(), resources.templates_dir())
              for f in sorted(root.rglob("*")) if f.is_file()]
     files += sorted(_PACKAGE_DIR.rglob("*.py"))
