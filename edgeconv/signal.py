@@ -67,13 +67,16 @@ def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name}={value!r}: must be an integer >= {lo}")
     if value < lo or (hi is not None and value > hi):
-        upper = "" if hi is None else f", {hi}"
-        raise ValueError(f"{name}={value!r}: allowed range is [{lo}{upper}]")
+        upper = "inf)" if hi is None else f"{hi}]"
+        raise ValueError(f"{name}={value!r}: allowed range is [{lo}, {upper}")
     return int(value)
 
 
 def _as_signal(name: str, value: npt.ArrayLike) -> np.ndarray:
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nesting, unconvertible objects
+        raise ValueError(f"{name}: not convertible to a 1-D array ({exc})") from None
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name}: shape {arr.shape}, must be a non-empty 1-D array")
     if arr.dtype.kind not in "iuf":
@@ -103,6 +106,7 @@ def resolve_format(fmt: str | None, *arrays: np.ndarray) -> str:
 def resolve_options(fmt: str, rounding: str | None, saturate: bool | None,
                     accumulator: int | None) -> tuple[str, bool, int]:
     """Fill unset numerics options with the CMSIS-DSP defaults of ``fmt`` and validate."""
+    _check_choice("fmt", fmt, tuple(FORMATS))
     spec = FORMATS[fmt]
     rounding = "floor" if rounding is None else rounding
     _check_choice("rounding", rounding, SIGNAL_ROUNDINGS)
@@ -121,6 +125,8 @@ def output_length(kind: str, mode: str, m: int, n: int, *, integer: bool,
     """Number of outputs for input lengths ``m`` (x) and ``n`` (h)."""
     _check_choice("kind", kind, KINDS)
     _check_choice("mode", mode, MODES)
+    m, n = _check_int("m", m, 1), _check_int("n", n, 1)
+    stride = _check_int("stride", stride, 1)
     if mode == "same":
         length = m
     elif mode == "valid":
@@ -268,6 +274,15 @@ def correlate(x: npt.ArrayLike, h: npt.ArrayLike, mode: Mode = "full", *,
 
 # ----------------------------------------------------------------------- layer object
 
+def _length_of(input_shape: object) -> int:
+    """N of an ``(N,)`` input shape; ValueError for anything else."""
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 1 \
+            or isinstance(input_shape[0], bool) \
+            or not isinstance(input_shape[0], (int, np.integer)) or input_shape[0] < 1:
+        raise ValueError(f"input_shape={input_shape!r}: must be (N,) with N an integer >= 1")
+    return int(input_shape[0])
+
+
 class SignalFilter:
     """A fixed-kernel Q-format convolution/correlation over ``input_length`` samples.
 
@@ -282,8 +297,9 @@ class SignalFilter:
         _check_choice("kind", kind, KINDS)
         _check_choice("mode", mode, MODES)
         _check_choice("fmt", fmt, tuple(FORMATS))
-        if name is not None and (not isinstance(name, str) or not name.isidentifier()):
-            raise ValueError(f"name={name!r}: must be a C identifier or None")
+        if name is not None and (not isinstance(name, str) or not name.isidentifier()
+                                 or not name.isascii()):
+            raise ValueError(f"name={name!r}: must be an ASCII C identifier or None")
         self.kind, self.mode, self.fmt, self.name = kind, mode, fmt, name
         self.input_length = _check_int("input_length", input_length, 1)
         self.stride = _check_int("stride", stride, 1)
@@ -307,10 +323,8 @@ class SignalFilter:
         return arr.astype(self.activation_dtype)
 
     def output_shape_for(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if len(input_shape) != 1 or input_shape[0] < 1:
-            raise ValueError(f"input_shape={input_shape!r}: must be (N,) with N >= 1")
-        return (output_length(self.kind, self.mode, int(input_shape[0]), self.kernel.size,
-                              integer=True, stride=self.stride),)
+        return (output_length(self.kind, self.mode, _length_of(input_shape),
+                              self.kernel.size, integer=True, stride=self.stride),)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -321,9 +335,9 @@ class SignalFilter:
         if arr.dtype != self.activation_dtype:
             raise ValueError(f"x: dtype {arr.dtype}, must be {self.activation_dtype.name} "
                              f"for {self.fmt}")
-        if arr.ndim not in (1, 2) or arr.shape[-1] != self.input_length:
+        if arr.ndim not in (1, 2) or arr.shape[-1] != self.input_length or arr.size == 0:
             raise ValueError(f"x: shape {arr.shape}, must be ({self.input_length},) or "
-                             f"(batch, {self.input_length})")
+                             f"(batch, {self.input_length}) with batch >= 1")
         func = convolve if self.kind == "convolve" else correlate
         rows = [func(row, self.kernel, self.mode, fmt=self.fmt, rounding=self.rounding,
                      saturate=self.saturate, accumulator=self.accumulator,
@@ -333,8 +347,7 @@ class SignalFilter:
 
     def macs(self, input_shape: tuple[int, ...] | None = None) -> int:
         """Products actually formed for the kept outputs (zero padding costs nothing)."""
-        m = (input_shape or self.input_shape)[0]
-        self.output_shape_for((m,))
+        m = _length_of(self.input_shape if input_shape is None else input_shape)
         per_output = np.convolve(np.ones(m, np.int64), np.ones(self.kernel.size, np.int64))
         kept = _select(per_output, self.kind, self.mode, m, self.kernel.size, True,
                        self.stride)
