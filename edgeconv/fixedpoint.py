@@ -53,12 +53,20 @@ def dtype_bounds(dtype: npt.DTypeLike) -> tuple[int, int]:
     return int(info.min), int(info.max)
 
 
+def _object_ints(arr: np.ndarray, name: str) -> np.ndarray:
+    """``arr`` (dtype object) if every entry is an integer (Python or numpy, not bool)."""
+    for v in arr.flat:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{name}: entry {v!r} of an object array is not an integer")
+    return arr
+
+
 def _as_int64(x: ArrayLike, name: str) -> IntArray:
     """Convert integer data to int64 without going through float."""
     arr = np.asarray(x)
     if arr.dtype == object:
         try:
-            arr = arr.astype(np.int64)
+            arr = _object_ints(arr, name).astype(np.int64)
         except OverflowError as exc:
             raise ValueError(f"{name}: values must fit in int64") from exc
     if arr.dtype.kind == "b" or arr.dtype.kind not in "iu":
@@ -79,7 +87,8 @@ def saturate(x: ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
     lo, hi = dtype_bounds(dtype)
     arr = np.asarray(x)
     if arr.dtype == object:  # Python ints of any size: clamp before narrowing
-        return np.asarray(np.clip(arr, lo, hi).astype(np.int64), dtype=int_dtype(dtype))
+        clipped = np.asarray(np.clip(_object_ints(arr, "x"), lo, hi))
+        return clipped.astype(np.int64).astype(int_dtype(dtype))
     return np.clip(_as_int64(arr, "x"), lo, hi).astype(int_dtype(dtype))
 
 
@@ -89,14 +98,15 @@ def wrap(x: ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype == object:  # arbitrary Python ints: reduce modulo 2**bits first
         half = 1 << (8 * dt.itemsize - 1)
-        return ((arr + half) % (2 * half) - half).astype(np.int64).astype(dt)
+        reduced = np.asarray((_object_ints(arr, "x") + half) % (2 * half) - half)
+        return reduced.astype(np.int64).astype(dt)
     return _as_int64(arr, "x").astype(dt)  # numpy integer casts keep the low bits
 
 
 # ----------------------------------------------------------------------------- Q format
 
 def _check_rounding(rounding: str) -> None:
-    if rounding not in ROUNDINGS:
+    if not isinstance(rounding, str) or rounding not in ROUNDINGS:
         raise ValueError(f"rounding={rounding!r}: allowed are {', '.join(ROUNDINGS)}")
 
 
@@ -114,27 +124,35 @@ def round_float(x: np.ndarray, rounding: Rounding) -> np.ndarray:
     return whole + np.where(np.abs(frac) >= 0.5, np.sign(x), 0.0)
 
 
+def _check_frac_bits(frac_bits: object) -> int:
+    if isinstance(frac_bits, bool) or not isinstance(frac_bits, (int, np.integer)) \
+            or not 0 <= frac_bits <= 62:
+        raise ValueError(f"frac_bits={frac_bits!r}: allowed range is [0, 62] (an integer)")
+    return int(frac_bits)
+
+
 def to_q(x: ArrayLike, frac_bits: int, dtype: npt.DTypeLike = np.int16,
          rounding: Rounding = "nearest") -> np.ndarray:
     """Float -> Qm.n integer: ``round(x * 2**frac_bits)`` saturated to ``dtype``."""
     dt = int_dtype(dtype)
     bits = 8 * dt.itemsize
-    if not isinstance(frac_bits, (int, np.integer)) or not 0 <= frac_bits <= 62:
-        raise ValueError(f"frac_bits={frac_bits!r}: allowed range is [0, 62]")
-    arr = np.asarray(x, dtype=np.float64)
+    frac_bits = _check_frac_bits(frac_bits)
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"x: dtype {arr.dtype}, allowed are real float or integer types")
+    arr = arr.astype(np.float64)
     if np.isnan(arr).any():
         raise ValueError("x: NaN cannot be converted to a Q-format integer")
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1  # exact as float64 for bits <= 32
     with np.errstate(over="ignore"):  # overflow to +-inf is clipped just below
-        scaled = np.clip(np.ldexp(arr, int(frac_bits)), lo - 1, hi + 1)  # ldexp is exact
+        scaled = np.clip(np.ldexp(arr, frac_bits), lo - 1, hi + 1)  # ldexp is exact
     return np.clip(round_float(scaled, rounding), lo, hi).astype(dt)
 
 
 def from_q(q: ArrayLike, frac_bits: int) -> np.ndarray:
     """Qm.n integer -> float64 ``q * 2**-frac_bits`` (exact for int8/16/32 inputs)."""
-    if not isinstance(frac_bits, (int, np.integer)) or not 0 <= frac_bits <= 62:
-        raise ValueError(f"frac_bits={frac_bits!r}: allowed range is [0, 62]")
-    return np.ldexp(_as_int64(q, "q").astype(np.float64), -int(frac_bits))
+    frac_bits = _check_frac_bits(frac_bits)
+    return np.ldexp(_as_int64(q, "q").astype(np.float64), -frac_bits)
 
 
 def float_to_q7(x: ArrayLike, rounding: Rounding = "trunc") -> np.ndarray:
@@ -160,22 +178,35 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     ``frexp`` gives ``real = q * 2**shift`` with ``0.5 <= |q| < 1``; the multiplier is
     ``round(q * 2**31)`` (half away from zero); a result of ``2**31`` is halved and the
     shift incremented; shifts below -31 flush to ``(0, 0)``.  Zero gives ``(0, 0)``.
+    ValueError for a shift above 30 (``|real|`` about ``2**30`` or more), which no
+    requantization accepts.
     """
+    if isinstance(real, (bool, np.bool_)) or not isinstance(real, (int, float, np.number)) \
+            or isinstance(real, (complex, np.complexfloating)):
+        raise ValueError(f"real={real!r}: must be a real number")
     m, s = quantize_multiplier_array(np.asarray([real], dtype=np.float64))
     return int(m[0]), int(s[0])
 
 
 def quantize_multiplier_array(real: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Vectorized :func:`quantize_multiplier` (per-channel): int32 multipliers and shifts."""
-    arr = np.asarray(real, dtype=np.float64)
+    arr = np.asarray(real)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"real: dtype {arr.dtype}, allowed are real float or integer types")
+    arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
-        raise ValueError("real: multipliers must be finite")
+        bad = arr[~np.isfinite(arr)].flat[0]
+        raise ValueError(f"real={bad}: multipliers must be finite")
     q, shift = np.frexp(arr)  # q = 0, shift = 0 for zero input
     q_fixed = round_float(np.ldexp(q, 31), "nearest").astype(np.int64)  # |.| <= 2**31
     shift = shift.astype(np.int64)
     top = q_fixed == (1 << 31)  # as in TFLite; -2**31 (q == -1/2 exactly) fits int32
     q_fixed = np.where(top, q_fixed // 2, q_fixed)
     shift = np.where(top, shift + 1, shift)
+    if shift.size and shift.max() > 30:
+        bad = arr.flat[int(np.argmax(shift))]
+        raise ValueError(f"real={bad}: gives shift {int(shift.max())}, allowed shift range "
+                         "is [-31, 30] (|real| below about 2**30)")
     tiny = shift < -31
     q_fixed = np.where(tiny, 0, q_fixed)
     shift = np.where(tiny, 0, shift)
@@ -229,7 +260,7 @@ class Requantizer:
 
     def __init__(self, multiplier: ArrayLike, shift: ArrayLike,
                  rounding: Literal["double", "single", "int64"] = "double") -> None:
-        if rounding not in _RQ_MODES:
+        if not isinstance(rounding, str) or rounding not in _RQ_MODES:
             raise ValueError(f"rounding={rounding!r}: allowed are 'double', 'single', 'int64'")
         m = _as_int64(multiplier, "multiplier")
         s = _as_int64(shift, "shift")
@@ -343,6 +374,8 @@ def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> IntArra
     """
     a64 = _as_int64(a, "a")
     b64 = _as_int64(b, "b")
+    _check_range(a64, INT32_MIN, INT32_MAX, "a")
+    _check_range(b64, INT32_MIN, INT32_MAX, "b")
     prod = a64 * b64
     nudge = np.where(prod >= 0, 1 << 30, 1 - (1 << 30))
     high = _trunc_div_pow2(prod + nudge, 31)
@@ -356,6 +389,7 @@ def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> IntArray:
     ``exponent`` in [0, 31]; ``x`` an int32 value.
     """
     x64 = _as_int64(x, "x")
+    _check_range(x64, INT32_MIN, INT32_MAX, "x")
     e = _as_int64(exponent, "exponent")
     _check_range(e, 0, 31, "exponent")
     mask = (np.int64(1) << e) - 1
@@ -384,7 +418,7 @@ def multiply_by_quantized_multiplier(acc: ArrayLike, multiplier: ArrayLike, shif
       ``CMSIS_NN_USE_SINGLE_ROUNDING`` computes ``((int32)(p >> (30 - shift)) + 1) >> 1``,
       which is equal whenever the result lies in ``[-2**30, 2**30)``.
     """
-    if rounding not in ("double", "single"):
+    if not isinstance(rounding, str) or rounding not in ("double", "single"):
         raise ValueError(f"rounding={rounding!r}: allowed are 'double', 'single'")
     return Requantizer(multiplier, shift, rounding).checked(acc).astype(np.int32)
 
