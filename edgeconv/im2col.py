@@ -67,9 +67,11 @@ def same_pads(size: int, kernel: int, stride: int, dilation: int) -> Pair:
 
 def _geometry(x: np.ndarray, kernel_size: object, stride: object, pads: object,
               dilation: object) -> tuple[Pair, Pair, Pads2D, Pair, Pair]:
-    if not isinstance(x, np.ndarray) or x.ndim not in (3, 4):
-        shape = getattr(x, "shape", None)
-        raise ValueError(f"x: shape {shape} must be (H, W, C) or (N, H, W, C)")
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"x: {type(x).__name__} given, must be a numpy array shaped "
+                         "(H, W, C) or (N, H, W, C)")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"x: shape {x.shape} must be (H, W, C) or (N, H, W, C)")
     k = as_pair("kernel_size", kernel_size)
     s = as_pair("stride", stride)
     d = as_pair("dilation", dilation)
@@ -88,6 +90,20 @@ def patch_view(xp: np.ndarray, k: Pair, s: Pair, d: Pair, out: Pair) -> np.ndarr
     shape = (xp.shape[0], out[0], out[1], k[0], k[1], xp.shape[3])
     strides = (sn, sh * s[0], sw * s[1], sh * d[0], sw * d[1], sc)
     return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+
+
+def _check_pad_value(pad_value: object, dtype: np.dtype) -> None:
+    """ValueError unless ``pad_value`` is exactly representable in ``dtype`` (an integer in
+    range for integer arrays, a real number for float arrays)."""
+    if isinstance(pad_value, (bool, np.bool_)) or not isinstance(pad_value, (int, float,
+                                                                             np.number)):
+        raise ValueError(f"pad_value={pad_value!r}: must be a number")
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        whole = isinstance(pad_value, (int, np.integer)) or float(pad_value).is_integer()
+        if not whole or not info.min <= pad_value <= info.max:
+            raise ValueError(f"pad_value={pad_value!r}: allowed range for {dtype.name} is "
+                             f"the integers in [{info.min}, {info.max}]")
 
 
 def pad_nhwc(x: np.ndarray, pads: Pads2D, pad_value: float | int) -> np.ndarray:
@@ -113,6 +129,7 @@ def im2col(x: np.ndarray, kernel_size: object, stride: object = 1,
     so that they contribute ``w * (zp - zp) = 0``).
     """
     k, s, p, d, out = _geometry(x, kernel_size, stride, pads, dilation)
+    _check_pad_value(pad_value, x.dtype)
     cols = gather_windows(x if x.ndim == 4 else x[None], k, s, p, d, out, pad_value)
     return cols if x.ndim == 4 else cols[0]
 
@@ -122,10 +139,21 @@ def gather_windows(x4: np.ndarray, k: Pair, s: Pair, pads: Pads2D, d: Pair, out:
     """:func:`im2col` of NHWC ``x4`` without argument checks (for callers that validated
     the geometry once); ``out`` is the number of window positions per axis."""
     xp = pad_nhwc(x4, pads, pad_value)
-    cols = patch_view(xp, k, s, d, out).reshape(x4.shape[0], out[0], out[1], -1)
+    cols = patch_view(xp, k, s, d, out).reshape(x4.shape[0], out[0], out[1],
+                                                k[0] * k[1] * x4.shape[3])
     if np.may_share_memory(cols, x4):  # 1x1 windows without padding: reshape gave a view
         cols = cols.copy()
     return cols
+
+
+def _check_shape(input_shape: object) -> tuple[int, ...]:
+    """``input_shape`` as a tuple of 3 or 4 integers >= 0."""
+    dims = tuple(input_shape) if isinstance(input_shape, (tuple, list, np.ndarray)) else ()
+    if len(dims) not in (3, 4) or any(isinstance(d, bool) or not isinstance(d, (int, np.integer))
+                                      or d < 0 for d in dims):
+        raise ValueError(f"input_shape={input_shape!r}: must be (H, W, C) or (N, H, W, C), "
+                         "integers >= 0")
+    return tuple(int(d) for d in dims)
 
 
 def col2im(cols: np.ndarray, input_shape: tuple[int, ...], kernel_size: object,
@@ -140,7 +168,10 @@ def col2im(cols: np.ndarray, input_shape: tuple[int, ...], kernel_size: object,
     ``(N, H, W, C)`` and must match the leading dimensions of ``cols``.  Integer columns
     are summed in int64, floats in their own dtype.
     """
-    shape = tuple(input_shape)
+    shape = _check_shape(input_shape)
+    if not isinstance(cols, np.ndarray) or cols.dtype.kind not in "biufc":
+        raise ValueError(f"cols: {getattr(cols, 'dtype', type(cols).__name__)} given, must "
+                         "be a numeric numpy array")
     probe = np.broadcast_to(np.zeros((), cols.dtype), shape)  # geometry check only
     k, s, p, d, out = _geometry(probe, kernel_size, stride, pads, dilation)
     c = shape[-1]
