@@ -72,6 +72,9 @@ def check_layer_names(names: Sequence[object], prefix: object) -> list[str]:
     checked = []
     for name in names:
         ident = check_identifier(name, "layer name")
+        if ident in checked:
+            raise ValueError(f"layer name={ident!r}: duplicate, collides with another layer "
+                             f"of that name (names must be unique)")
         for symbol in layer_symbols(ident):
             other = owner.get(symbol)
             if other is not None:

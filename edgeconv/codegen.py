@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -123,8 +124,8 @@ def plan_layers(layers: Sequence[Any], *, prefix: str = "edgeconv_net", strategy
     budget = _check_options(cpu, scratch_budget)
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or not layers:
         raise ValueError(f"layers={layers!r}: allowed is a non-empty sequence of layers")
-    names = check_layer_names([getattr(layer, "name", None) for layer in layers], prefix)
     ops = [op_of(layer) for layer in layers]
+    names = check_layer_names([getattr(layer, "name", None) for layer in layers], prefix)
     planned = []
     for layer, name, forced in zip(layers, names, _forced(strategy, names, ops), strict=True):
         ctx = layer_context(layer, name, cpu)
@@ -222,6 +223,9 @@ def generate(layers: Sequence[Any], out_dir: str | Path, prefix: str = "edgeconv
     layer may use (default ``DEFAULT_SCRATCH_BUDGET``). ``registry``: also write the
     firmware harness's layer table.
     """
+    if not isinstance(registry, bool):
+        raise ValueError(f"registry={registry!r}: allowed are True, False")
+    out = _out_dir(out_dir)
     planned = plan_layers(layers, prefix=prefix, strategy=strategy,
                           scratch_budget=scratch_budget, cpu=cpu)
     layer_hash = _hash(planned, cpu)
@@ -233,7 +237,6 @@ def generate(layers: Sequence[Any], out_dir: str | Path, prefix: str = "edgeconv
     common = dict(prefix=prefix, guard=f"EDGECONV_NET_{prefix.upper()}_H", hash=layer_hash,
                   layers=[dict(info=info, facts=quant_facts(p.ctx))
                           for info, p in zip(infos, planned, strict=True)])
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     header, source = out / f"{prefix}.h", out / f"{prefix}.c"
     header.write_text(env.get_template("network.h.j2").render(common))
@@ -248,6 +251,16 @@ def generate(layers: Sequence[Any], out_dir: str | Path, prefix: str = "edgeconv
             max_input=max([1] + [i.input_count * _bytes(i.input_dtype) for i in infos]),
             max_output=max([1] + [i.output_count * _bytes(i.output_dtype) for i in infos])))
     return GeneratedCode(header, source, reg_source, reg_config, layer_hash, infos)
+
+
+def _out_dir(out_dir: object) -> Path:
+    """``out_dir`` as a Path; ValueError unless it is path-like and not an existing file."""
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise ValueError(f"out_dir={out_dir!r}: must be a str or a path")
+    out = Path(out_dir)
+    if any(p.exists() and not p.is_dir() for p in (out, *out.parents)):
+        raise ValueError(f"out_dir={str(out)!r}: is or lies under a file, must be a directory")
+    return out
 
 
 def _bytes(dtype: str) -> int:
