@@ -19,6 +19,7 @@ QEMU started with ``-icount shift=3``, so timer counts convert to instructions).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,8 @@ from edgeconv.targets.session import Session
 __all__ = ["open", "limits", "fitting_layers", "buffer_bytes", "parse_spec", "Session",
            "TargetLimits", "BOARDS"]
 
+DEFAULT_BAUD = 115200
+BAUD_RANGE = (50, 4_000_000)  # POSIX B50 .. Linux B4000000
 _CLIENT_OPTIONS = ("timeout", "run_timeout", "retries", "reset_retries")
 _CODEGEN_OPTIONS = ("strategy", "scratch_budget")
 
@@ -47,11 +50,14 @@ class TargetSpec:
     board: Board | None
     cpu: str | None = None
     port: str | None = None
-    baud: int = 115200
+    baud: int = DEFAULT_BAUD
 
 
 def parse_spec(spec: str) -> TargetSpec:
     """Parses ``native``, ``qemu:<board>[:<cpu>]`` or ``serial:<port>[@baud]``."""
+    if not isinstance(spec, str):
+        raise ValueError(f"spec={spec!r}: must be a string such as 'native', "
+                         "'qemu:<board>' or 'serial:<port>[@baud]'")
     if spec == "native":
         return TargetSpec("native", BOARDS["native"], "generic")
     kind, sep, rest = spec.partition(":")
@@ -62,13 +68,24 @@ def parse_spec(spec: str) -> TargetSpec:
             raise ValueError(f"spec={spec!r}: board {name} does not run in QEMU")
         return TargetSpec("qemu", b, b.check_cpu(cpu or None))
     if kind == "serial" and rest:
-        port, at, baud = rest.rpartition("@")
-        if at and baud.isdigit():
-            return TargetSpec("serial", None, port=port, baud=int(baud))
-        return TargetSpec("serial", None, port=rest)
+        return _serial_spec(spec, rest)
     raise ValueError(f"spec={spec!r} must be 'native', 'qemu:<board>[:<cpu>]' "
                      f"(boards: {', '.join(b for b in BOARDS if b != 'native')}) "
                      f"or 'serial:<port>[@baud]'")
+
+
+def _serial_spec(spec: str, rest: str) -> TargetSpec:
+    """``<port>[@baud]`` of a ``serial:`` spec, both checked."""
+    port, at, baud = rest.rpartition("@")
+    if not at:
+        port, baud = rest, str(DEFAULT_BAUD)
+    if not port.strip():
+        raise ValueError(f"spec={spec!r}: empty port, must be 'serial:<port>[@baud]'")
+    lo, hi = BAUD_RANGE
+    if not (baud.isascii() and baud.isdigit()) or not lo <= int(baud) <= hi:
+        raise ValueError(f"spec={spec!r}: baud={baud!r}, allowed range is the integers "
+                         f"[{lo}, {hi}]")
+    return TargetSpec("serial", None, port=port, baud=int(baud))
 
 
 @dataclass(frozen=True)
@@ -215,6 +232,8 @@ def _open_serial(spec: str, t: TargetSpec, layers, options: dict) -> Session:
 def open(spec: str, layers, **options) -> Session:  # noqa: A001 - the documented API name
     """Opens a session running ``layers`` on ``spec`` (see the module docstring)."""
     t = parse_spec(spec)
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Iterable):
+        raise ValueError(f"layers={layers!r}: must be an iterable of layers")
     layers = list(layers)
     if t.kind == "native":
         if options.pop("cpu", None) not in (None, "generic"):

@@ -84,7 +84,7 @@ class Session:
         """Output of layer ``name`` for input ``x`` (shape ``input_shape``, or batched)."""
         if self.closed:
             raise ClientError(f"session on {self.spec} is closed")
-        if name not in self._layers:
+        if not isinstance(name, str) or name not in self._layers:
             raise ValueError(f"name={name!r} is not a layer of this session; "
                              f"known: {', '.join(self._layers)}")
         layer = self._layers[name][1]
@@ -128,12 +128,16 @@ class Session:
 
 def _as_input(x, shape: tuple[int, ...], dtype) -> np.ndarray:
     """``x`` as an array of ``dtype``; ValueError if its shape or values do not fit."""
-    arr = np.asarray(x)
-    if arr.shape != shape and arr.shape[1:] != shape:
-        raise ValueError(f"x.shape={arr.shape} must be {shape} or (batch, *{shape})")
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:  # ragged nesting, unconvertible objects
+        raise ValueError(f"x: not convertible to an array ({exc})") from None
+    if (arr.shape != shape and arr.shape[1:] != shape) or arr.size == 0:
+        raise ValueError(f"x.shape={arr.shape} must be {shape} or (batch, *{shape}) with "
+                         "batch >= 1")
     if arr.dtype == dtype:
         return arr
-    if arr.dtype.kind not in "iub":
+    if arr.dtype.kind not in "iu":
         raise ValueError(f"x.dtype={arr.dtype} must be an integer type ({np.dtype(dtype)})")
     info = np.iinfo(dtype)
     if arr.size and (arr.min() < info.min or arr.max() > info.max):
