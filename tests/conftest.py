@@ -69,13 +69,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    """In CI (CI=true) a missing tool is a failure, never a silent skip."""
-    outcome = yield
-    report = outcome.get_result()
+def _fail_missing_tool(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """In CI (CI=true) a skip for a missing tool becomes a failure."""
     if os.environ.get("CI") == "true" and report.skipped and isinstance(report.longrepr, tuple):
         reason = report.longrepr[2]
         if _MISSING_TOOL.search(reason):
             report.outcome = "failed"
             report.longrepr = f"CI=true: a required tool is missing ({reason})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A test skipped for a missing tool (pytest.skip, skipif, importorskip in a test)."""
+    outcome = yield
+    _fail_missing_tool(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """A whole module skipped while importing (module-level importorskip)."""
+    outcome = yield
+    _fail_missing_tool(outcome.get_result())
