@@ -37,5 +37,7 @@ def test_wheel_ships_templates_and_firmware(tmp_path: Path) -> None:
     (wheel,) = (tmp_path / "dist").glob("edgeconv-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for folder in SHIPPED:
-        missing = _tracked(folder) - names
+        tracked = _tracked(folder)
+        assert tracked, f"git lists no files under {folder}/"
+        missing = tracked - names
         assert not missing, f"not in the wheel: {sorted(missing)}"
