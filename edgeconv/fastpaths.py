@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeconv.fixedpoint import reduce_multiplier
 from edgeconv.kernel_plan import KernelPlan
 
 CPUS = ("generic", "cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33",
@@ -263,8 +264,79 @@ def _mve_dw16(layer: Any, g: Geometry, w: np.ndarray, bias: np.ndarray,
     return KernelPlan("mve_dw16", "fast/mve_dw16.c.j2", 0, {"fast": ctx})
 
 
+MVE_UNROLL = 4  # whole chunks per loop iteration in long columns
+MVE_STRAIGHT_MAX = 8  # up to this many whole chunks after the first are unrolled completely
+
+
+def _mve_chunks(taps: int, lanes: int) -> dict[str, int]:
+    """How the Helium block reads a column of ``taps`` in chunks of ``lanes``: the first
+    chunk, ``loops`` iterations of ``unroll`` chunks, ``straight`` more chunks, then (where
+    ``back`` > 0) the ``lanes`` taps that end the column, ``back`` before the pointer."""
+    count = -(-taps // lanes)
+    back = lanes - taps % lanes if count > 1 and taps % lanes else 0
+    middle = count - 1 - (1 if back else 0)
+    loops = 0 if middle <= MVE_STRAIGHT_MAX else middle // MVE_UNROLL
+    unroll = MVE_UNROLL if loops else 0
+    return {"count": count, "back": back, "loops": loops, "unroll": unroll,
+            "straight": middle - loops * unroll}
+
+
+def _mve_weights(w: np.ndarray, lanes: int, n_blocks: int) -> list[int]:
+    """Weights ``(out_c, taps)`` per block of four channels (zero rows past out_c) and
+    chunk: chunk j reads taps min(j * lanes, taps - lanes) + i, weight 0 where the tap
+    belongs to an earlier chunk or lies past the column."""
+    out_c, taps = w.shape
+    count = -(-taps // lanes)
+    first = np.arange(count)[:, None] * lanes
+    tap = np.minimum(first, max(taps - lanes, 0)) + np.arange(lanes)  # (chunk, lane)
+    fresh = (tap >= first) & (tap < taps)
+    rows = np.zeros((n_blocks * OC_BLOCK, taps), np.int64)
+    rows[:out_c] = w
+    chunks = np.where(fresh, rows[:, np.minimum(tap, taps - 1)], 0)  # (channel, chunk, lane)
+    blocked = chunks.reshape(n_blocks, OC_BLOCK, count, lanes).transpose(0, 2, 1, 3)
+    return [int(v) for v in blocked.ravel()]
+
+
+def _mve_requant(layer: Any, out_c: int) -> dict[str, Any]:
+    """The exact vector requantization of ``mve_conv`` (``vreq``), None where there is none:
+
+    - ``double`` (int8, gemmlowp): rows multiplier, min(shift, 0) and, where some shift is
+      positive (``left``), max(shift, 0); ``all_right``: every shift <= -1.
+    - ``mulh`` (single rounding, 16x8): every shift <= -2; rows multiplier (16x8: the
+      reduced multiplier times 2**16) and shift + 1.
+    """
+    mult = np.broadcast_to(np.asarray(layer.output_multiplier, np.int64), (out_c,))
+    shift = np.broadcast_to(np.asarray(layer.output_shift, np.int64), (out_c,))
+    int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
+    if int16 or layer.rounding == "single":
+        if not bool(np.all(shift <= -2)):
+            return {"vreq": None, "rows": [], "left": False, "all_right": False}
+        m = reduce_multiplier(mult) << 16 if int16 else mult
+        return {"vreq": "mulh", "rows": [m, shift + 1], "left": False, "all_right": True}
+    left = bool(np.any(shift > 0))
+    rows = [mult, np.minimum(shift, 0)] + ([np.maximum(shift, 0)] if left else [])
+    return {"vreq": "double", "rows": rows, "left": left, "all_right": bool(np.all(shift <= -1))}
+
+
+def _interior(g: Geometry) -> list[int] | None:
+    """Output rows oy0..oy1 and columns ox0..ox1 whose taps all lie inside the input, as
+    [oy0, oy1, ox0, ox1], or None where there are none."""
+    spans = []
+    for pad, stride, dil, k, n_in, n_out in ((g.pad_top, g.stride_h, g.dil_h, g.k_h, g.in_h,
+                                              g.out_h),
+                                             (g.pad_left, g.stride_w, g.dil_w, g.k_w, g.in_w,
+                                              g.out_w)):
+        lo = -(-pad // stride)
+        hi = min((n_in - 1 - (k - 1) * dil + pad) // stride, n_out - 1)
+        if hi < lo:
+            return None
+        spans += [lo, hi]
+    return spans
+
+
 def _mve_conv(layer: Any, g: Geometry) -> KernelPlan | None:
-    """Helium dot products (VMLADAVA) of raw int8/int16 columns, 2 pixels x 4 channels."""
+    """Helium dot products (VMLADAV(A)) of raw int8/int16 columns, 2 pixels x 4 channels,
+    vector requantization where exact."""
     w = np.asarray(layer.weights, np.int64).reshape(g.out_c, g.taps)
     int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
     zp = int(layer.input_zero_point)
@@ -273,19 +345,19 @@ def _mve_conv(layer: Any, g: Geometry) -> KernelPlan | None:
     if bound > INT32_MAX:
         return None
     lanes = 8 if int16 else 16
-    chunks = -(-g.taps // lanes)
-    padded = np.zeros((g.out_c, chunks * lanes), np.int64)
-    padded[:, :g.taps] = w
-    n_blocks = g.out_c // OC_BLOCK
-    blocked = padded[:n_blocks * OC_BLOCK].reshape(n_blocks, OC_BLOCK, chunks, lanes)
-    wbytes = ([int(v) for v in blocked.transpose(0, 2, 1, 3).ravel()]
-              + [int(v) for v in w[n_blocks * OC_BLOCK:].ravel()])
-    direct = _is_pointwise(g)
+    n_blocks = -(-g.out_c // OC_BLOCK)
+    vreq = _mve_requant(layer, g.out_c)
+    rows = np.zeros((1 + len(vreq["rows"]), n_blocks * OC_BLOCK), np.int64)
+    rows[:, :g.out_c] = [bias, *vreq.pop("rows")]
+    direct = _is_pointwise(g) and g.in_c >= lanes
+    col_stride = max(g.taps, lanes)
     ctx = {"geo": g, "int16": int16, "lanes": lanes, "direct": direct, "n_blocks": n_blocks,
-           "wbytes": wbytes, "pad_value": zp, "bias32": [int(b) for b in bias],
-           "neg_right": [int(s) for s in np.asarray(layer.output_shift, np.int64)],
-           **_requant_context(layer, bound)}
-    scratch = 0 if direct else 2 * g.taps * (2 if int16 else 1)  # two columns
+           "chunks": _mve_chunks(g.taps, lanes), "wbytes": _mve_weights(w, lanes, n_blocks),
+           "params": [int(v) for v in rows.reshape(len(rows), n_blocks, OC_BLOCK)
+                      .transpose(1, 0, 2).ravel()],
+           "pad_value": zp, "col_stride": col_stride, "interior": _interior(g),
+           "bias32": [int(b) for b in bias], **vreq, **_requant_context(layer, bound)}
+    scratch = 0 if direct else 2 * col_stride * (2 if int16 else 1)  # two columns
     return KernelPlan("mve_conv", "fast/mve_conv.c.j2", scratch, {"fast": ctx})
 
 

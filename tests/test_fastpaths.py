@@ -28,10 +28,11 @@ def make_layer(name: str, shape: tuple[int, int, int], out_c: int, kernel: tuple
                depthwise: bool = False, stride: int = 1, padding: object = "same",
                dilation: int = 1, dtype: type = np.int8, zp: int = 0, ozp: int = 0,
                scale: tuple[float, float] = (0.0005, 0.004), relu: bool = False,
-               rounding: str = "double", neg_taps: int = 0,
+               rounding: str = "double", neg_taps: int = 0, bias_max: int = 20000,
                seed: int = 0) -> Conv2D | DepthwiseConv2D:
     """A random quantized layer; ``scale`` bounds the per-channel real multipliers, the
-    first ``neg_taps`` taps of the first channel (depthwise) or input channel are -128."""
+    first ``neg_taps`` taps of the first channel (depthwise) or input channel are -128,
+    the bias lies in [-bias_max, bias_max)."""
     rng = np.random.default_rng(seed)
     channels = shape[2] if depthwise else out_c
     w_shape = (1, *kernel, shape[2]) if depthwise else (out_c, *kernel, shape[2])
@@ -39,7 +40,7 @@ def make_layer(name: str, shape: tuple[int, int, int], out_c: int, kernel: tuple
     weights.reshape(w_shape[0], -1, shape[2])[0, :neg_taps, 0] = -128
     mult, shift = quantize_multiplier_array(rng.uniform(*scale, channels))
     int16 = dtype == np.int16
-    bias = rng.integers(-20000, 20000, channels).astype(np.int64 if int16 else np.int32)
+    bias = rng.integers(-bias_max, bias_max, channels).astype(np.int64 if int16 else np.int32)
     if int16:
         zp = ozp = 0
     lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
@@ -75,6 +76,13 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
                    seed=7),
         make_layer("c_i16b", (5, 3, 3), 4, (2, 3), dtype=np.int16, stride=2,
                    scale=(0.00002, 0.0002), seed=8),
+        # Helium: a column long enough for the unrolled loop (216 taps); real multipliers
+        # in [0.25, 0.5) (shift -1), where single rounding and 16x8 have no vector form
+        make_layer("c_long", (4, 4, 24), 5, (3, 3), zp=3, relu=True, seed=24),
+        make_layer("c_round1", (6, 6, 1), 3, (1, 2), rounding="single", zp=-2,
+                   scale=(0.2, 0.45), bias_max=300, seed=25),
+        make_layer("c_i16r", (6, 6, 1), 4, (1, 1), dtype=np.int16, scale=(0.3, 0.45),
+                   bias_max=1000, seed=26),
         # depthwise: 3x3 same, strided dilated valid, 5x5 with relu
         make_layer("d_3", (5, 6, 8), 8, (3, 3), depthwise=True, zp=-4, ozp=3, seed=9),
         make_layer("d_sd", (9, 8, 4), 4, (3, 3), depthwise=True, stride=2, dilation=2,
@@ -113,6 +121,9 @@ EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "c_left": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_single": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_i16": ("dsp_conv", "m0_conv", "mve_conv"), "c_i16b": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_long": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_round1": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_i16r": ("dsp_conv", "m0_conv", "mve_conv"),
     "d_3": ("dsp_dw", "m0_dw", "mve_dw"), "d_sd": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_5": ("dsp_dw", "m0_dw", "mve_dw"), "d_tail": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_c3": ("dsp_dw", "m0_dw", "mve_dw"), "d_i16": ("dsp_dw", "m0_dw", "mve_dw"),
@@ -148,6 +159,39 @@ def test_select_scratch_and_requant_modes() -> None:
              for name, layer in by_name.items()}
     assert modes["c_sx"] == "r1" and modes["c_left"] == "double"
     assert modes["c_single"] == "helper" and modes["c_i16"] == "helper"
+
+
+def test_mve_conv_plans() -> None:
+    """Helium conv: columns padded to 16 taps in the scratch, pointwise read in place from
+    16 input channels, the loop of four chunks, and the vector requantization modes."""
+    by_name = {layer.name: layer for layer in cases()}
+    plans = {name: _plan(layer, "cortex-m55") for name, layer in by_name.items()
+             if name.startswith("c_")}
+    fast = {name: plan.context["fast"] for name, plan in plans.items()}
+    scratch = {name: plans[name].scratch_bytes for name in ("c_sx", "c_tiny", "c_pw", "c_pw16")}
+    assert scratch == {"c_sx": 2 * 72, "c_tiny": 2 * 16, "c_pw": 2 * 16, "c_pw16": 0}
+    assert fast["c_long"]["chunks"] == {"count": 14, "back": 8, "loops": 3, "unroll": 4,
+                                        "straight": 0}
+    assert fast["c_sx"]["chunks"] == {"count": 5, "back": 8, "loops": 0, "unroll": 0,
+                                      "straight": 3}
+    modes = {name: (f["vreq"], f["left"], f["all_right"]) for name, f in fast.items()}
+    assert modes["c_sx"] == ("double", False, True)
+    assert modes["c_left"] == ("double", True, False)
+    assert modes["c_single"] == modes["c_i16"] == ("mulh", False, True)
+    assert modes["c_round1"][0] is None and modes["c_i16r"][0] is None
+    assert fast["c_by"]["interior"] == [1, 2, 1, 2] and fast["c_i16b"]["interior"] is None
+
+
+def test_mve_weights_layout() -> None:
+    """Chunk 1 of a 20-tap column reads taps 4..19; taps 4..15 weigh 0 there. The second
+    block holds the fifth channel and three zero rows."""
+    w = np.arange(1, 101).reshape(5, 20)
+    got = np.array(fastpaths._mve_weights(w, 16, 2)).reshape(2, 2, 4, 16)  # block, chunk, ch
+    np.testing.assert_array_equal(got[0, 0], w[:4, :16])
+    np.testing.assert_array_equal(got[0, 1, :, :12], 0)
+    np.testing.assert_array_equal(got[0, 1, :, 12:], w[:4, 16:])
+    np.testing.assert_array_equal(got[1, 1, 0, 12:], w[4, 16:])
+    np.testing.assert_array_equal(got[1, :, 1:], 0)
 
 
 def test_mve_dw16_paths(tmp_path: Path) -> None:
