@@ -297,8 +297,9 @@ def _mve_weights(w: np.ndarray, lanes: int, n_blocks: int) -> list[int]:
     return [int(v) for v in blocked.ravel()]
 
 
-def _mve_requant(layer: Any, out_c: int) -> dict[str, Any]:
-    """The exact vector requantization of ``mve_conv`` (``vreq``), None where there is none:
+def _mve_requant(layer: Any, out_c: int) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """The exact vector requantization of ``mve_conv`` (``vreq``, None where there is none)
+    and its per-channel rows:
 
     - ``double`` (int8, gemmlowp): rows multiplier, min(shift, 0) and, where some shift is
       positive (``left``), max(shift, 0); ``all_right``: every shift <= -1.
@@ -310,12 +311,12 @@ def _mve_requant(layer: Any, out_c: int) -> dict[str, Any]:
     int16 = np.dtype(layer.activation_dtype) == np.dtype(np.int16)
     if int16 or layer.rounding == "single":
         if not bool(np.all(shift <= -2)):
-            return {"vreq": None, "rows": [], "left": False, "all_right": False}
+            return {"vreq": None, "left": False, "all_right": False}, []
         m = reduce_multiplier(mult) << 16 if int16 else mult
-        return {"vreq": "mulh", "rows": [m, shift + 1], "left": False, "all_right": True}
+        return {"vreq": "mulh", "left": False, "all_right": True}, [m, shift + 1]
     left = bool(np.any(shift > 0))
     rows = [mult, np.minimum(shift, 0)] + ([np.maximum(shift, 0)] if left else [])
-    return {"vreq": "double", "rows": rows, "left": left, "all_right": bool(np.all(shift <= -1))}
+    return {"vreq": "double", "left": left, "all_right": bool(np.all(shift <= -1))}, rows
 
 
 def _interior(g: Geometry) -> list[int] | None:
@@ -346,9 +347,9 @@ def _mve_conv(layer: Any, g: Geometry) -> KernelPlan | None:
         return None
     lanes = 8 if int16 else 16
     n_blocks = -(-g.out_c // OC_BLOCK)
-    vreq = _mve_requant(layer, g.out_c)
-    rows = np.zeros((1 + len(vreq["rows"]), n_blocks * OC_BLOCK), np.int64)
-    rows[:, :g.out_c] = [bias, *vreq.pop("rows")]
+    vreq, vrows = _mve_requant(layer, g.out_c)
+    rows = np.zeros((1 + len(vrows), n_blocks * OC_BLOCK), np.int64)
+    rows[:, :g.out_c] = [bias, *vrows]
     direct = _is_pointwise(g) and g.in_c >= lanes
     col_stride = max(g.taps, lanes)
     ctx = {"geo": g, "int16": int16, "lanes": lanes, "direct": direct, "n_blocks": n_blocks,
