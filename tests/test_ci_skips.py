@@ -46,7 +46,7 @@ def test_missing_tool_in_a_test(suite: pytest.Pytester, monkeypatch: pytest.Monk
                                 ci: bool) -> None:
     monkeypatch.setenv("CI", "true" if ci else "false")
     suite.makepyfile(test_tools=TESTS)
-    result = suite.runpytest("-p", "no:cacheprovider")
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider")
     if ci:  # the skipif fails in setup (an error), the other two in the call
         result.assert_outcomes(failed=2, errors=1, skipped=1)
         result.stdout.fnmatch_lines(["*CI=true: a required tool is missing*"])
@@ -59,7 +59,7 @@ def test_missing_tool_for_a_module(suite: pytest.Pytester, monkeypatch: pytest.M
                                    ci: bool) -> None:
     monkeypatch.setenv("CI", "true" if ci else "false")
     suite.makepyfile(test_module=MODULE_SKIP)
-    result = suite.runpytest("-p", "no:cacheprovider")
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider")
     if ci:
         result.assert_outcomes(errors=1)
         assert result.ret != 0
