@@ -160,6 +160,13 @@ class Client:
         except _PORT_ERRORS as exc:
             raise DeviceDisconnectedError(f"port {self.port.name}: {exc}") from None
 
+    def _answer_fault(self) -> None:
+        """Any byte tells a faulted device that its report arrived (it then stops)."""
+        try:
+            self.port.write(b"\x00")
+        except _PORT_ERRORS:
+            pass  # it has stopped already
+
     def request(self, msg_type: int, body: bytes = b"", *, timeout: float | None = None,
                 during_handshake: bool = False) -> Frame:
         """Sends one request and returns its reply (ERROR replies raise DeviceError).
@@ -200,6 +207,7 @@ class Client:
                     self.stats.resets += 1
                     raise DeviceResetError(Hello.parse(frame.body))
             elif frame.type == Msg.FAULT:
+                self._answer_fault()
                 raise DeviceFaultError(p.parse_fault(frame.body))
             elif frame.type == Msg.ERROR and frame.seq == p.SEQ_UNSOLICITED:
                 self.stats.bad_frames += 1  # the device received a damaged request

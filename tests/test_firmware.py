@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -135,3 +136,20 @@ def test_hardfault_is_reported_and_qemu_exits(spec, cfsr):
     else:
         assert regs["cfsr"] & cfsr  # UNDEFINSTR
     assert session.machine.process.proc.returncode == 3
+
+
+def test_faulted_device_waits_for_the_host(monkeypatch):
+    """After FAULT the firmware keeps QEMU (and so the pty and the unread report) alive
+    until the host sends a byte; only then does it exit with code 3."""
+    session = open_fixture("qemu:mps2-an386")
+    monkeypatch.setattr(session.client, "_answer_fault", lambda: None)
+    try:
+        with pytest.raises(DeviceFaultError):
+            session.run("crash", np.zeros(1, np.int8))
+        proc = session.machine.process.proc
+        time.sleep(0.5)
+        assert proc.poll() is None, "exited before the host answered the FAULT frame"
+        session.client.port.write(b"\x00")
+        assert proc.wait(timeout=5) == 3
+    finally:
+        session.close()

@@ -35,6 +35,7 @@ static inline void ec_irq_enable(void) { __asm volatile("cpsie i" ::: "memory");
 static inline void ec_wfi(void) { __asm volatile("wfi" ::: "memory"); }
 
 typedef void (*ec_vector_t)(void);
+extern const ec_vector_t ec_vectors[]; /* the board's vector table */
 extern uint32_t __stack_top__;
 void Reset_Handler(void);
 void HardFault_Handler(void);

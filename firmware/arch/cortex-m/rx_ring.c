@@ -32,6 +32,13 @@ void ec_rx_pause(void)
     NVIC_ICER(EC_UART_IRQ) = NVIC_BIT(EC_UART_IRQ);
 }
 
+int ec_rx_wait_polled(uint32_t polls)
+{
+    for (uint32_t i = 0; i < polls && head == tail; i++)
+        ec_vectors[16 + EC_UART_IRQ]();
+    return head != tail;
+}
+
 uint8_t board_getc(void)
 {
     for (;;) {

@@ -10,5 +10,8 @@
 int ec_rx_space(void);   /* nonzero while the ring can take a byte */
 void ec_rx_put(uint8_t c); /* only after ec_rx_space() said yes; from the UART handler */
 void ec_rx_pause(void);  /* ring full: mask the UART interrupt until there is room */
+/* For the fault handler, where the UART interrupt cannot run: calls the UART handler by
+ * hand until a byte has arrived or `polls` calls were made; nonzero if a byte came. */
+int ec_rx_wait_polled(uint32_t polls);
 
 #endif

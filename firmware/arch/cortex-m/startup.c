@@ -5,6 +5,13 @@
 #include "cortexm.h"
 #include "ec_board.h"
 #include "ec_harness.h"
+#include "rx_ring.h"
+
+#ifndef EC_FAULT_WAIT_POLLS
+/* UART handler calls to wait for the host after a fault: 1-2 s on silicon and on the
+ * micro:bit in QEMU, 7-12 s on the other emulated boards (only when no host answers). */
+#define EC_FAULT_WAIT_POLLS 20000000u
+#endif
 
 extern uint32_t __data_load__, __data_start__, __data_end__, __bss_start__, __bss_end__;
 int main(void);
@@ -39,6 +46,10 @@ void ec_fault_report(const uint32_t *frame)
 #else
     ec_report_fault(words, 8);
 #endif
+    /* Stop only once the host has answered (any byte) or after a bounded wait: QEMU's exit
+     * closes the pty and drops what the host has not read yet, and a reset on silicon
+     * would cut the frame still in the UART. */
+    (void)ec_rx_wait_polled(EC_FAULT_WAIT_POLLS);
     board_exit(3);
 }
 
