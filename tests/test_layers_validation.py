@@ -184,6 +184,7 @@ FROM_FLOAT_CASES = [
     (dict(input_scale=0.0), "input_scale", "0.0"),
     (dict(output_scale=float("nan")), "output_scale", "nan"),
     (dict(output_scale="big"), "output_scale", "big"),
+    (dict(input_scale="0.1"), "input_scale", "'0.1'"),
     (dict(activation="tanh"), "activation", "tanh"),
     (dict(output_zero_point=300), "output_zero_point", "300"),
     (dict(activation_dtype=np.int16, input_zero_point=3), "input_zero_point", "[0, 0]"),
@@ -208,3 +209,14 @@ def test_pool_from_float_rejects() -> None:
         edgeconv.MaxPool2D.from_float(pool_size=2, scale=-1.0)
     with pytest.raises(ValueError, match="zero_point"):
         edgeconv.AvgPool2D.from_float(pool_size=2, scale=1.0, zero_point=-200)
+
+
+def test_requantize_rejects_bad_accumulators() -> None:
+    layer = edgeconv.Conv2D(weights=np.ones((2, 1, 1, 3), np.int8),
+                            output_multiplier=np.full(2, 1 << 30, np.int32),
+                            output_shift=np.zeros(2, np.int32))
+    with pytest.raises(ValueError, match="acc: dtype float64"):
+        layer.requantize(np.zeros((4, 4, 2)))
+    with pytest.raises(ValueError, match=r"acc.shape=\(4, 4, 3\).*2 output channels"):
+        layer.requantize(np.zeros((4, 4, 3), np.int64))
+    assert layer.requantize(np.full((1, 2), 6, np.int64)).tolist() == [[3, 3]]

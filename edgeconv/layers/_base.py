@@ -274,6 +274,12 @@ class QuantizedConv(WindowLayer):
         zero point, clamped.  16x8: ``multiply_by_quantized_multiplier_int64`` on the int64
         accumulator (TFLite and CMSIS-NN share it, so ``rounding`` does not apply).  The
         multipliers and shifts were validated at construction; only ``acc`` is checked."""
+        acc = np.asarray(acc)
+        if acc.dtype.kind not in "iu":
+            raise ValueError(f"acc: dtype {acc.dtype}, must be integer (accumulate() output)")
+        if acc.ndim == 0 or acc.shape[-1] != self.out_channels:
+            raise ValueError(f"acc.shape={acc.shape}: the last axis must hold the "
+                             f"{self.out_channels} output channels")
         if self.activation_dtype == np.int16:
             scaled = self._requantizer.checked(acc)
         else:  # the int32 sum wraps

@@ -15,10 +15,12 @@ ACTIVATIONS = ("relu", "relu6")
 
 def check_scale(name: str, value: object) -> float:
     """A positive finite scale, rounded to float32 like a TFLite tensor's."""
-    try:
-        s = float(np.float32(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        s = float("nan")
+    s = float("nan")
+    if not isinstance(value, str | bytes | bool | np.bool_):
+        try:
+            s = float(np.float32(value))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            pass
     if not np.isfinite(s) or s <= 0:
         raise ValueError(f"{name}={value!r}: must be a finite float > 0")
     return s
