@@ -3,6 +3,7 @@ quantization parameters and requantization of conv-like layers (``QuantizedConv`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -155,8 +156,14 @@ class WindowLayer:
             x4 = x4[:, None]
         return x4, batched
 
-    # Table shortcut of a small layer with a fixed input shape (see ``_table``), if any.
-    _table: RequantTable | None = None
+    def _requant_table(self) -> RequantTable | None:
+        """Table shortcut of a small layer with a fixed input shape (see ``_table``)."""
+        return None
+
+    @functools.cached_property
+    def _table(self) -> RequantTable | None:
+        # Built on the first call, not at construction: many layers are never called.
+        return self._requant_table()
 
     def __call__(self, x: np.ndarray, method: str = "im2col") -> np.ndarray:
         """Exact integer output for ``x`` (unbatched or with a leading batch dimension).

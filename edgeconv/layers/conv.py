@@ -83,7 +83,6 @@ class Conv2D(QuantizedConv):
         self._gemm_w = np.ascontiguousarray(
             w2.reshape(g, og, -1).transpose(0, 2, 1).astype(self._gemm_dtype))
         self._dense_cache: dict[tuple[int, int, int], tuple[np.ndarray, dict, tuple] | None] = {}
-        self._table = self._requant_table()
 
     def _check_channels(self, channels: int, name: str) -> None:
         per_group = self._w4.shape[3]
