@@ -1,0 +1,316 @@
+"""Whole .tflite models in the reference model, against the LiteRT interpreter.
+
+Oracle: the LiteRT interpreter (``ai-edge-litert``) with the ``BUILTIN_REF`` op resolver
+(TFLite's reference kernels) and ``experimental_preserve_all_tensors=True``; every tensor
+edgeconv computes must equal the interpreter's element for element.  The fixtures are
+built by ``tests/models/generate_models.py`` (see tests/models/README.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import edgeconv
+from edgeconv.layers.dense import FullyConnected, round_once_wide
+from edgeconv.model import Model, compare_with_tflite, first_difference, read_tflite
+from edgeconv.model.graph import _Builder
+
+MODELS = Path(__file__).parent / "models"
+FIXTURES = ["ds_cnn", "resnet8", "mobilenet_v1_025", "fc_autoencoder", "misc_ops",
+            "small_cnn_16x8", "small_cnn_float_io"]
+# Fixtures using ADD, MUL, SOFTMAX, LOGISTIC or MEAN, whose layers are not merged yet.
+NEEDS_MODEL_OPS = {"ds_cnn", "resnet8", "mobilenet_v1_025", "misc_ops", "small_cnn_16x8",
+                   "small_cnn_float_io"}
+SEEDS = (0, 1, 2)
+
+
+def _path(stem: str) -> Path:
+    return MODELS / f"{stem}.tflite"
+
+
+def _random_input(detail: dict, rng: np.random.Generator) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return rng.normal(0.0, 2.0, size=detail["shape"]).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=detail["shape"], endpoint=True, dtype=dtype)
+
+
+def _interpreter_run(path: Path, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A seeded random input and every non-constant tensor of the LiteRT reference run,
+    by tensor name."""
+    interp = Interpreter(model_path=str(path),
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                         experimental_preserve_all_tensors=True)
+    interp.allocate_tensors()
+    (detail,) = interp.get_input_details()
+    x = _random_input(detail, np.random.default_rng(seed))
+    interp.set_tensor(detail["index"], x)
+    interp.invoke()
+    constants = {t.index for t in read_tflite(path).tensors if t.is_constant}
+    tensors = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_tensor_details()
+               if d["index"] not in constants}
+    return x, tensors
+
+
+def _xfail_model_ops(stems: list[str]) -> list:
+    return [pytest.param(s, marks=pytest.mark.xfail(
+        s in NEEDS_MODEL_OPS, strict=True, raises=ValueError,
+        reason="ADD/MUL/SOFTMAX/LOGISTIC/MEAN layers come from branch model-ops"))
+        for s in stems]
+
+
+# ----------------------------------------------------------------- whole models
+
+@pytest.mark.parametrize("stem", _xfail_model_ops(FIXTURES))
+def test_every_tensor_bit_exact(stem: str) -> None:
+    model = edgeconv.load(_path(stem))
+    for seed in SEEDS:
+        x, expected = _interpreter_run(_path(stem), seed)
+        trace = model.trace(x)
+        assert set(trace) == set(expected), "trace keys differ from the interpreter's tensors"
+        for name, want in expected.items():
+            got = trace[name]
+            assert got.dtype == want.dtype and got.shape == want.shape, name
+            bad = int(np.count_nonzero(got != want))
+            assert bad == 0, f"seed {seed}: {name}: {bad} of {want.size} elements differ"
+        out = model(x)
+        (out_name,) = [t.name for t in model.outputs]
+        np.testing.assert_array_equal(out, expected[out_name])
+
+
+def _buildable_nodes(stem: str):
+    builder = _Builder(read_tflite(_path(stem)))
+    for op in builder.info.operators:
+        try:
+            yield builder.build(op)
+        except ValueError as exc:
+            assert "is not supported" in str(exc), str(exc)
+
+
+@pytest.mark.parametrize("stem", FIXTURES)
+def test_each_supported_op_on_the_interpreter_inputs(stem: str) -> None:
+    """Op by op: every operator edgeconv supports, fed the interpreter's own input
+    tensors, gives the interpreter's output tensor (covers the supported ops of the
+    fixtures that also hold ops from other branches)."""
+    info = read_tflite(_path(stem))
+    nodes = list(_buildable_nodes(stem))
+    assert nodes
+    for seed in SEEDS:
+        _, expected = _interpreter_run(_path(stem), seed)
+        for node in nodes:
+            inputs = [expected[info.tensors[i].name] for i in node.inputs]
+            want = expected[info.tensors[node.output].name]
+            got = node.kernel(inputs)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            bad = int(np.count_nonzero(got != want))
+            assert bad == 0, (f"seed {seed}: {node.operator.opcode} (operator "
+                              f"{node.operator.index}): {bad} of {want.size} elements differ")
+
+
+def test_fixture_op_coverage() -> None:
+    """The fixtures hold every op the issue lists (so the tests above cover them)."""
+    ops = {op.opcode for stem in FIXTURES for op in read_tflite(_path(stem)).operators}
+    assert ops >= {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D",
+                   "AVERAGE_POOL_2D", "MEAN", "ADD", "MUL", "RESHAPE", "PAD",
+                   "CONCATENATION", "SOFTMAX", "LOGISTIC", "QUANTIZE", "DEQUANTIZE"}
+    dtypes = {t.type_name for t in read_tflite(_path("small_cnn_16x8")).tensors
+              if not t.is_constant}
+    assert dtypes == {"INT16"}
+
+
+# ------------------------------------------------------------- compare_with_tflite
+
+def test_compare_with_tflite_reports_bit_exact() -> None:
+    results = compare_with_tflite(_path("fc_autoencoder"), seed=3)
+    assert len(results) == 11 and results[0].operator is None
+    assert all(r.equal for r in results) and first_difference(results) is None
+    assert [r.opcode for r in results[1:]] == ["FULLY_CONNECTED"] * 10
+
+
+def test_compare_with_tflite_finds_the_first_difference() -> None:
+    """A model whose operator 4 has a different bias: the comparison names that tensor."""
+    path = _path("fc_autoencoder")
+    info = read_tflite(path)
+    bias_index = info.operators[4].inputs[2]
+    tensors = list(info.tensors)
+    bias = tensors[bias_index]
+    tensors[bias_index] = dataclasses.replace(bias, data=bias.data + 5000)
+    tampered = Model(dataclasses.replace(info, tensors=tuple(tensors)))
+    results = compare_with_tflite(path, model=tampered)
+    first = first_difference(results)
+    assert first is not None and first.operator == 4 and first.opcode == "FULLY_CONNECTED"
+    assert first.name == info.tensors[info.operators[4].outputs[0]].name
+    assert first.mismatches > 0 and "differ" in str(first)
+
+
+# --------------------------------------------------------------------- errors
+
+def test_unsupported_op_is_refused_in_one_line() -> None:
+    info = read_tflite(_path("unsupported_tanh"))
+    tanh = info.operators[1]
+    with pytest.raises(ValueError) as err:
+        edgeconv.load(_path("unsupported_tanh"))
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("TANH (operator 1,")
+    for i in (*tanh.inputs, *tanh.outputs):
+        assert info.tensors[i].name in msg
+    assert "not supported" in msg and "CONV_2D" in msg  # lists what is supported
+
+
+def test_bad_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nothing.tflite"
+    with pytest.raises(ValueError, match=r"path=.*nothing\.tflite.*cannot read"):
+        edgeconv.Model.from_tflite(missing)
+    with pytest.raises(ValueError, match="path=.*cannot read"):
+        edgeconv.load(tmp_path)  # a directory
+
+
+def test_not_a_tflite_file(tmp_path: Path) -> None:
+    junk = tmp_path / "model.tflite"
+    junk.write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match=r"not a TFLite flatbuffer .*TFL3"):
+        edgeconv.load(junk)
+    truncated = tmp_path / "cut.tflite"
+    truncated.write_bytes(_path("ds_cnn").read_bytes()[:200])
+    with pytest.raises(ValueError, match="corrupt TFLite flatbuffer"):
+        edgeconv.load(truncated)
+
+
+def _with_tensor(info, index: int, **changes):
+    tensors = list(info.tensors)
+    tensors[index] = dataclasses.replace(tensors[index], **changes)
+    return dataclasses.replace(info, tensors=tuple(tensors))
+
+
+def test_quantization_mismatch_is_refused() -> None:
+    info = read_tflite(_path("misc_ops"))
+    pool = next(op for op in info.operators if op.opcode == "MAX_POOL_2D")
+    out = info.tensors[pool.outputs[0]]
+    q = dataclasses.replace(out.quantization, scale=out.quantization.scale * 2)
+    with pytest.raises(ValueError) as err:
+        Model(_with_tensor(info, out.index, quantization=q))
+    msg = str(err.value)
+    assert msg.startswith(f"MAX_POOL_2D (operator {pool.index},") and "\n" not in msg
+    assert "quantization mismatch" in msg and out.name in msg
+
+
+def test_unsupported_dtype_is_refused() -> None:
+    info = read_tflite(_path("fc_autoencoder"))
+    first = info.tensors[info.inputs[0]]
+    with pytest.raises(ValueError, match=r"FULLY_CONNECTED \(operator 0,.*UINT8.*allowed are "
+                                         r"int8 or int16"):
+        Model(_with_tensor(info, first.index, dtype=np.dtype(np.uint8), type_name="UINT8"))
+
+
+def test_semantics_and_input_checks() -> None:
+    with pytest.raises(ValueError, match=r"semantics='tflm': allowed is 'tflite'"):
+        edgeconv.load(_path("fc_autoencoder"), semantics="tflm")
+    model = edgeconv.load(_path("fc_autoencoder"))
+    with pytest.raises(ValueError, match="x: dtype float64 not allowed"):
+        model(np.zeros((1, 640)))
+    with pytest.raises(ValueError, match=r"x: shape \(639,\) not allowed.*\(1, 640\)"):
+        model(np.zeros(639, np.int8))
+    # the leading batch dimension of 1 may be left out
+    x = np.arange(640).astype(np.int8)
+    np.testing.assert_array_equal(model(x), model(x[None]))
+
+
+# ------------------------------------------------------------- FullyConnected
+
+def _round_once_oracle(acc: int, m: int, shift: int) -> int:
+    total = 31 - shift
+    return (acc * m + (1 << (total - 1))) >> total  # Python ints: exact, floor shift
+
+
+@settings(max_examples=200, deadline=None)
+@given(acc=st.integers(-(1 << 47), (1 << 47) - 1), m=st.integers(0, (1 << 31) - 1),
+       shift=st.integers(-31, 7))
+def test_round_once_wide_exact(acc: int, m: int, shift: int) -> None:
+    got = round_once_wide(np.array([acc]), np.array([m]), np.array([shift]))
+    assert int(got[0]) == _round_once_oracle(acc, m, shift)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), dtype=st.sampled_from([np.int8, np.int16]),
+       per_channel=st.booleans(), rounding=st.sampled_from(["single", "int64", "double"]))
+def test_fully_connected_matches_loop_oracle(data, dtype, per_channel: bool,
+                                             rounding: str) -> None:
+    """The vectorized layer against a Python-int loop with the rounding spelled out."""
+    if dtype == np.int16 and rounding == "double":
+        rounding = "single"
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    n_out, depth, batch = (data.draw(st.integers(1, 9)) for _ in range(3))
+    info = np.iinfo(dtype)
+    weights = rng.integers(-127, 128, (n_out, depth), dtype=np.int8)
+    bias_dtype = np.int64 if dtype == np.int16 else np.int32
+    bias = rng.integers(-50000, 50000, n_out).astype(bias_dtype)
+    count = n_out if per_channel else 1
+    mult = rng.integers(1 << 30, 1 << 31, count).astype(np.int32)
+    shift = rng.integers(-12, 1, count).astype(np.int32)
+    in_zp = 0 if dtype == np.int16 else int(rng.integers(-128, 128))
+    out_zp = 0 if dtype == np.int16 else int(rng.integers(-128, 128))
+    layer = FullyConnected(
+        weights=weights, bias=bias, output_multiplier=mult if per_channel else int(mult[0]),
+        output_shift=shift if per_channel else int(shift[0]), input_zero_point=in_zp,
+        output_zero_point=out_zp, activation_min=info.min + 3, activation_max=info.max - 2,
+        activation_dtype=dtype, rounding=rounding)
+    x = rng.integers(info.min, info.max, (batch, depth), endpoint=True, dtype=dtype)
+    expected = np.empty((batch, n_out), dtype)
+    for b in range(batch):
+        for o in range(n_out):
+            acc = int(bias[o]) + sum(int(weights[o, k]) * (int(x[b, k]) - in_zp)
+                                     for k in range(depth))
+            m, s = int(mult[o % count]), int(shift[o % count])
+            if rounding == "single":
+                scaled = _round_once_oracle(acc, m, s)
+            elif rounding == "int64":
+                reduced = 0x7FFF if m >= 0x7FFF0000 else (m + (1 << 15)) >> 16
+                scaled = (acc * reduced + (1 << (14 - s))) >> (15 - s)
+            else:  # gemmlowp: saturating rounding doubling high mul, rounding divide by 2^r
+                left, right = max(s, 0), max(-s, 0)
+                p = (acc << left) * m
+                high = (p + (1 << 30)) >> 31 if p >= 0 else -((-p + (1 << 30) - 1) >> 31)
+                mask = (1 << right) - 1
+                threshold = (mask >> 1) + (1 if high < 0 else 0)
+                scaled = (high >> right) + (1 if (high & mask) > threshold else 0)
+            expected[b, o] = min(max(scaled + out_zp, info.min + 3), info.max - 2)
+    np.testing.assert_array_equal(layer(x), expected)
+    np.testing.assert_array_equal(layer(x, method="direct"), expected)
+    np.testing.assert_array_equal(layer(x[0]), expected[0])
+
+
+def test_fully_connected_errors() -> None:
+    w = np.ones((3, 4), np.int8)
+    with pytest.raises(ValueError, match=r"weights: dtype int16 not allowed"):
+        FullyConnected(weights=w.astype(np.int16), output_multiplier=1 << 30, output_shift=0)
+    with pytest.raises(ValueError, match=r"output_shift: shape \(2,\) not allowed"):
+        FullyConnected(weights=w, output_multiplier=1 << 30, output_shift=np.zeros(2, np.int32))
+    with pytest.raises(ValueError, match=r"rounding='double' with activation_dtype=int16"):
+        FullyConnected(weights=w, output_multiplier=1 << 30, output_shift=0,
+                       activation_dtype=np.int16, rounding="double")
+    with pytest.raises(ValueError, match=r"rounding='nearest': allowed are"):
+        FullyConnected(weights=w, output_multiplier=1 << 30, output_shift=0, rounding="nearest")
+    layer = FullyConnected(weights=w, output_multiplier=1 << 30, output_shift=0)
+    with pytest.raises(ValueError, match=r"x: shape \(5,\) not allowed, must be \(4,\)"):
+        layer(np.zeros(5, np.int8))
+    with pytest.raises(ValueError, match=r"method='im2col': allowed are 'gemm', 'direct'"):
+        layer(np.zeros(4, np.int8), method="im2col")
+
+
+def test_fully_connected_from_float_is_close_to_float() -> None:
+    rng = np.random.default_rng(7)
+    w, b = rng.normal(size=(6, 20)), rng.normal(size=6) * 0.1
+    x = rng.normal(size=(8, 20))
+    s_in, s_out = 4.0 / 127, float(np.abs(x @ w.T + b).max()) / 100
+    layer = FullyConnected.from_float(w, b, input_scale=s_in, output_scale=s_out)
+    q = np.clip(np.round(x / s_in), -128, 127).astype(np.int8)
+    y = layer(q).astype(np.float64) * s_out
+    np.testing.assert_allclose(y, (q * s_in) @ w.T + b, atol=3 * s_out)
