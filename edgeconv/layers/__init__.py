@@ -13,6 +13,7 @@ the contract of docs/architecture.md.
 from edgeconv.layers.conv import Conv2D
 from edgeconv.layers.conv1d import Conv1D
 from edgeconv.layers.depthwise import DepthwiseConv2D
+from edgeconv.layers.elementwise import Add, Mul
 from edgeconv.layers.pool import AvgPool2D, MaxPool2D
 
-__all__ = ["AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "MaxPool2D"]
+__all__ = ["Add", "AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "MaxPool2D", "Mul"]
