@@ -15,5 +15,7 @@ from edgeconv.layers.conv1d import Conv1D
 from edgeconv.layers.depthwise import DepthwiseConv2D
 from edgeconv.layers.elementwise import Add, Mul
 from edgeconv.layers.pool import AvgPool2D, MaxPool2D
+from edgeconv.layers.reduce import Mean
 
-__all__ = ["Add", "AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "MaxPool2D", "Mul"]
+__all__ = ["Add", "AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "MaxPool2D", "Mean",
+           "Mul"]
