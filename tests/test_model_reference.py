@@ -25,7 +25,7 @@ from edgeconv.model.graph import _Builder
 MODELS = Path(__file__).parent / "models"
 FIXTURES = ["ds_cnn", "resnet8", "mobilenet_v1_025", "fc_autoencoder", "misc_ops",
             "small_cnn_16x8", "small_cnn_float_io"]
-# Fixtures using ADD, MUL, SOFTMAX, LOGISTIC or MEAN, whose layers are not merged yet.
+# Fixtures using SOFTMAX or LOGISTIC, whose layers (branch model-ops) are not merged yet.
 NEEDS_MODEL_OPS = {"ds_cnn", "resnet8", "mobilenet_v1_025", "misc_ops", "small_cnn_16x8",
                    "small_cnn_float_io"}
 SEEDS = (0, 1, 2)
@@ -63,7 +63,7 @@ def _interpreter_run(path: Path, seed: int) -> tuple[np.ndarray, dict[str, np.nd
 def _xfail_model_ops(stems: list[str]) -> list:
     return [pytest.param(s, marks=pytest.mark.xfail(
         s in NEEDS_MODEL_OPS, strict=True, raises=ValueError,
-        reason="ADD/MUL/SOFTMAX/LOGISTIC/MEAN layers come from branch model-ops"))
+        reason="SOFTMAX/LOGISTIC layers come from branch model-ops"))
         for s in stems]
 
 

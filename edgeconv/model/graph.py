@@ -18,7 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.layers import AvgPool2D, Conv2D, DepthwiseConv2D, MaxPool2D, _quant
+from edgeconv.layers import (
+    Add,
+    AvgPool2D,
+    Conv2D,
+    DepthwiseConv2D,
+    MaxPool2D,
+    Mean,
+    Mul,
+    _quant,
+)
 from edgeconv.layers.dense import FullyConnected
 from edgeconv.model.tflite_reader import ModelInfo, OperatorInfo, TensorInfo, read_tflite
 
@@ -107,16 +116,19 @@ class _Builder:
                              f"{allowed}")
         return t.data
 
+    def activation_name(self, op: OperatorInfo) -> str:
+        """The fused activation's TFLite name; ValueError for TANH / SIGN_BIT."""
+        act = op.options.get("fused_activation_function", "NONE")
+        if act not in _quant.FUSED_ACTIVATIONS:
+            raise self.error(op, f"fused activation {act!r} not supported, allowed are "
+                             f"{', '.join(_quant.FUSED_ACTIVATIONS)}")
+        return act
+
     def activation_range(self, op: OperatorInfo, out: TensorInfo,
                          dt: np.dtype) -> tuple[int, int]:
         """TFLite ``CalculateActivationRangeQuantized`` of the fused activation."""
-        act = op.options.get("fused_activation_function", "NONE")
         scale, zp = self.per_tensor(op, out)
-        names = {"NONE": None, "RELU": "relu", "RELU6": "relu6"}
-        if act not in names:
-            raise self.error(op, f"fused activation {act!r} not supported, allowed are "
-                             "NONE, RELU, RELU6")
-        return _quant.activation_range(names[act], scale, zp, dt)
+        return _quant.fused_activation_range(self.activation_name(op), scale, zp, dt)
 
     def make_layer(self, op: OperatorInfo, cls: Callable[..., Any], **kwargs: Any) -> Any:
         """Construct a reference layer; its ValueError becomes the op's one-line error."""
@@ -330,6 +342,61 @@ class _Builder:
         axis %= rank
         return self._node(op, None, lambda xs: np.concatenate(xs, axis=axis),
                           inputs=op.inputs)
+
+    def _binary(self, op: OperatorInfo, cls: type, **options: Any) -> Node:
+        """ADD / MUL: two tensors (either may be a constant) broadcasting against each
+        other; the layer's ``from_quantization`` computes TFLite's Prepare parameters."""
+        self.arity(op, (2,))
+        a, b, y = (self.tensor(i) for i in (*op.inputs, op.outputs[0]))
+        dt = self.activation_dtype(op, a, b, y)
+        (s1, z1), (s2, z2), (so, zo) = (self.per_tensor(op, t) for t in (a, b, y))
+        try:
+            layer = cls.from_quantization(
+                input1_scale=s1, input1_zero_point=z1, input2_scale=s2, input2_zero_point=z2,
+                output_scale=so, output_zero_point=zo, activation_dtype=dt,
+                activation=self.activation_name(op), name=f"{op.opcode.lower()}_{op.index}",
+                **options)
+            shape = layer.output_shape_for(a.shape, b.shape)
+        except ValueError as exc:
+            raise self.error(op, str(exc)) from None
+        if shape != y.shape:
+            raise self.error(op, f"broadcast shape {shape} differs from the model's {y.shape}")
+        constants = [t.data for t in (a, b)]
+        fed = [t.index for t in (a, b) if t.data is None]
+
+        def kernel(xs: list[np.ndarray]) -> np.ndarray:
+            it = iter(xs)
+            x1, x2 = (c if c is not None else next(it) for c in constants)
+            return layer(x1, x2)
+        return self._node(op, layer, kernel, inputs=fed)
+
+    def op_add(self, op: OperatorInfo) -> Node:
+        return self._binary(op, Add, pot_scale_int16=bool(op.options.get("pot_scale_int16",
+                                                                         False)))
+
+    def op_mul(self, op: OperatorInfo) -> Node:
+        return self._binary(op, Mul)
+
+    def op_mean(self, op: OperatorInfo) -> Node:
+        self.arity(op, (2,))
+        x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
+        dt = self.activation_dtype(op, x, y)
+        (s_in, z_in), (s_out, z_out) = self.per_tensor(op, x), self.per_tensor(op, y)
+        axis = self.constant(op, op.inputs[1], "axis", (np.int32, np.int64))
+        try:
+            layer = Mean.from_quantization(
+                input_scale=s_in, input_zero_point=z_in, output_scale=s_out,
+                output_zero_point=z_out, activation_dtype=dt,
+                axis=tuple(int(a) for a in axis.reshape(-1)),
+                keep_dims=bool(op.options.get("keep_dims", False)),
+                name=f"mean_{op.index}")
+            shape = layer.output_shape_for(x.shape)
+        except ValueError as exc:
+            raise self.error(op, str(exc)) from None
+        if tuple(shape) != y.shape:
+            raise self.error(op, f"output shape {tuple(shape)} differs from the model's "
+                             f"{y.shape}")
+        return self._node(op, layer, lambda xs: layer(xs[0]))
 
     def op_quantize(self, op: OperatorInfo) -> Node:
         """float32 -> int8/int16 at the model's input: TFLite ``AffineQuantize``,
