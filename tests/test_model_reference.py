@@ -24,10 +24,10 @@ from edgeconv.model.graph import _Builder
 
 MODELS = Path(__file__).parent / "models"
 FIXTURES = ["ds_cnn", "resnet8", "mobilenet_v1_025", "fc_autoencoder", "misc_ops",
-            "small_cnn_16x8", "small_cnn_float_io"]
+            "small_cnn_16x8", "small_cnn_float_io", "concat_requantize"]
 # Fixtures using SOFTMAX or LOGISTIC, whose layers (branch model-ops) are not merged yet.
 NEEDS_MODEL_OPS = {"ds_cnn", "resnet8", "mobilenet_v1_025", "misc_ops", "small_cnn_16x8",
-                   "small_cnn_float_io"}
+                   "small_cnn_float_io", "concat_requantize"}
 SEEDS = (0, 1, 2)
 
 
@@ -121,6 +121,9 @@ def test_fixture_op_coverage() -> None:
     assert ops >= {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D",
                    "AVERAGE_POOL_2D", "MEAN", "ADD", "MUL", "RESHAPE", "PAD",
                    "CONCATENATION", "SOFTMAX", "LOGISTIC", "QUANTIZE", "DEQUANTIZE"}
+    quantize = [op for op in read_tflite(_path("concat_requantize")).operators
+                if op.opcode == "QUANTIZE"]
+    assert len(quantize) == 1  # int8 -> int8 requantization in front of a CONCATENATION
     dtypes = {t.type_name for t in read_tflite(_path("small_cnn_16x8")).tensors
               if not t.is_constant}
     assert dtypes == {"INT16"}

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeconv import fixedpoint
 from edgeconv.layers import (
     Add,
     AvgPool2D,
@@ -399,23 +400,39 @@ class _Builder:
         return self._node(op, layer, lambda xs: layer(xs[0]))
 
     def op_quantize(self, op: OperatorInfo) -> Node:
-        """float32 -> int8/int16 at the model's input: TFLite ``AffineQuantize``,
-        ``q = clamp(round(x / scale) + zero_point)``, the quotient in float32 and
-        rounded half away from zero."""
+        """float32 -> int8/int16 (a float model's input): TFLite ``AffineQuantize``,
+        ``q = clamp(round(x / scale) + zero_point)``, the quotient in float32 and rounded
+        half away from zero.  int8/int16 -> int8/int16 (the converter's requantization,
+        e.g. before a CONCATENATION of differently scaled tensors): TFLite ``Requantize``,
+        ``clamp(MultiplyByQuantizedMultiplier(q - zp_in, QuantizeMultiplier(s_in / s_out))
+        + zp_out)``."""
         self.arity(op, (1,))
         x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
-        if x.dtype != np.float32 or y.dtype not in _ACTIVATION_DTYPES:
-            raise self.error(op, f"{x.type_name} -> {y.type_name} not supported, allowed is "
-                             "FLOAT32 -> INT8 / INT16 (float model input)")
+        if y.dtype not in _ACTIVATION_DTYPES or (x.dtype != np.float32
+                                                 and x.dtype not in _ACTIVATION_DTYPES):
+            raise self.error(op, f"{x.type_name} -> {y.type_name} not supported, allowed are "
+                             "FLOAT32, INT8 or INT16 -> INT8 or INT16")
         scale, zp = self.per_tensor(op, y)
         lo, hi = np.iinfo(y.dtype).min, np.iinfo(y.dtype).max
-        dt, s32 = y.dtype, np.float32(scale)
+        dt = y.dtype
+        if x.dtype == np.float32:
+            s32 = np.float32(scale)
 
-        def quantize(xs: list[np.ndarray]) -> np.ndarray:
-            q = _quant.round_half_away(xs[0].astype(np.float32) / s32)  # float32 quotient
-            q = np.clip(q, -2.0**31, 2.0**31 - 1)  # static_cast<int32_t> range
-            return np.clip(q.astype(np.int64) + zp, lo, hi).astype(dt)
-        return self._node(op, None, quantize)
+            def quantize(xs: list[np.ndarray]) -> np.ndarray:
+                q = _quant.round_half_away(xs[0].astype(np.float32) / s32)  # float32 quotient
+                q = np.clip(q, -2.0**31, 2.0**31 - 1)  # static_cast<int32_t> range
+                return np.clip(q.astype(np.int64) + zp, lo, hi).astype(dt)
+            return self._node(op, None, quantize)
+        s_in, zp_in = self.per_tensor(op, x)
+        try:  # Prepare: the ratio of the two float scales, in double
+            requantizer = fixedpoint.Requantizer(
+                *fixedpoint.quantize_multiplier(s_in / scale), "double")
+        except ValueError as exc:
+            raise self.error(op, str(exc)) from None
+
+        def requantize(xs: list[np.ndarray]) -> np.ndarray:
+            return np.clip(requantizer(xs[0].astype(np.int64) - zp_in) + zp, lo, hi).astype(dt)
+        return self._node(op, None, requantize)
 
     def op_dequantize(self, op: OperatorInfo) -> Node:
         """int8/int16 -> float32 at the model's output: TFLite ``Dequantize``,

@@ -138,6 +138,17 @@ def misc_ops() -> keras.Model:
     return keras.Model(x_in, x, name="misc_ops")
 
 
+def concat_requantize() -> keras.Model:
+    """CONCATENATION of the model input, a conv output and a LOGISTIC output: the sigmoid's
+    fixed output scale (1/256) differs from the others, so the converter inserts an
+    int8 -> int8 QUANTIZE (requantization) in front of the concatenation."""
+    x_in = keras.Input((8, 8, 2), batch_size=1, name="input")
+    a = layers.Conv2D(4, 3, padding="same", **_init(700))(x_in)
+    s = layers.Activation("sigmoid")(layers.Conv2D(3, 1, **_init(702))(x_in))
+    x = layers.Concatenate()([x_in, a, s])
+    return keras.Model(x_in, layers.Conv2D(4, 1, **_init(704))(x), name="concat_requantize")
+
+
 def small_cnn(name: str) -> keras.Model:
     """Conv, depthwise, max pool, average pool, residual ADD, two FCs, softmax on 12x12x2;
     used for the 16x8 and the float-I/O (per-channel FC) fixtures."""
@@ -213,6 +224,7 @@ FIXTURES = {
     "small_cnn_float_io": (lambda: small_cnn("small_cnn_float_io"),
                            {"mode": "float_io", "per_channel_dense": True}),
     "unsupported_tanh": (unsupported_tanh, {}),
+    "concat_requantize": (concat_requantize, {}),
 }
 
 
