@@ -317,3 +317,28 @@ def test_fully_connected_from_float_is_close_to_float() -> None:
     q = np.clip(np.round(x / s_in), -128, 127).astype(np.int8)
     y = layer(q).astype(np.float64) * s_out
     np.testing.assert_allclose(y, (q * s_in) @ w.T + b, atol=3 * s_out)
+
+
+# -------------------------------------------------------------------- reader
+
+def test_reader_against_the_keras_definition() -> None:
+    """What generate_models.py built: DS-CNN's first layer is a 10x4 stride-2 SAME conv
+    to 64 channels with a fused ReLU and per-channel filter scales."""
+    info = read_tflite(_path("ds_cnn"))
+    assert [info.tensors[i].shape for i in info.inputs] == [(1, 49, 10, 1)]
+    assert [info.tensors[i].shape for i in info.outputs] == [(1, 12)]
+    conv = info.operators[0]
+    assert conv.opcode == "CONV_2D"
+    assert conv.options["padding"] == "same" and conv.options["fused_activation_function"] == "RELU"
+    assert (conv.options["stride_h"], conv.options["stride_w"]) == (2, 2)
+    x, w, b = (info.tensors[i] for i in conv.inputs)
+    assert w.shape == (64, 10, 4, 1) and w.data.dtype == np.int8 and w.is_constant
+    assert w.quantization.per_channel and w.quantization.scale.shape == (64,)
+    assert b.data.dtype == np.int32 and b.shape == (64,)
+    assert not x.is_constant and x.quantization.scale.dtype == np.float32
+    assert info.tensors[conv.outputs[0]].shape == (1, 25, 5, 64)
+    pool = info.operators[9]
+    assert pool.opcode == "AVERAGE_POOL_2D"
+    assert (pool.options["filter_height"], pool.options["filter_width"]) == (25, 5)
+    softmax = info.operators[-1]
+    assert softmax.opcode == "SOFTMAX" and softmax.options["beta"] == 1.0
