@@ -43,7 +43,8 @@ def _softmax_cases(fx) -> list[list[np.ndarray]]:
 @pytest.mark.parametrize("fixture_id", fixture_ids("SOFTMAX"))
 def test_softmax_bit_exact_with_tflite_reference(fixture_id: str) -> None:
     fx = load(fixture_id)
-    layer = Softmax.from_quantization(beta=fx.info["beta"], **_quant_kwargs(fx))
+    layer = Softmax.from_quantization(beta=fx.info["beta"], output_dtype=fx.output.dtype,
+                                      **_quant_kwargs(fx))
     distinct = set()
     for inputs in _softmax_cases(fx):
         (x,), want = fx.run(inputs)
@@ -54,8 +55,24 @@ def test_softmax_bit_exact_with_tflite_reference(fixture_id: str) -> None:
     assert len(distinct) > 20, "fixture outputs too uniform to test anything"
 
 
+def test_softmax_int8_to_int16_many_rows() -> None:
+    # 16 output bits expose the last bits of the gemmlowp exp and reciprocal: 2,000 rows
+    # of spread-out inputs, every output element equal.
+    fx = load("softmax_i8_i16out")
+    layer = Softmax.from_quantization(beta=fx.info["beta"], output_dtype=np.int16,
+                                      **_quant_kwargs(fx))
+    rng = np.random.default_rng(3)
+    shape = fx.model_inputs[0].shape
+    for k in range(500):
+        spread = (4, 30, 100, 255)[k % 4]
+        x = (127 - rng.integers(0, spread, size=shape, endpoint=True)).astype(np.int8)
+        (x,), want = fx.run([x])
+        np.testing.assert_array_equal(layer(x), want)
+
+
 def test_softmax_fixtures_cover_betas_scales_and_int16() -> None:
     fixtures = [load(i) for i in fixture_ids("SOFTMAX")]
+    assert any(f.dtype != f.output.dtype for f in fixtures)  # int8 in, int16 out
     for dt in (np.int8, np.int16):
         of_dtype = [f for f in fixtures if f.dtype == dt]
         assert {f.info["beta"] for f in of_dtype} == {0.5, 1.0, 2.0}

@@ -129,17 +129,25 @@ class Softmax:
     int8 (input any scale and zero point, output scale 1/256 and zero point -128):
     ``input_multiplier``/``input_left_shift`` scale ``beta * input_scale`` into Q5.26
     (``left_shift >= 0``), ``diff_min`` (negative) drops differences that would overflow.
-    int16 (zero points 0, output scale 1/32768): ``input_multiplier``/``input_left_shift``
-    are ``QuantizeMultiplier(beta * input_scale / (10 / 65535))`` and map the
-    differences onto the exp table's [-65535, 0] = [-10, 0]; ``diff_min`` is unused.
+    int8 input may also give int16 output (``output_dtype=np.int16``: scale 1/65536, zero
+    point -32768), TFLite's ``Softmax<int8_t, int16_t>``, the same arithmetic with 16
+    output bits.  int16 (zero points 0, output scale 1/32768): ``input_multiplier``/
+    ``input_left_shift`` are ``QuantizeMultiplier(beta * input_scale / (10 / 65535))``
+    and map the differences onto the exp table's [-65535, 0] = [-10, 0]; ``diff_min``
+    is unused.
     """
 
     op: ClassVar[str] = "Softmax"
 
     def __init__(self, *, input_multiplier: int, input_left_shift: int,
                  diff_min: int | None = None, activation_dtype: object = np.int8,
-                 name: str | None = None) -> None:
+                 output_dtype: object = None, name: str | None = None) -> None:
         self.activation_dtype = dt = v.check_activation_dtype(activation_dtype)
+        self.output_dtype = dt if output_dtype is None else v.check_activation_dtype(
+            output_dtype)
+        if dt == np.int16 and self.output_dtype != np.int16:
+            raise ValueError(f"output_dtype={output_dtype!r}: int16 softmax gives int16, "
+                             "allowed are None and numpy.int16")
         self.name = v.check_name(name)
         self.input_multiplier = check_int("input_multiplier", input_multiplier, 0,
                                           fixedpoint.INT32_MAX)
@@ -162,22 +170,29 @@ class Softmax:
     def from_quantization(cls, *, input_scale: float, input_zero_point: int = 0,
                           output_scale: float, output_zero_point: int,
                           activation_dtype: object = np.int8, beta: float = 1.0,
-                          activation: str = "NONE", **kwargs: Any) -> Softmax:
+                          activation: str = "NONE", output_dtype: object = None,
+                          **kwargs: Any) -> Softmax:
         """Parameters as TFLite's ``SoftmaxPrepare`` (reference kernel) computes them.
 
         int8: ``PreprocessSoftmaxScaling``: ``QuantizeMultiplierGreaterThanOne(min(beta *
         s_in * 2**26, 2**31 - 1))`` (double), ``diff_min = -floor(31 * 2**26 /
         2**left_shift)`` (``CalculateInputRadius``).  int16: ``QuantizeMultiplier(
         float32(s_in * beta) / (10 / 65535))``.  The output must be quantized as TFLite
-        requires: int8 scale 1/256 (within 0.1%) and zero point -128, int16 1/32768 and 0.
-        ``beta`` is a float32 like the SoftmaxOptions field."""
+        requires: int8 scale 1/256 (within 0.1%) and zero point -128, int16 1/32768 and 0
+        (1/65536 and -32768 for int16 output from int8 input).  ``beta`` is a float32
+        like the SoftmaxOptions field."""
         check_activation_none(activation)
         dt = v.check_activation_dtype(activation_dtype)
         s_in = _quant.check_scale("input_scale", input_scale)
         s_out = _quant.check_scale("output_scale", output_scale)
         v.check_zero_point("input_zero_point", input_zero_point, dt)
         b = _quant.check_scale("beta", beta)
-        unit, zp = (256, -128) if dt == np.int8 else (32768, 0)
+        out_dt = dt if output_dtype is None else v.check_activation_dtype(output_dtype)
+        unit, zp = {(np.int8, np.int8): (256, -128), (np.int8, np.int16): (65536, -32768),
+                    (np.int16, np.int16): (32768, 0)}.get((dt.type, out_dt.type), (0, 0))
+        if unit == 0:
+            raise ValueError(f"output_dtype={output_dtype!r}: int16 softmax gives int16, "
+                             "allowed are None and numpy.int16")
         if abs(np.float32(s_out) - np.float32(1.0 / unit)) > np.float32(0.001 / unit) \
                 or output_zero_point != zp:
             raise ValueError(f"output_scale={output_scale!r}, output_zero_point="
@@ -187,7 +202,7 @@ class Softmax:
             real = float(np.float32(s_in) * np.float32(b)) / (10.0 / 65535.0)
             mult, shift = fixedpoint.quantize_multiplier(real)
             return cls(input_multiplier=mult, input_left_shift=shift, activation_dtype=dt,
-                       **kwargs)
+                       output_dtype=out_dt, **kwargs)
         integer_bits = SOFTMAX_SCALED_DIFF_INTEGER_BITS
         real = min(b * s_in * float(1 << (31 - integer_bits)), float((1 << 31) - 1))
         mult, shift = fixedpoint.quantize_multiplier(real)
@@ -198,7 +213,7 @@ class Softmax:
         radius = math.floor(((1 << integer_bits) - 1) * float(1 << (31 - integer_bits))
                             / float(1 << shift))
         return cls(input_multiplier=mult, input_left_shift=shift, diff_min=-radius,
-                   activation_dtype=dt, **kwargs)
+                   activation_dtype=dt, output_dtype=out_dt, **kwargs)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Exact softmax of ``x`` (``activation_dtype``, at least 1 dim) over its last axis."""
@@ -225,12 +240,13 @@ class Softmax:
         total = _wrap32(terms.sum(axis=-1, keepdims=True))
         recip, bits_over_unit = fixedpoint.get_reciprocal(
             total, SOFTMAX_ACCUMULATION_INTEGER_BITS)
-        exponent = bits_over_unit + 31 - 8
+        lo, hi = v.dtype_range(self.output_dtype)
+        exponent = bits_over_unit + 31 - 8 * self.output_dtype.itemsize
         if exponent.size and (exponent.min() < 0 or exponent.max() > 31):
             raise ValueError("x: a row's sum of exponentials is out of the range TFLite's "
                              "int8 softmax handles (last axis too long)")
-        out = _rdbp(_srdhm(recip, exps), exponent) - 128
-        return np.where(kept, np.clip(out, -128, 127), -128).astype(np.int8)
+        out = _rdbp(_srdhm(recip, exps), exponent) + lo
+        return np.where(kept, np.clip(out, lo, hi), lo).astype(self.output_dtype)
 
     def _int16(self, diff: np.ndarray) -> np.ndarray:
         exp_lut, recip_lut = softmax_int16_tables()
@@ -251,6 +267,7 @@ class Softmax:
     def spec(self) -> dict[str, Any]:
         """Every parameter that affects the numbers."""
         return {"op": self.op, "activation_dtype": self.activation_dtype.name,
+                "output_dtype": self.output_dtype.name,
                 "input_multiplier": self.input_multiplier,
                 "input_left_shift": self.input_left_shift, "diff_min": self.diff_min}
 

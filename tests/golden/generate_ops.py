@@ -43,7 +43,7 @@ def _cfg(cid: str, op: str, dtype: str, shapes: list[tuple[int, ...]],
          ranges: list[tuple[float, float]], **kw: Any) -> dict[str, Any]:
     cfg = {"id": cid, "op": op, "dtype": dtype, "shapes": [list(s) for s in shapes],
            "ranges": [list(r) for r in ranges], "activation": None, "beta": None,
-           "keep_dims": None}
+           "keep_dims": None, "int16_output": False}
     unknown = set(kw) - set(cfg)
     if unknown:
         raise ValueError(f"{cid}: unknown keys {unknown}")
@@ -84,6 +84,10 @@ CONFIGS = [
     _cfg("softmax_i8_b05", "SOFTMAX", "int8", [(1, 3, 12)], [(-10, 10)], beta=0.5),
     _cfg("softmax_i8_b2", "SOFTMAX", "int8", [(1, 16)], [(-1, 1)], beta=2.0),
     _cfg("softmax_i8_wide", "SOFTMAX", "int8", [(1, 2, 7)], [(-40, 40)], beta=1.0),
+    # int8 in, int16 out (scale 1/65536, zero point -32768): the output tensor is
+    # rewritten in the flatbuffer (the converter keeps softmax int8 -> int8).
+    _cfg("softmax_i8_i16out", "SOFTMAX", "int8", [(1, 4, 10)], [(-6, 6)], beta=1.0,
+         int16_output=True),
     _cfg("softmax_i16", "SOFTMAX", "int16", [(1, 10)], [(-4, 4)], beta=1.0),
     _cfg("softmax_i16_b05", "SOFTMAX", "int16", [(1, 3, 12)], [(-10, 10)], beta=0.5),
     _cfg("softmax_i16_b2", "SOFTMAX", "int16", [(1, 16)], [(-1, 1)], beta=2.0),
@@ -192,6 +196,11 @@ def _rewrite(model_bytes: bytes, cfg: dict[str, Any]) -> tuple[bytes, dict[str, 
     elif name == "SOFTMAX":
         opts.beta = float(cfg["beta"])
         info["beta"] = float(np.float32(cfg["beta"]))
+        if cfg["int16_output"]:
+            out = graph.tensors[op.outputs[0]]
+            out.type = schema.TensorType.INT16
+            out.quantization.scale = [1.0 / 65536]
+            out.quantization.zeroPoint = [-32768]
         builder = flatbuffers.Builder(len(model_bytes) + 1024)
         builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
         model_bytes = bytes(builder.Output())
