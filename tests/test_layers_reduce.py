@@ -90,6 +90,17 @@ def test_matches_scalar_oracle(dt, data) -> None:
     np.testing.assert_array_equal(layer(x), _oracle(layer, x))
 
 
+def test_axis_forms() -> None:
+    x = np.arange(24, dtype=np.int8).reshape(2, 3, 4)
+    want = Mean(output_multiplier=1 << 30, output_shift=1, axis=(1, 2))(x)
+    for axis in ([1, 2], np.array([1, 2], np.int32), (-2, -1), (2, 1, -1)):
+        layer = Mean(output_multiplier=1 << 30, output_shift=1, axis=axis)
+        np.testing.assert_array_equal(layer(x), want)
+    assert want.tolist() == [6, 18]  # means of 0..11 and 12..23, halves rounded away
+    assert Mean(output_multiplier=1 << 30, output_shift=1, axis=np.int64(0),
+                keep_dims=True).output_shape_for((2, 3, 4)) == (1, 3, 4)
+
+
 def test_int16_sum_wraps_like_int32() -> None:
     # 70,000 elements at 32767 exceed 2**31 in the int32 sum; TFLite wraps (UB in C but
     # two's complement in practice), so does the reference model.
