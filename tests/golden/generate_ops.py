@@ -2,7 +2,7 @@
 
 Run by hand with a TensorFlow venv (TensorFlow is not a test dependency):
 
-    /work/venvs/tf/bin/python tests/golden/generate_ops.py [--out tests/golden/ops]
+    python tests/golden/generate_ops.py [--out tests/golden/ops]   # with pip install '.[bench]'
 
 Each configuration is a one-operator Keras model (ADD, MUL, MEAN, SOFTMAX or LOGISTIC)
 converted with full-integer quantization: int8, or 16x8 (int16 activations, int16 I/O).
