@@ -75,7 +75,7 @@ def test_softmax_fixtures_cover_betas_scales_and_int16() -> None:
     assert any(f.dtype != f.output.dtype for f in fixtures)  # int8 in, int16 out
     for dt in (np.int8, np.int16):
         of_dtype = [f for f in fixtures if f.dtype == dt]
-        assert {f.info["beta"] for f in of_dtype} == {0.5, 1.0, 2.0}
+        assert {f.info["beta"] for f in of_dtype} >= {0.5, 1.0, 2.0}
         assert len({f.op_inputs[0].scale for f in of_dtype}) >= 3
     # one int8 fixture drops differences below diff_min (a wide input scale)
     wide = load("softmax_i8_wide")
@@ -97,6 +97,18 @@ def test_logistic_bit_exact_with_tflite_reference_on_every_input(fixture_id: str
         np.testing.assert_array_equal(layer(x), want, err_msg=fixture_id)
         wants.append(want)
     assert len(np.unique(np.stack(wants))) > 30
+
+
+def test_logistic_fixtures_cover_the_power_of_two_path() -> None:
+    pot = load("logistic_i16_pot")
+    assert pot.op_inputs[0].scale == 2.0**-12
+    assert Logistic.from_quantization(**_quant_kwargs(pot)).input_multiplier == 0
+    # logistic_i16's scale 8/32767 is within CheckedLog2's tolerance of 2**-12, so TFLite
+    # takes the power-of-two path there too; the narrow and wide ones take the general one.
+    multipliers = {fid: Logistic.from_quantization(**_quant_kwargs(load(fid))).input_multiplier
+                   for fid in fixture_ids("LOGISTIC") if "i16" in fid}
+    assert multipliers["logistic_i16"] == 0
+    assert multipliers["logistic_i16_narrow"] > 0 and multipliers["logistic_i16_wide"] > 0
 
 
 def test_logistic_int16_power_of_two_scale() -> None:
