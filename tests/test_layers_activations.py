@@ -4,6 +4,7 @@ arithmetic, and their argument checks."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from litert_ops import fixture_ids, input_cases, load
 
 from edgeconv import fixedpoint as fp
-from edgeconv.layers import Logistic, Softmax
+from edgeconv.layers import Add, Logistic, Mean, Mul, Softmax
 from edgeconv.layers.activations import sigmoid_table_uint16, softmax_int16_tables
 
 
@@ -253,3 +254,17 @@ def test_logistic_from_quantization_rejects(kwargs, match) -> None:
 def test_logistic_rejects_bad_parameters(kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         Logistic(**kwargs)
+
+
+def test_every_new_op_has_a_json_spec_op_and_name() -> None:
+    q = {"input_scale": 0.05, "input_zero_point": 0, "output_scale": 1 / 256,
+         "output_zero_point": -128}
+    q2 = {"input1_scale": 0.1, "input1_zero_point": 3, "input2_scale": 0.05,
+          "input2_zero_point": -7, "output_scale": 0.2, "output_zero_point": 1}
+    layers = [Add.from_quantization(**q2, name="add1"), Mul.from_quantization(**q2, name="m"),
+              Mean.from_quantization(**q, name="gap"), Softmax.from_quantization(**q, name="sm"),
+              Logistic.from_quantization(**q, name="sig")]
+    for layer in layers:
+        spec = json.loads(json.dumps(layer.spec()))
+        assert spec["op"] == layer.op == type(layer).__name__
+        assert layer.name is not None and layer.name in repr(layer)
