@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from litert_ops import fixture_ids, input_cases, load
-from test_layers_elementwise import _mbqm, _wrap32
+from scalar_oracle import mbqm, wrap32
 
 from edgeconv.layers import Mean
 
@@ -63,8 +63,8 @@ def _oracle(layer: Mean, x: np.ndarray) -> np.ndarray:
                 idx[i] = p
             for a, r in zip(axes, red, strict=True):
                 idx[a] = r
-            total = _wrap32(total + int(x[tuple(idx)]))
-        y = _mbqm(_wrap32(total - layer.input_zero_point * n), mult, shift, layer.rounding)
+            total = wrap32(total + int(x[tuple(idx)]))
+        y = mbqm(wrap32(total - layer.input_zero_point * n), mult, shift, layer.rounding)
         full = list(pos)
         if layer.keep_dims:
             full = [0 if i in axes else pos[kept.index(i)] for i in range(x.ndim)]
