@@ -73,13 +73,13 @@ class OpFixture:
 
     @property
     def dtype(self) -> np.dtype:
-        return self.output.dtype
+        """The activation dtype: the operator's (first) input's."""
+        return self.op_inputs[0].dtype
 
     def random_inputs(self, rng: np.random.Generator) -> list[np.ndarray]:
         """Uniform integers over the whole dtype range for every model input."""
-        info = np.iinfo(self.dtype)
-        return [rng.integers(info.min, info.max, size=t.shape, endpoint=True, dtype=self.dtype)
-                for t in self.model_inputs]
+        return [rng.integers(np.iinfo(t.dtype).min, np.iinfo(t.dtype).max, size=t.shape,
+                             endpoint=True, dtype=t.dtype) for t in self.model_inputs]
 
     def run(self, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
         """Invoke on the model inputs; return the operator's inputs and output."""

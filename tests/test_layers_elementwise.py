@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from litert_ops import fixture_ids, input_cases, load
+from scalar_oracle import mbqm
 
 from edgeconv.layers import Add, Mul
 
@@ -51,28 +52,6 @@ def test_fixtures_cover_broadcasting_activations_and_int16() -> None:
 
 # ------------------------------------------------------------- scalar loop oracle
 
-def _wrap32(v: int) -> int:
-    return (v + (1 << 31)) % (1 << 32) - (1 << 31)
-
-
-def _mbqm(x: int, m: int, shift: int, rounding: str) -> int:
-    """MultiplyByQuantizedMultiplier on Python ints, written from gemmlowp's definitions."""
-    if rounding == "single":
-        total = 31 - shift
-        return _wrap32((x * m + (1 << (total - 1))) >> total)
-    x = _wrap32(x << max(shift, 0))
-    if x == m == -(1 << 31):
-        high = (1 << 31) - 1
-    else:  # SaturatingRoundingDoublingHighMul: nudge, then C division toward zero
-        p = x * m
-        p += (1 << 30) if p >= 0 else 1 - (1 << 30)
-        high = abs(p) // (1 << 31) * (1 if p >= 0 else -1)
-    right = max(-shift, 0)
-    mask = (1 << right) - 1
-    threshold = (mask >> 1) + (1 if high < 0 else 0)
-    return (high >> right) + (1 if (high & mask) > threshold else 0)
-
-
 def _oracle(layer, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
     shape = np.broadcast_shapes(x1.shape, x2.shape)
     a, b = np.broadcast_to(x1, shape).ravel(), np.broadcast_to(x2, shape).ravel()
@@ -82,11 +61,11 @@ def _oracle(layer, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
         w -= layer.input2_zero_point
         r = layer.rounding
         if isinstance(layer, Add):
-            s = _mbqm(u << layer.left_shift, layer.input1_multiplier, layer.input1_shift, r) \
-                + _mbqm(w << layer.left_shift, layer.input2_multiplier, layer.input2_shift, r)
-            y = _mbqm(s, layer.output_multiplier, layer.output_shift, r)
+            s = mbqm(u << layer.left_shift, layer.input1_multiplier, layer.input1_shift, r) \
+                + mbqm(w << layer.left_shift, layer.input2_multiplier, layer.input2_shift, r)
+            y = mbqm(s, layer.output_multiplier, layer.output_shift, r)
         else:
-            y = _mbqm(u * w, layer.output_multiplier, layer.output_shift, r)
+            y = mbqm(u * w, layer.output_multiplier, layer.output_shift, r)
         y += layer.output_zero_point
         out.append(min(max(y, layer.activation_min), layer.activation_max))
     return np.array(out, dtype=layer.activation_dtype).reshape(shape)

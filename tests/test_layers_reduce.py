@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from litert_ops import fixture_ids, input_cases, load
-from test_layers_elementwise import _mbqm, _wrap32
+from scalar_oracle import mbqm, wrap32
 
 from edgeconv.layers import Mean
 
@@ -63,8 +63,8 @@ def _oracle(layer: Mean, x: np.ndarray) -> np.ndarray:
                 idx[i] = p
             for a, r in zip(axes, red, strict=True):
                 idx[a] = r
-            total = _wrap32(total + int(x[tuple(idx)]))
-        y = _mbqm(_wrap32(total - layer.input_zero_point * n), mult, shift, layer.rounding)
+            total = wrap32(total + int(x[tuple(idx)]))
+        y = mbqm(wrap32(total - layer.input_zero_point * n), mult, shift, layer.rounding)
         full = list(pos)
         if layer.keep_dims:
             full = [0 if i in axes else pos[kept.index(i)] for i in range(x.ndim)]
@@ -88,6 +88,17 @@ def test_matches_scalar_oracle(dt, data) -> None:
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     x = rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dt)
     np.testing.assert_array_equal(layer(x), _oracle(layer, x))
+
+
+def test_axis_forms() -> None:
+    x = np.arange(24, dtype=np.int8).reshape(2, 3, 4)
+    want = Mean(output_multiplier=1 << 30, output_shift=1, axis=(1, 2))(x)
+    for axis in ([1, 2], np.array([1, 2], np.int32), (-2, -1), (2, 1, -1)):
+        layer = Mean(output_multiplier=1 << 30, output_shift=1, axis=axis)
+        np.testing.assert_array_equal(layer(x), want)
+    assert want.tolist() == [6, 18]  # means of 0..11 and 12..23, halves rounded away
+    assert Mean(output_multiplier=1 << 30, output_shift=1, axis=np.int64(0),
+                keep_dims=True).output_shape_for((2, 3, 4)) == (1, 3, 4)
 
 
 def test_int16_sum_wraps_like_int32() -> None:

@@ -10,6 +10,7 @@ exact accumulators before requantization) and ``requantize(acc)``.  The attribut
 the contract of docs/architecture.md.
 """
 
+from edgeconv.layers.activations import Logistic, Softmax
 from edgeconv.layers.conv import Conv2D
 from edgeconv.layers.conv1d import Conv1D
 from edgeconv.layers.dense import FullyConnected
@@ -19,4 +20,4 @@ from edgeconv.layers.pool import AvgPool2D, MaxPool2D
 from edgeconv.layers.reduce import Mean
 
 __all__ = ["Add", "AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "FullyConnected",
-           "MaxPool2D", "Mean", "Mul"]
+           "Logistic", "MaxPool2D", "Mean", "Mul", "Softmax"]

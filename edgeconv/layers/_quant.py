@@ -33,19 +33,12 @@ def round_half_away(x: np.ndarray | float) -> np.ndarray:
 
 def activation_range(activation: object, scale: float, zero_point: int,
                      dtype: np.dtype) -> tuple[int, int]:
-    """TFLite ``CalculateActivationRangeQuantized`` for None / 'relu' / 'relu6'."""
-    lo, hi = dtype_range(dtype)
+    """TFLite ``CalculateActivationRangeQuantized`` for None / 'relu' / 'relu6' (the
+    ``from_float`` spelling of :func:`fused_activation_range`)."""
     if activation is None:
-        return lo, hi
+        return dtype_range(dtype)
     check_choice("activation", activation, ACTIVATIONS)
-    amin = max(lo, zero_point)
-    if activation == "relu":
-        return amin, hi
-    with np.errstate(over="ignore"):
-        six = float(np.float32(6.0) / np.float32(scale))  # TFLite divides in float32
-    if not np.isfinite(six):  # a tiny scale: 6.0 is beyond any representable value
-        return amin, hi
-    return amin, min(hi, zero_point + int(round_half_away(six)))
+    return fused_activation_range(str(activation).upper(), scale, zero_point, dtype)
 
 
 FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")

@@ -14,8 +14,13 @@ from edgeconv.layers import _validate as v
 
 
 def _check_axis(axis: object) -> tuple[int, ...]:
-    """An int or a sequence of ints in [-6, 5] (TFLite tensors have at most 6 dims)."""
-    items = [axis] if isinstance(axis, (int, np.integer)) else axis
+    """An int, a sequence of ints or a 0-/1-d integer array (a MEAN axis tensor's data),
+    each in [-6, 5] (TFLite tensors have at most 6 dims)."""
+    items = axis
+    if isinstance(axis, np.ndarray) and axis.dtype.kind in "iu" and axis.ndim <= 1:
+        items = axis.reshape(-1).tolist()
+    elif isinstance(axis, (int, np.integer)):
+        items = [axis]
     if (not isinstance(items, (list, tuple)) or any(
             isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -6 <= a <= 5
             for a in items)):

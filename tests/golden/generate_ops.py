@@ -2,7 +2,7 @@
 
 Run by hand with a TensorFlow venv (TensorFlow is not a test dependency):
 
-    /work/venvs/tf/bin/python tests/golden/generate_ops.py [--out tests/golden/ops]
+    python tests/golden/generate_ops.py [--out tests/golden/ops]   # with pip install '.[bench]'
 
 Each configuration is a one-operator Keras model (ADD, MUL, MEAN, SOFTMAX or LOGISTIC)
 converted with full-integer quantization: int8, or 16x8 (int16 activations, int16 I/O).
@@ -43,7 +43,7 @@ def _cfg(cid: str, op: str, dtype: str, shapes: list[tuple[int, ...]],
          ranges: list[tuple[float, float]], **kw: Any) -> dict[str, Any]:
     cfg = {"id": cid, "op": op, "dtype": dtype, "shapes": [list(s) for s in shapes],
            "ranges": [list(r) for r in ranges], "activation": None, "beta": None,
-           "keep_dims": None}
+           "keep_dims": None, "int16_output": False, "input_scale": None}
     unknown = set(kw) - set(cfg)
     if unknown:
         raise ValueError(f"{cid}: unknown keys {unknown}")
@@ -84,7 +84,13 @@ CONFIGS = [
     _cfg("softmax_i8_b05", "SOFTMAX", "int8", [(1, 3, 12)], [(-10, 10)], beta=0.5),
     _cfg("softmax_i8_b2", "SOFTMAX", "int8", [(1, 16)], [(-1, 1)], beta=2.0),
     _cfg("softmax_i8_wide", "SOFTMAX", "int8", [(1, 2, 7)], [(-40, 40)], beta=1.0),
+    # int8 in, int16 out (scale 1/65536, zero point -32768): the output tensor is
+    # rewritten in the flatbuffer (the converter keeps softmax int8 -> int8).
+    _cfg("softmax_i8_i16out", "SOFTMAX", "int8", [(1, 4, 10)], [(-6, 6)], beta=1.0,
+         int16_output=True),
+    _cfg("softmax_i8_long", "SOFTMAX", "int8", [(1, 100)], [(-20, 20)], beta=0.25),
     _cfg("softmax_i16", "SOFTMAX", "int16", [(1, 10)], [(-4, 4)], beta=1.0),
+    _cfg("softmax_i16_long", "SOFTMAX", "int16", [(1, 100)], [(-8, 8)], beta=1.5),
     _cfg("softmax_i16_b05", "SOFTMAX", "int16", [(1, 3, 12)], [(-10, 10)], beta=0.5),
     _cfg("softmax_i16_b2", "SOFTMAX", "int16", [(1, 16)], [(-1, 1)], beta=2.0),
     # LOGISTIC at several input scales.
@@ -94,6 +100,8 @@ CONFIGS = [
     _cfg("logistic_i16", "LOGISTIC", "int16", [(1, 64)], [(-8, 8)]),
     _cfg("logistic_i16_narrow", "LOGISTIC", "int16", [(1, 4, 16)], [(-1, 1)]),
     _cfg("logistic_i16_wide", "LOGISTIC", "int16", [(1, 64)], [(-40, 30)]),
+    # input scale rewritten to 2**-12: TFLite's power-of-two int16 path
+    _cfg("logistic_i16_pot", "LOGISTIC", "int16", [(1, 64)], [(-8, 8)], input_scale=2.0**-12),
 ]
 
 
@@ -163,8 +171,9 @@ def _op_name(model: Any, op: Any) -> str:
 
 
 def _rewrite(model_bytes: bytes, cfg: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
-    """Check the model holds exactly the one expected operator, set SOFTMAX's beta, and
-    return the (re-serialized) model with the options the tests need."""
+    """Check the model holds exactly the one expected operator, apply the rewrites the
+    configuration asks for (SOFTMAX's beta and int16 output, an input scale) and return
+    the (re-serialized) model with the options the tests need."""
     model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
     graph = model.subgraphs[0]
     names = [_op_name(model, o) for o in graph.operators]
@@ -189,9 +198,17 @@ def _rewrite(model_bytes: bytes, cfg: dict[str, Any]) -> tuple[bytes, dict[str, 
         info["keep_dims"] = bool(opts.keepDims)
         axis_buf = model.buffers[graph.tensors[op.inputs[1]].buffer].data
         info["axis"] = [int(a) for a in np.frombuffer(bytes(axis_buf), dtype=np.int32)]
-    elif name == "SOFTMAX":
+    if cfg["input_scale"] is not None:  # the operator's input is a model input
+        graph.tensors[op.inputs[0]].quantization.scale = [float(cfg["input_scale"])]
+    if name == "SOFTMAX":
         opts.beta = float(cfg["beta"])
         info["beta"] = float(np.float32(cfg["beta"]))
+        if cfg["int16_output"]:
+            out = graph.tensors[op.outputs[0]]
+            out.type = schema.TensorType.INT16
+            out.quantization.scale = [1.0 / 65536]
+            out.quantization.zeroPoint = [-32768]
+    if name == "SOFTMAX" or cfg["input_scale"] is not None:
         builder = flatbuffers.Builder(len(model_bytes) + 1024)
         builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
         model_bytes = bytes(builder.Output())
