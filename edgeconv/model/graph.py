@@ -24,9 +24,11 @@ from edgeconv.layers import (
     AvgPool2D,
     Conv2D,
     DepthwiseConv2D,
+    Logistic,
     MaxPool2D,
     Mean,
     Mul,
+    Softmax,
     _quant,
 )
 from edgeconv.layers.dense import FullyConnected
@@ -388,7 +390,7 @@ class _Builder:
             layer = Mean.from_quantization(
                 input_scale=s_in, input_zero_point=z_in, output_scale=s_out,
                 output_zero_point=z_out, activation_dtype=dt,
-                axis=tuple(int(a) for a in axis.reshape(-1)),
+                axis=axis,
                 keep_dims=bool(op.options.get("keep_dims", False)),
                 name=f"mean_{op.index}")
             shape = layer.output_shape_for(x.shape)
@@ -398,6 +400,30 @@ class _Builder:
             raise self.error(op, f"output shape {tuple(shape)} differs from the model's "
                              f"{y.shape}")
         return self._node(op, layer, lambda xs: layer(xs[0]))
+
+    def _unary(self, op: OperatorInfo, cls: type, **options: Any) -> Node:
+        """SOFTMAX / LOGISTIC: one input, the layer's ``from_quantization`` computes
+        TFLite's Prepare parameters (it refuses the output scales TFLite refuses)."""
+        self.arity(op, (1,))
+        x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
+        dt = self.activation_dtype(op, x, y)
+        (s_in, z_in), (s_out, z_out) = self.per_tensor(op, x), self.per_tensor(op, y)
+        if x.shape != y.shape:
+            raise self.error(op, f"input shape {x.shape} and output shape {y.shape} differ")
+        try:
+            layer = cls.from_quantization(
+                input_scale=s_in, input_zero_point=z_in, output_scale=s_out,
+                output_zero_point=z_out, activation_dtype=dt,
+                name=f"{op.opcode.lower()}_{op.index}", **options)
+        except ValueError as exc:
+            raise self.error(op, str(exc)) from None
+        return self._node(op, layer, lambda xs: layer(xs[0]))
+
+    def op_softmax(self, op: OperatorInfo) -> Node:
+        return self._unary(op, Softmax, beta=float(op.options.get("beta", 1.0)))
+
+    def op_logistic(self, op: OperatorInfo) -> Node:
+        return self._unary(op, Logistic)
 
     def op_quantize(self, op: OperatorInfo) -> Node:
         """float32 -> int8/int16 (a float model's input): TFLite ``AffineQuantize``,
