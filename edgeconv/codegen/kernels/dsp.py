@@ -66,14 +66,11 @@ class Conv1x1Context(pk.Requant):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DepthwiseContext(pk.Requant):
-    """``k`` of dsp_dw: weight words per group of four channels, then the tail."""
+class DepthwiseContext(pk.DepthwiseWords):
+    """``k`` of dsp_dw: int16 weight pairs per group of four channels, then the tail,
+    and the input offset pair."""
 
-    int16: bool
-    w_ctype: str
-    wwords: list[int]
     offset_pair: int
-    bias32: list[int]
 
 
 def _conv(ctx: LayerContext) -> KernelPlan | None:
@@ -133,12 +130,13 @@ def _depthwise(ctx: LayerContext) -> KernelPlan | None:
     return DSP_DW.plan(0, k)
 
 
-def select(ctx: LayerContext) -> KernelPlan | None:
-    """The DSP kernel for ``ctx``'s layer, or None."""
-    if ctx.op == "depthwise_conv2d":
-        return _depthwise(ctx)
-    if ctx.op != "conv2d" or ctx.conv.groups != 1:
-        return None
+def _any_conv(ctx: LayerContext) -> KernelPlan | None:
+    """``dsp_conv_1x1`` where it applies, else ``dsp_conv``."""
     if not pk.is_int16(ctx.layer) and ctx.geo.pointwise and ctx.geo.in_c % 4 == 0:
         return _conv_1x1(ctx)
     return _conv(ctx)
+
+
+def select(ctx: LayerContext) -> KernelPlan | None:
+    """The DSP kernel for ``ctx``'s layer, or None."""
+    return pk.route(ctx, _any_conv, _depthwise)

@@ -59,16 +59,6 @@ class ConvContext(pk.Requant):
     const32: list[int]
 
 
-@dataclass(frozen=True, kw_only=True)
-class DepthwiseContext(pk.Requant):
-    """``k`` of m0_dw: int32 weights per group of four channels, then the tail."""
-
-    int16: bool
-    w_ctype: str
-    wwords: list[int]
-    bias32: list[int]
-
-
 def _conv(ctx: LayerContext) -> KernelPlan | None:
     """Unsigned-byte products with LDRB immediate offsets, 1 pixel x 4 channels."""
     g, conv, layer = ctx.geo, ctx.conv, ctx.layer
@@ -101,17 +91,13 @@ def _depthwise(ctx: LayerContext) -> KernelPlan | None:
         return None
     grouped, tail = pk.depthwise_groups(
         np.asarray(layer.weights, np.int64).reshape(g.k_h * g.k_w, g.in_c))
-    k = DepthwiseContext(int16=pk.is_int16(layer), w_ctype="int32_t",
-                         wwords=pk.ints(grouped) + tail,
-                         bias32=pk.ints(pk.bias_of(layer, g.in_c)),
-                         **pk.requant(layer, conv.acc_bound))
+    k = pk.DepthwiseWords(int16=pk.is_int16(layer), w_ctype="int32_t",
+                          wwords=pk.ints(grouped) + tail,
+                          bias32=pk.ints(pk.bias_of(layer, g.in_c)),
+                          **pk.requant(layer, conv.acc_bound))
     return M0_DW.plan(0, k)
 
 
 def select(ctx: LayerContext) -> KernelPlan | None:
     """The M0 kernel for ``ctx``'s layer, or None."""
-    if ctx.op == "depthwise_conv2d":
-        return _depthwise(ctx)
-    if ctx.op == "conv2d" and ctx.conv.groups == 1:
-        return _conv(ctx)
-    return None
+    return pk.route(ctx, _conv, _depthwise)

@@ -237,8 +237,4 @@ def _depthwise(ctx: LayerContext) -> KernelPlan | None:
 
 def select(ctx: LayerContext) -> KernelPlan | None:
     """The Helium kernel for ``ctx``'s layer, or None."""
-    if ctx.op == "depthwise_conv2d":
-        return _depthwise(ctx)
-    if ctx.op == "conv2d" and ctx.conv.groups == 1:
-        return _conv(ctx)
-    return None
+    return pk.route(ctx, _conv, _depthwise)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,27 @@ class Requant:
 
     requant: str
     shifts: list[int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepthwiseWords(Requant):
+    """``k`` of the depthwise kernels that read one weight word per tap and channel:
+    groups of four channels per tap, then the remaining channels (``depthwise_groups``)."""
+
+    int16: bool
+    w_ctype: str
+    wwords: list[int]
+    bias32: list[int]
+
+
+def route(ctx: Any, conv: Callable[[Any], Any], depthwise: Callable[[Any], Any]) -> Any:
+    """A family's ``select``: Conv2D with groups 1 to ``conv``, DepthwiseConv2D to
+    ``depthwise``, anything else declined (None)."""
+    if ctx.op == "depthwise_conv2d":
+        return depthwise(ctx)
+    if ctx.op == "conv2d" and ctx.conv.groups == 1:
+        return conv(ctx)
+    return None
 
 
 def requant(layer: Any, bound: int) -> dict[str, Any]:
