@@ -676,7 +676,7 @@ def save_images(out_dir: str | Path, images: Mapping[str, npt.ArrayLike], *,
     return paths
 
 
-def test_image(shape: tuple[int, int] = (128, 128), *, seed: int = 2026) -> np.ndarray:
+def synthetic_image(shape: tuple[int, int] = (128, 128), *, seed: int = 2026) -> np.ndarray:
     """A deterministic uint8 grayscale picture: a gradient, a bright disc, a dark
     rectangle, vertical stripes, a diagonal edge and mild noise (seeded)."""
     height, width = _shape2("shape", shape)
@@ -692,8 +692,6 @@ def test_image(shape: tuple[int, int] = (128, 128), *, seed: int = 2026) -> np.n
     return np.clip(np.rint(img + noise), 0, 255).astype(np.uint8)
 
 
-test_image.__test__ = False  # not a pytest test when imported into a test module
-
 SOBEL_X = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.int64)
 BINOMIAL_5 = np.array([1, 4, 6, 4, 1], dtype=np.int64)
 
@@ -701,7 +699,7 @@ BINOMIAL_5 = np.array([1, 4, 6, 4, 1], dtype=np.int64)
 def demo_images(out_dir: str | Path, *, shape: tuple[int, int] = (128, 128),
                 template_at: tuple[int, int] = (83, 77), scale: int = 2,
                 seed: int = 2026) -> list[Path]:
-    """Edge detection, blur and an 8x8 template search on :func:`test_image`, in Q15,
+    """Edge detection, blur and an 8x8 template search on :func:`synthetic_image`, in Q15,
     written as PNGs; returns their paths.
 
     - the picture goes to Q15 as ``pixel << 7`` (0..255 -> 0..0.996);
@@ -717,7 +715,7 @@ def demo_images(out_dir: str | Path, *, shape: tuple[int, int] = (128, 128),
     pixel size.
     """
     rng = np.random.default_rng(seed + 1)
-    image = test_image(shape, seed=seed)
+    image = synthetic_image(shape, seed=seed)
     row, col = template_at
     patch = rng.integers(0, 256, size=(8, 8)).astype(np.uint8)
     if not (0 <= row <= image.shape[0] - 8 and 0 <= col <= image.shape[1] - 8):
