@@ -588,3 +588,9 @@ Q = np.ones((4, 4), np.int16)
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_save_images_without_pillow(tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "PIL", None)  # import PIL fails
+    with pytest.raises(ModuleNotFoundError, match=r"edgeconv\[images\]"):
+        s2.save_images(tmp_path, {"a": np.ones((2, 2))})
