@@ -533,6 +533,7 @@ class Graph:
     nodes: dict[str, str] = field(default_factory=dict)
     edges: list[tuple[str, str, str]] = field(default_factory=list)
     formulas: dict[str, str] = field(default_factory=dict)
+    layout: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_text(self) -> str:
         lines = [self.title, "nodes:"]
@@ -568,26 +569,31 @@ class Graph:
 
         forward = [k for k in self.nodes if not k.startswith("d")]
         backward = [k for k in self.nodes if k.startswith("d")]
-        width = max(len(forward), len(backward), 3)
         pos = {k: (i * 2.2, 2.0) for i, k in enumerate(forward)}
         pos.update({k: (i * 2.2, 0.0) for i, k in enumerate(backward)})
-        fig, ax = plt.subplots(figsize=(2.2 * width + 1, 4.2))
+        pos.update(self.layout)
+        xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
+        bottom = min(ys) - 0.6
+        fig, ax = plt.subplots(figsize=(max(xs) - min(xs) + 3.5,
+                                        max(ys) - bottom + 0.4 * len(self.formulas) + 1))
         for a, b, lab in self.edges:
             (x0, y0), (x1, y1) = pos[a], pos[b]
             ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                        arrowprops={"arrowstyle": "->", "shrinkA": 22, "shrinkB": 22,
+                        arrowprops={"arrowstyle": "->", "shrinkA": 18, "shrinkB": 18,
                                     "linestyle": "--" if a.startswith("d") else "-",
                                     "color": "tab:red" if a.startswith("d") else "k"})
             if lab:
-                ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.15, lab, fontsize=7, ha="center")
+                ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.08, lab, fontsize=8, ha="center",
+                        color="tab:red" if a.startswith("d") else "k")
         for key, (px, py) in pos.items():
-            ax.text(px, py, self.nodes[key], ha="center", va="center", fontsize=9,
-                    bbox={"boxstyle": "round", "fc": "mistyrose" if py == 0 else "lightcyan"})
+            ax.text(px, py, self.nodes[key], ha="center", va="center", fontsize=10,
+                    bbox={"boxstyle": "round",
+                          "fc": "mistyrose" if key.startswith("d") else "lightcyan"})
         text = "\n".join(f"{self.nodes[k]} = {f}" for k, f in self.formulas.items())
-        ax.text(-0.8, -1.0, text, fontsize=8, va="top", family="monospace")
+        ax.text(min(xs) - 0.5, bottom, text, fontsize=9, va="top", family="monospace")
         ax.set_title(self.title, fontsize=10)
-        ax.set_xlim(-1.2, 2.2 * width)
-        ax.set_ylim(-1.0 - 0.35 * len(self.formulas), 2.8)
+        ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
+        ax.set_ylim(bottom - 0.3 * len(self.formulas) - 0.2, max(ys) + 0.4)
         ax.axis("off")
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
         plt.close(fig)
@@ -605,15 +611,20 @@ def graph(layer: object) -> Graph:
     g = Graph(title)
     if isinstance(layer, (Conv2D, DepthwiseConv2D)):
         op = "depthwise conv" if isinstance(layer, DepthwiseConv2D) else "conv"
-        opts = f"stride {layer.stride}, dilation {layer.dilation}, padding {layer.padding!r}"
+        g.title += (f": stride {layer.stride}, dilation {layer.dilation}, "
+                    f"padding {layer.padding!r}")
         g.nodes.update({"x": "x", "w": "w", "conv": f"{op}(x, w)", "b": "b", "add": "+",
                         "y": "y", "L": "L"})
-        g.edges += [("x", "conv", ""), ("w", "conv", opts), ("conv", "add", ""),
+        g.edges += [("x", "conv", ""), ("w", "conv", ""), ("conv", "add", ""),
                     ("b", "add", ""), ("add", "y", ""), ("y", "L", "")]
         g.nodes.update({"dL/dy": "dL/dy", "dL/dx": "dL/dx", "dL/dw": "dL/dw",
                         "dL/db": "dL/db"})
-        g.edges += [("L", "dL/dy", "backprop"), ("dL/dy", "dL/dx", "w"),
-                    ("dL/dy", "dL/dw", "x"), ("dL/dy", "dL/db", "")]
+        g.edges += [("L", "dL/dy", "backprop"), ("dL/dy", "dL/dx", "with w"),
+                    ("dL/dy", "dL/dw", "with x"), ("dL/dy", "dL/db", "sum")]
+        g.layout.update({"x": (0, 3), "w": (0, 2), "conv": (1.6, 2.5), "b": (1.6, 1.6),
+                         "add": (3.2, 2.5), "y": (4.6, 2.5), "L": (6, 2.5),
+                         "dL/dy": (4.6, 0), "dL/dx": (1.6, 0.7), "dL/dw": (1.6, 0),
+                         "dL/db": (1.6, -0.7)})
         g.formulas.update({
             "dL/dx": "full_conv(dL/dy, flip(w))  [dL/dy zero-stuffed by the stride]",
             "dL/dw": "valid_corr(x, dL/dy)",
@@ -623,9 +634,12 @@ def graph(layer: object) -> Graph:
         op = "max" if isinstance(layer, MaxPool2D) else "avg"
         g.nodes.update({"x": "x", "pool": f"{op}pool(x)", "y": "y", "L": "L",
                         "dL/dy": "dL/dy", "dL/dx": "dL/dx"})
-        g.edges += [("x", "pool", f"pool {layer.pool_size}, stride {layer.stride}"),
-                    ("pool", "y", ""), ("y", "L", ""), ("L", "dL/dy", "backprop"),
-                    ("dL/dy", "dL/dx", "")]
+        g.title += f": pool {layer.pool_size}, stride {layer.stride}, padding {layer.padding!r}"
+        g.edges += [("x", "pool", ""), ("pool", "y", ""), ("y", "L", ""),
+                    ("L", "dL/dy", "backprop"), ("dL/dy", "dL/dx", "route" if op == "max"
+                                                 else "spread")]
+        g.layout.update({"x": (0, 2), "pool": (1.6, 2), "y": (3.2, 2), "L": (4.6, 2),
+                         "dL/dy": (3.2, 0), "dL/dx": (0, 0)})
         g.formulas["dL/dx"] = ("dL/dy routed to each window's (first) max" if op == "max"
                                else "dL/dy / n spread over each window's n in-image taps")
     elif isinstance(layer, _signal.SignalFilter):
@@ -633,8 +647,11 @@ def graph(layer: object) -> Graph:
                         "y": "y", "L": "L", "dL/dy": "dL/dy", "dL/dx": "dL/dx",
                         "dL/dh": "dL/dh"})
         g.edges += [("x", "op", ""), ("h", "op", ""), ("op", "y", ""), ("y", "L", ""),
-                    ("L", "dL/dy", "backprop"), ("dL/dy", "dL/dx", "h"),
-                    ("dL/dy", "dL/dh", "x")]
+                    ("L", "dL/dy", "backprop"), ("dL/dy", "dL/dx", "with h"),
+                    ("dL/dy", "dL/dh", "with x")]
+        g.layout.update({"x": (0, 3), "h": (0, 2), "op": (1.8, 2.5), "y": (3.4, 2.5),
+                         "L": (4.8, 2.5), "dL/dy": (3.4, 0), "dL/dx": (1.2, 0.5),
+                         "dL/dh": (1.2, -0.5)})
         g.formulas.update({"dL/dx": "valid_corr(g, hh), g = dL/dy placed in the full output",
                            "dL/dh": "valid_corr(g, x) (reversed for correlate)"})
     else:

@@ -664,7 +664,8 @@ def test_graph_text_dot_and_png(tmp_path):
     assert "dL/dw = valid_corr(x, dL/dy)" in text and "dL/db = sum(dL/dy)" in text
     assert ("x", "conv", "") in g.edges and ("b", "add", "") in g.edges
     dot = g.to_dot()
-    assert dot.startswith('digraph "Conv2D conv1" {') and dot.count("->") == len(g.edges)
+    assert dot.startswith('digraph "Conv2D conv1: stride (2, 2)')
+    assert dot.count("->") == len(g.edges)
     path = tmp_path / "graph.png"
     g.to_png(str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
