@@ -181,11 +181,14 @@ def conv_cases(draw, depthwise=False, rank=2):
     s = (1 if rank == 1 else draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     d = (1 if rank == 1 else draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     hw = (1 if rank == 1 else draw(st.integers(1, 6)), draw(st.integers(1, 7)))
-    kind = draw(st.sampled_from(["same", "valid", "explicit"]))
+    kind = draw(st.sampled_from(["same", "valid", "explicit", "int"]))
     if kind == "explicit":
         pads = tuple(tuple(draw(st.integers(0, 2)) for _ in range(2)) for _ in range(2))
         pads = ((0, 0), pads[1]) if rank == 1 else pads
         padding = pads if rank == 2 else pads[1]
+    elif kind == "int":  # one int pads every side (rank 1: left and right)
+        padding = draw(st.integers(0, 2))
+        pads = ((0 if rank == 1 else padding,) * 2, (padding, padding))
     else:
         padding = kind
         pads = explicit_pads(kind, hw, k, s, d)
