@@ -572,6 +572,14 @@ def test_conv_layer_backward_is_the_accumulator_gradient(case):
     lhs = float((fx * (x2.astype(np.int64) - x)).sum())
     rhs = float((gy * (layer.accumulate(x2) - layer.accumulate(x))).sum())
     assert lhs == rhs
+    # unbatched input: the per-sample input gradient, the sample's own weight gradient
+    ux, uw, _ = layer.backward(x[1], gy[1].astype(np.float64))
+    np.testing.assert_array_equal(ux, fx[1])
+    assert uw.shape == layer.weights.shape
+    with pytest.raises(ValueError, match="x: dtype"):
+        layer.backward(x.astype(np.int32), gy)
+    with pytest.raises(ValueError, match="grad_output: shape"):
+        layer.backward(x, gy[:, :1])
 
 
 @pytest.mark.parametrize("cls", [edgeconv.MaxPool2D, edgeconv.AvgPool2D])
