@@ -343,16 +343,18 @@ class QuantizedConv(WindowLayer):
         # x - zero point as int16: int8 [-128, 127] minus a zero point in [-128, 127]
         # stays within [-255, 255]; 16x8 layers have zero point 0.
         centered = x.astype(np.int16) - np.int16(self.input_zero_point)
-        kwargs = {"stride": self.stride, "padding": self.padding, "dilation": self.dilation,
-                  "grad_dtype": grad_dtype}
-        if hasattr(self, "depth_multiplier"):
-            gx, gw, gb = _grad.depthwise_conv2d_backward(
-                centered, self.weights, grad_output,
-                depth_multiplier=self.depth_multiplier, **kwargs)
-        else:
-            fn = _grad.conv2d_backward if self.rank == 2 else _grad.conv1d_backward
-            gx, gw, gb = fn(centered, self.weights, grad_output, groups=self.groups, **kwargs)
+        gx, gw, gb = self._backward_fn(_grad)(
+            centered, self.weights, grad_output, stride=self.stride, padding=self.padding,
+            dilation=self.dilation, grad_dtype=grad_dtype, **self._backward_options())
         return gx, gw, (None if self.bias is None else gb)
+
+    def _backward_fn(self, grad_module: Any) -> Any:
+        """The :mod:`edgeconv.grad` function of this op."""
+        raise NotImplementedError
+
+    def _backward_options(self) -> dict[str, Any]:
+        """Op-specific keywords of :meth:`_backward_fn` (groups, depth_multiplier)."""
+        raise NotImplementedError
 
     def _quant_spec(self) -> dict[str, Any]:
         return {
