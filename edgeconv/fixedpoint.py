@@ -19,6 +19,7 @@ Sources of the semantics (re-implemented, not copied):
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -366,6 +367,21 @@ def _trunc_div_pow2(x: IntArray, exponent: int | IntArray) -> IntArray:
     return np.where(x < 0, -((-x) >> exponent), x >> exponent)
 
 
+def _srdhm(a: IntArray, b: IntArray) -> IntArray:
+    """Unchecked :func:`saturating_rounding_doubling_high_mul` on int64 carriers."""
+    prod = a * b
+    nudge = np.where(prod >= 0, 1 << 30, 1 - (1 << 30))
+    high = _trunc_div_pow2(prod + nudge, 31)
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
+
+
+def _rdbp(x: IntArray, exponent: int | IntArray) -> IntArray:
+    """Unchecked :func:`rounding_divide_by_pot` on int64 carriers."""
+    mask = (np.int64(1) << exponent) - 1
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + ((x & mask) > threshold)
+
+
 def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> IntArray:
     """gemmlowp ``SaturatingRoundingDoublingHighMul`` on int32 values (int64 carriers).
 
@@ -376,11 +392,7 @@ def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> IntArra
     b64 = _as_int64(b, "b")
     _check_range(a64, INT32_MIN, INT32_MAX, "a")
     _check_range(b64, INT32_MIN, INT32_MAX, "b")
-    prod = a64 * b64
-    nudge = np.where(prod >= 0, 1 << 30, 1 - (1 << 30))
-    high = _trunc_div_pow2(prod + nudge, 31)
-    overflow = (a64 == INT32_MIN) & (b64 == INT32_MIN)
-    return np.where(overflow, INT32_MAX, high)
+    return _srdhm(a64, b64)
 
 
 def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> IntArray:
@@ -392,10 +404,7 @@ def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> IntArray:
     _check_range(x64, INT32_MIN, INT32_MAX, "x")
     e = _as_int64(exponent, "exponent")
     _check_range(e, 0, 31, "exponent")
-    mask = (np.int64(1) << e) - 1
-    remainder = x64 & mask
-    threshold = (mask >> 1) + (x64 < 0)
-    return (x64 >> e) + (remainder > threshold)
+    return _rdbp(x64, e)
 
 
 def multiply_by_quantized_multiplier(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike,
@@ -442,3 +451,154 @@ def multiply_by_quantized_multiplier_int64(acc: ArrayLike, multiplier: ArrayLike
     >> 1``, equal to this whenever the result lies in ``[-2**30, 2**30)``.
     """
     return Requantizer(multiplier, shift, "int64").checked(acc).astype(np.int32)
+
+
+# ------------------------------------------------- gemmlowp fixed-point transcendental
+
+# Q0.31 constants of gemmlowp's exp/reciprocal, each the nearest int32 to the real value
+# scaled by 2**31 (Q2.29 ones by 2**29); computed here, they equal gemmlowp's literals.
+_EXP_MINUS_ONE_EIGHTH = round(math.exp(-1.0 / 8.0) * 2**31)
+_ONE_THIRD = round(2**31 / 3)
+# exp(-2**e) for the barrel shifter of exp_on_negative_values, e = -2 .. 4.
+_EXP_BARREL = tuple((e, round(math.exp(-(2.0**e)) * 2**31)) for e in range(-2, 5))
+_FORTY_EIGHT_OVER_SEVENTEEN = round(48 / 17 * 2**29)  # Q2.29
+_MINUS_THIRTY_TWO_OVER_SEVENTEEN = round(-32 / 17 * 2**29)  # Q2.29
+
+
+def _wrap32(x: IntArray) -> IntArray:
+    """Two's-complement wrap of int64 carriers to int32 values (gemmlowp's raw + and -)."""
+    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def _sat_shift_left(x: IntArray, exponent: int) -> IntArray:
+    """``SaturatingRoundingMultiplyByPOT<exponent>`` for ``exponent > 0``: ``x * 2**exponent``
+    clamped to int32 (gemmlowp's masks saturate exactly the products that overflow)."""
+    return np.clip(x << exponent, INT32_MIN, INT32_MAX)
+
+
+def saturating_rounding_multiply_by_pot(x: ArrayLike, exponent: int) -> IntArray:
+    """gemmlowp ``SaturatingRoundingMultiplyByPOT<exponent>`` on int32 values:
+    ``exponent > 0`` multiplies by ``2**exponent`` with saturation, ``exponent < 0`` is
+    ``RoundingDivideByPOT(x, -exponent)`` (ties away from zero), 0 is the identity."""
+    x64 = _as_int64(x, "x")
+    _check_range(x64, INT32_MIN, INT32_MAX, "x")
+    if isinstance(exponent, bool) or not isinstance(exponent, (int, np.integer)) \
+            or not -31 <= exponent <= 31:
+        raise ValueError(f"exponent={exponent!r}: allowed is an integer in [-31, 31]")
+    if exponent > 0:
+        return _sat_shift_left(x64, int(exponent))
+    return _rdbp(x64, -int(exponent))
+
+
+def _exp_on_interval_minus_quarter_to_zero(a: IntArray) -> IntArray:
+    """gemmlowp ``exp_on_interval_between_negative_one_quarter_and_0_excl``: Q0.31 in,
+    Q0.31 out.  Taylor series of exp around -1/8 in ``x = a + 1/8``::
+
+        exp(a) = e**(-1/8) * (1 + x + x**2/2 + x**3/6 + x**4/24)
+
+    with the tail evaluated as ``((x**4/4 + x**3) / 3 + x**2) / 2``; every product is a
+    SaturatingRoundingDoublingHighMul, every sum an int32 add."""
+    x = a + (1 << 28)
+    x2 = _srdhm(x, x)
+    x3 = _srdhm(x2, x)
+    x4 = _srdhm(x2, x2)
+    tail = _rdbp(_wrap32(_srdhm(_wrap32(_rdbp(x4, 2) + x3), np.int64(_ONE_THIRD)) + x2), 1)
+    c = np.int64(_EXP_MINUS_ONE_EIGHTH)
+    return _wrap32(c + _srdhm(c, _wrap32(x + tail)))
+
+
+def _exp_on_negative_values(a: IntArray, integer_bits: int) -> IntArray:
+    """Unchecked :func:`exp_on_negative_values`."""
+    frac_bits = 31 - integer_bits
+    quarter = 1 << (frac_bits - 2)
+    # a = (a mod 1/4 - 1/4) - remainder: exp of the first part by the Taylor series, the
+    # remainder (a non-negative multiple of 1/4) bit by bit through exp(-2**e) factors.
+    a_mod_quarter_minus_quarter = (a & (quarter - 1)) - quarter
+    result = _exp_on_interval_minus_quarter_to_zero(
+        _sat_shift_left(a_mod_quarter_minus_quarter, integer_bits) if integer_bits
+        else a_mod_quarter_minus_quarter)
+    remainder = _wrap32(a_mod_quarter_minus_quarter - a)
+    for exponent, multiplier in _EXP_BARREL:
+        if integer_bits > exponent:
+            bit = (remainder >> (frac_bits + exponent)) & 1
+            result = np.where(bit == 1, _srdhm(result, np.int64(multiplier)), result)
+    if integer_bits > 5:  # below -32 the result is 0 (gemmlowp's clamp)
+        result = np.where(a < -(1 << (36 - integer_bits)), 0, result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def exp_on_negative_values(a: ArrayLike, integer_bits: int) -> IntArray:
+    """gemmlowp ``exp_on_negative_values``: ``exp(a)`` for ``a <= 0`` given as int32 raw
+    values with ``integer_bits`` integer bits (Q``integer_bits``.``31 - integer_bits``);
+    returns Q0.31 raw values (``exp(0)`` is INT32_MAX, the largest Q0.31 value)."""
+    if isinstance(integer_bits, bool) or not isinstance(integer_bits, (int, np.integer)) \
+            or not 0 <= integer_bits <= 29:
+        raise ValueError(f"integer_bits={integer_bits!r}: allowed is an integer in [0, 29]")
+    a64 = _as_int64(a, "a")
+    _check_range(a64, INT32_MIN, 0, "a")
+    return _exp_on_negative_values(a64, int(integer_bits))
+
+
+def _one_over_one_plus_x(a: IntArray) -> IntArray:
+    """Unchecked :func:`one_over_one_plus_x_for_x_in_0_1`."""
+    # d = (1 + a) / 2 in Q0.31 (gemmlowp RoundingHalfSum, ties away from zero; 1 is
+    # INT32_MAX in Q0.31), then three Newton-Raphson steps x <- x + x * (1 - d * x) in
+    # Q2.29 from x0 = 48/17 - 32/17 * d.
+    total = a + INT32_MAX
+    half_denominator = _trunc_div_pow2(total + np.where(total >= 0, 1, -1), 1)
+    x = _wrap32(_FORTY_EIGHT_OVER_SEVENTEEN
+                + _srdhm(half_denominator, np.int64(_MINUS_THIRTY_TWO_OVER_SEVENTEEN)))
+    one_q2 = 1 << 29
+    for _ in range(3):
+        one_minus_dx = _wrap32(one_q2 - _srdhm(half_denominator, x))
+        # Q2.29 * Q2.29 is Q4.27; Rescale<2> shifts it back to Q2.29 with saturation.
+        x = _wrap32(x + _sat_shift_left(_srdhm(x, one_minus_dx), 2))
+    # x / 2 in Q1.30 has x's raw bits; Rescale<0> to Q0.31 doubles them, saturating.
+    return _sat_shift_left(x, 1)
+
+
+def one_over_one_plus_x_for_x_in_0_1(a: ArrayLike) -> IntArray:
+    """gemmlowp ``one_over_one_plus_x_for_x_in_0_1``: ``1 / (1 + a)`` for Q0.31 raw ``a``
+    in ``[0, 1)``, Q0.31 raw result."""
+    a64 = _as_int64(a, "a")
+    _check_range(a64, 0, INT32_MAX, "a")
+    return _one_over_one_plus_x(a64)
+
+
+def count_leading_zeros32(x: ArrayLike) -> IntArray:
+    """Leading zero bits of uint32 values (32 for 0), TFLite ``CountLeadingZeros``."""
+    x64 = _as_int64(x, "x")
+    _check_range(x64, 0, (1 << 32) - 1, "x")
+    _, bit_length = np.frexp(x64.astype(np.float64))  # exact: x < 2**53
+    return 32 - bit_length.astype(np.int64)
+
+
+def get_reciprocal(x: ArrayLike, integer_digits: int) -> tuple[IntArray, IntArray]:
+    """TFLite ``GetReciprocal``: for positive int32 ``x`` with ``integer_digits`` integer
+    bits, ``x`` is normalized to ``1 + f`` (``f`` in Q0.31) by a left shift of its leading
+    zeros; returns ``(1 / (1 + f)`` in Q0.31, ``num_bits_over_unit = integer_digits -
+    leading zeros)``, so ``1 / x = result * 2**-num_bits_over_unit``."""
+    x64 = _as_int64(x, "x")
+    _check_range(x64, 1, INT32_MAX, "x")
+    if isinstance(integer_digits, bool) or not isinstance(integer_digits, (int, np.integer)):
+        raise ValueError(f"integer_digits={integer_digits!r}: must be an integer")
+    headroom_plus_one = count_leading_zeros32(x64)
+    shifted_minus_one = ((x64 << headroom_plus_one) & 0xFFFFFFFF) - (1 << 31)
+    return _one_over_one_plus_x(shifted_minus_one), int(integer_digits) - headroom_plus_one
+
+
+def lut_lookup_int16(value: ArrayLike, lut: np.ndarray) -> IntArray:
+    """TFLite ``LUTLookup`` for int16: the 9 high bits of ``value`` (offset by 256) pick
+    ``lut[i]``, the 7 low bits interpolate towards ``lut[i + 1]`` with rounding
+    (``(slope * offset + 64) >> 7``); the sum wraps to int16 like the C cast.  ``lut``
+    holds 513 int16 entries."""
+    v = _as_int64(value, "value")
+    _check_range(v, -(1 << 15), (1 << 15) - 1, "value")
+    table = np.asarray(lut)
+    if table.shape != (513,) or table.dtype != np.int16:
+        raise ValueError(f"lut: shape {table.shape} dtype {table.dtype}, must be (513,) int16")
+    t = table.astype(np.int64)
+    index = 256 + (v >> 7)
+    base = t[index]
+    delta = ((t[index + 1] - base) * (v & 0x7F) + 64) >> 7
+    return ((base + delta + (1 << 15)) & 0xFFFF) - (1 << 15)

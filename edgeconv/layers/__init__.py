@@ -10,9 +10,13 @@ exact accumulators before requantization) and ``requantize(acc)``.  The attribut
 the contract of docs/architecture.md.
 """
 
+from edgeconv.layers.activations import Logistic, Softmax
 from edgeconv.layers.conv import Conv2D
 from edgeconv.layers.conv1d import Conv1D
 from edgeconv.layers.depthwise import DepthwiseConv2D
+from edgeconv.layers.elementwise import Add, Mul
 from edgeconv.layers.pool import AvgPool2D, MaxPool2D
+from edgeconv.layers.reduce import Mean
 
-__all__ = ["AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "MaxPool2D"]
+__all__ = ["Add", "AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "Logistic", "MaxPool2D",
+           "Mean", "Mul", "Softmax"]

@@ -33,19 +33,39 @@ def round_half_away(x: np.ndarray | float) -> np.ndarray:
 
 def activation_range(activation: object, scale: float, zero_point: int,
                      dtype: np.dtype) -> tuple[int, int]:
-    """TFLite ``CalculateActivationRangeQuantized`` for None / 'relu' / 'relu6'."""
-    lo, hi = dtype_range(dtype)
+    """TFLite ``CalculateActivationRangeQuantized`` for None / 'relu' / 'relu6' (the
+    ``from_float`` spelling of :func:`fused_activation_range`)."""
     if activation is None:
-        return lo, hi
+        return dtype_range(dtype)
     check_choice("activation", activation, ACTIVATIONS)
-    amin = max(lo, zero_point)
-    if activation == "relu":
-        return amin, hi
-    with np.errstate(over="ignore"):
-        six = float(np.float32(6.0) / np.float32(scale))  # TFLite divides in float32
-    if not np.isfinite(six):  # a tiny scale: 6.0 is beyond any representable value
-        return amin, hi
-    return amin, min(hi, zero_point + int(round_half_away(six)))
+    return fused_activation_range(str(activation).upper(), scale, zero_point, dtype)
+
+
+FUSED_ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+_FUSED_BOUNDS = {"NONE": (None, None), "RELU": (0.0, None), "RELU6": (0.0, 6.0),
+                 "RELU_N1_TO_1": (-1.0, 1.0)}
+
+
+def fused_activation_range(activation: object, scale: float, zero_point: int,
+                           dtype: np.dtype) -> tuple[int, int]:
+    """TFLite ``CalculateActivationRangeQuantized`` for a fused activation given by its
+    TFLite name (``FUSED_ACTIVATIONS``): each real bound ``f`` becomes ``zero_point +
+    round(f / scale)`` (float32 quotient, halves away from zero), intersected with the
+    dtype range."""
+    check_choice("activation", activation, FUSED_ACTIVATIONS)
+    lo, hi = dtype_range(dtype)
+
+    def quantize(f: float) -> int:
+        with np.errstate(over="ignore"):
+            q = float(round_half_away(np.float32(f) / np.float32(scale)))
+        # a bound beyond every representable value leaves the dtype range in force
+        return int(np.clip(zero_point + q, lo - 1, hi + 1)) if np.isfinite(q) else (
+            lo - 1 if q < 0 else hi + 1)
+
+    low, high = _FUSED_BOUNDS[activation]  # type: ignore[index]
+    amin = lo if low is None else max(lo, quantize(low))
+    amax = hi if high is None else min(hi, quantize(high))
+    return amin, amax
 
 
 def float_array(name: str, value: object, shape: tuple[int, ...] | None = None) -> np.ndarray:

@@ -127,3 +127,15 @@ def check_pads_fit(pads: Pads2D, extent: tuple[int, int]) -> None:
                 raise ValueError(f"padding={pads!r}: pad {pad} too large, must be in "
                                  f"[0, {extent[axis] - 1}] (dilated kernel extent "
                                  f"{extent[axis]} on axis {'HW'[axis]})")
+
+
+def check_input(name: str, value: object, dtype: np.dtype, max_ndim: int = 6) -> np.ndarray:
+    """A numpy array of exactly ``dtype`` with at most ``max_ndim`` dimensions (TFLite's
+    element-wise and reduction kernels handle up to 6)."""
+    if not isinstance(value, np.ndarray) or value.dtype != dtype:
+        got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+        raise ValueError(f"{name}: dtype {got} not allowed, must be a numpy {dtype.name} array")
+    if value.ndim > max_ndim:
+        raise ValueError(f"{name}: shape {value.shape} has {value.ndim} dims, allowed are at "
+                         f"most {max_ndim}")
+    return value
