@@ -37,8 +37,8 @@ bench: $(STAMP) sysdeps
 
 # The README's results tables: L1-L7 on M4, M0 and M55 next to CMSIS-NN.
 bench-table: $(STAMP) sysdeps
-	@for t in qemu:mps2-an386 qemu:mps2-an385 qemu:mps3-an547; do \
-		echo "### $$t"; $(PY) -m edgeconv.bench_target --target $$t --markdown || exit 1; echo; \
+	@for t in qemu:mps2-an386 qemu:mps2-an385:cortex-m0 qemu:mps3-an547; do \
+		echo "### $$t"; $(PY) -m edgeconv.bench.target --target $$t --markdown || exit 1; echo; \
 	done
 
 clean:

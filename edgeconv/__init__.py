@@ -7,7 +7,7 @@ and real targets.
 
 __version__ = "0.1.0"
 
-from edgeconv import fixedpoint, signal  # noqa: F401  (public submodules)
+from edgeconv import fixedpoint, grad, signal  # noqa: F401  (public submodules)
 from edgeconv.im2col import col2im, im2col
 from edgeconv.layers import (
     AvgPool2D,

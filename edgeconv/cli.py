@@ -81,14 +81,14 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
 
 
 def _bench_available() -> bool:
-    return importlib.util.find_spec("edgeconv.bench_target") is not None
+    return importlib.util.find_spec("edgeconv.bench.target") is not None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``edgeconv`` command."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"] and _bench_available():
-        return importlib.import_module("edgeconv.bench_target").main(argv[1:])
+        return importlib.import_module("edgeconv.bench.target").main(argv[1:])
     parser = argparse.ArgumentParser(prog="edgeconv")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("verify", help="run layers on a target and compare bit for bit")
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="serial: the device is a QEMU run with -icount shift=3 (counts in "
                         "instructions)")
     if _bench_available():
-        sub.add_parser("bench", help="benchmark layers on a target (edgeconv.bench_target)")
+        sub.add_parser("bench", help="benchmark layers on a target (edgeconv.bench.target)")
     args = parser.parse_args(argv)
     try:
         failures = verify(args.target, load_layers(args.layers), seed=args.seed, cpu=args.cpu,

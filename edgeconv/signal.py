@@ -359,3 +359,6 @@ class SignalFilter:
                 "rounding": self.rounding, "saturate": self.saturate,
                 "accumulator": self.accumulator, "kernel": self.kernel.tolist(),
                 "output_length": self.output_length}
+
+
+from edgeconv.signal2d import MatchResult, SignalFilter2D, convolve2d, correlate2d, match_template  # noqa: E402,E501,F401,I001

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgeconv import codegen
+from edgeconv.codegen.kernels import generic
 from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
 from edgeconv.signal import SignalFilter
 
@@ -412,7 +413,7 @@ def golden_cases(n_random: int = 150, n_fast: int = 120) -> list[GoldenCase]:
 def uses_fast_kernel(case: GoldenCase, cpu: str) -> bool:
     """True when codegen gives ``case`` one of ``cpu``'s fast kernels."""
     planned = codegen.plan_layers([case.layer], strategy=case.strategy, cpu=cpu)[0]
-    return planned.plan.template.startswith("fast/")
+    return planned.plan.kernel not in generic.KERNELS
 
 
 def select_for(cases: list[GoldenCase], ram_bytes: int, cpu: str,

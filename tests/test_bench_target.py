@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeconv import Conv2D, bench_target
+from edgeconv import Conv2D
 from edgeconv.bench import benchmark_layers
+from edgeconv.bench import target as bench_target
 
 needs_tools = pytest.mark.skipif(
     shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,

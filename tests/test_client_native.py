@@ -7,8 +7,8 @@ import pytest
 from conftest import FIXTURE_DIR, FIXTURE_HASH, fixture_layers, open_fixture
 
 import edgeconv.targets
-from edgeconv.client import ClientError, DeviceError, StaleFirmwareError
-from edgeconv.protocol import CounterKind, ErrorCode, Msg
+from edgeconv.targets.client import ClientError, DeviceError, StaleFirmwareError
+from edgeconv.targets.protocol import CounterKind, ErrorCode, Msg
 
 LAYERS = {layer.name: layer for layer in fixture_layers()}
 

@@ -10,9 +10,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from edgeconv import codegen, fastpaths
-from edgeconv._codegen_names import c_comment, c_int
-from edgeconv.kernel_plan import KernelPlan
+from edgeconv import codegen
+from edgeconv.codegen import kernels
+from edgeconv.codegen.names import c_comment, c_int
+from edgeconv.codegen.plan import Kernel
 from edgeconv.layers import AvgPool2D, Conv2D, DepthwiseConv2D, MaxPool2D
 from edgeconv.resources import templates_dir
 from edgeconv.signal import SignalFilter
@@ -159,12 +160,12 @@ def test_bad_strategy(tmp_path: Path, strategy: object, message: str) -> None:
 def test_fastpaths_asked_first_unless_forced(tmp_path: Path, monkeypatch) -> None:
     calls = []
 
-    def select(layer, input_shape, cpu):
-        calls.append((layer.name, input_shape, cpu))
-        return KernelPlan("custom_fast", "conv_direct.c.j2", 12) if layer.name == "conv" \
-            else None
+    def select(ctx):
+        calls.append((ctx.name, ctx.input_shape, ctx.cpu))
+        custom = Kernel("custom_fast", "kernels/generic/conv_direct.c.j2", ())
+        return custom.plan(12) if ctx.name == "conv" else None
 
-    monkeypatch.setattr(fastpaths, "select", select)
+    monkeypatch.setattr(kernels, "select_fast", select)
     gen = codegen.generate([conv(), pool()], tmp_path, cpu="cortex-m4")
     assert calls == [("conv", (5, 5, 2), "cortex-m4"), ("pool", (4, 6, 3), "cortex-m4")]
     assert (gen.layers[0].strategy, gen.layers[0].scratch_bytes) == ("custom_fast", 12)
@@ -277,6 +278,7 @@ def test_sizes_beyond_32_bit_index_arithmetic(tmp_path: Path) -> None:
     ({"strategy": "dsp-conv"}, "strategy='dsp-conv'"), ({"strategy": ""}, "strategy=''"),
     ({"scratch_bytes": -4}, "scratch_bytes=-4"), ({"scratch_bytes": 2.0}, "scratch_bytes=2.0")])
 def test_kernel_plan_validation(kwargs: dict, message: str) -> None:
-    args = {"strategy": "direct", "template": "conv_direct.c.j2", "scratch_bytes": 0, **kwargs}
+    args = {"strategy": "direct", "scratch_bytes": 0, **kwargs}
     with pytest.raises(ValueError, match=re.escape(message)):
-        KernelPlan(**args)
+        Kernel(args["strategy"], "kernels/generic/conv_direct.c.j2", ()).plan(
+            args["scratch_bytes"])

@@ -11,20 +11,14 @@ import pytest
 from golden_configs import representative_layers
 
 from edgeconv import codegen
+from edgeconv.codegen.cpus import CPUS
 from edgeconv.resources import firmware_dir
 
 STRICT = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion",
           "-Wsign-conversion", "-Wshadow", "-Wcast-align", "-Werror"]
-ARM_FPU = ["-mfloat-abi=hard", "-mfpu=auto"]
-TOOLCHAINS = [
-    ("gcc", "generic", []),
-    ("clang", "generic", []),
-    ("arm-none-eabi-gcc", "cortex-m0", ["-mthumb", "-mcpu=cortex-m0"]),
-    ("arm-none-eabi-gcc", "cortex-m4", ["-mthumb", "-mcpu=cortex-m4", *ARM_FPU]),
-    ("arm-none-eabi-gcc", "cortex-m7", ["-mthumb", "-mcpu=cortex-m7", *ARM_FPU]),
-    ("arm-none-eabi-gcc", "cortex-m33", ["-mthumb", "-mcpu=cortex-m33", *ARM_FPU]),
-    ("arm-none-eabi-gcc", "cortex-m55", ["-mthumb", "-mcpu=cortex-m55", *ARM_FPU]),
-]
+TOOLCHAINS = [("gcc", "generic", []), ("clang", "generic", [])] + [
+    ("arm-none-eabi-gcc", cpu, CPUS[cpu].gcc_flags())
+    for cpu in ("cortex-m0", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")]
 
 
 @pytest.mark.parametrize("strategy", [None, "im2col"])

@@ -6,22 +6,25 @@ from __future__ import annotations
 import ctypes
 import shutil
 import subprocess
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgeconv import Conv2D, DepthwiseConv2D, bench_target, codegen, fastpaths
+from edgeconv import Conv2D, DepthwiseConv2D, codegen
+from edgeconv.bench import target as bench_target
+from edgeconv.codegen import kernels
+from edgeconv.codegen.cpus import CPUS
+from edgeconv.codegen.geometry import geometry
+from edgeconv.codegen.kernels import mve
+from edgeconv.codegen.plan import KernelPlan
 from edgeconv.fixedpoint import quantize_multiplier_array
 
 WARNINGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion",
             "-Wsign-conversion", "-Wshadow", "-Wcast-align", "-Werror"]
-ARM_FLAGS = {"cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
-                           "-mfpu=fpv4-sp-d16"],
-             "cortex-m7": ["-mcpu=cortex-m7", "-mthumb"],
-             "cortex-m0": ["-mcpu=cortex-m0", "-mthumb"],
-             "cortex-m3": ["-mcpu=cortex-m3", "-mthumb"],
-             "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"]}
+ARM_FLAGS = {c: CPUS[c].gcc_flags()
+             for c in ("cortex-m4", "cortex-m7", "cortex-m0", "cortex-m3", "cortex-m55")}
 
 
 def make_layer(name: str, shape: tuple[int, int, int], out_c: int, kernel: tuple[int, int], *,
@@ -133,8 +136,8 @@ EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
 }
 
 
-def _plan(layer: Conv2D | DepthwiseConv2D, cpu: str) -> fastpaths.KernelPlan | None:
-    return fastpaths.select(layer, layer.input_shape, cpu)
+def _plan(layer: Conv2D | DepthwiseConv2D, cpu: str) -> KernelPlan | None:
+    return kernels.fast_plan(layer, cpu)
 
 
 @pytest.mark.parametrize("cpu,column", [("cortex-m4", 0), ("cortex-m0", 1), ("cortex-m55", 2)])
@@ -155,7 +158,7 @@ def test_select_scratch_and_requant_modes() -> None:
     assert _plan(by_name["c_sx"], "cortex-m0").scratch_bytes == 72
     assert _plan(by_name["c_i16"], "cortex-m0").scratch_bytes == 2 * 54
     assert _plan(by_name["c_pw"], "cortex-m0").scratch_bytes == 0
-    modes = {name: _plan(layer, "cortex-m4").context["fast"]["requant"]
+    modes = {name: _plan(layer, "cortex-m4").context.requant
              for name, layer in by_name.items()}
     assert modes["c_sx"] == "r1" and modes["c_left"] == "double"
     assert modes["c_single"] == "helper" and modes["c_i16"] == "helper"
@@ -167,7 +170,7 @@ def test_mve_conv_plans() -> None:
     by_name = {layer.name: layer for layer in cases()}
     plans = {name: _plan(layer, "cortex-m55") for name, layer in by_name.items()
              if name.startswith("c_")}
-    fast = {name: plan.context["fast"] for name, plan in plans.items()}
+    fast = {name: asdict(plan.context) for name, plan in plans.items()}
     scratch = {name: plans[name].scratch_bytes for name in ("c_sx", "c_tiny", "c_pw", "c_pw16")}
     assert scratch == {"c_sx": 2 * 72, "c_tiny": 2 * 16, "c_pw": 2 * 16, "c_pw16": 0}
     assert fast["c_long"]["chunks"] == {"count": 14, "back": 8, "loops": 3, "unroll": 4,
@@ -186,7 +189,7 @@ def test_mve_weights_layout() -> None:
     """Chunk 1 of a 20-tap column reads taps 4..19; taps 4..15 weigh 0 there. The second
     block holds the fifth channel and three zero rows."""
     w = np.arange(1, 101).reshape(5, 20)
-    got = np.array(fastpaths._mve_weights(w, 16, 2)).reshape(2, 2, 4, 16)  # block, chunk, ch
+    got = np.array(mve.conv_weights(w, 16, 2)).reshape(2, 2, 4, 16)  # block, chunk, ch
     np.testing.assert_array_equal(got[0, 0], w[:4, :16])
     np.testing.assert_array_equal(got[0, 1, :, :12], 0)
     np.testing.assert_array_equal(got[0, 1, :, 12:], w[:4, 16:])
@@ -198,16 +201,15 @@ def test_mve_dw16_paths(tmp_path: Path) -> None:
     """The Helium groups of 16 (int8, r1 mode, at most nine taps, 16 channels or more)
     with the pixel of zero points where taps leave the input, and the int16 tap pairs."""
     by_name = {layer.name: layer for layer in cases()}
-    fast = {name: plan.context["fast"] for name, layer in by_name.items()
+    fast = {name: plan.context for name, layer in by_name.items()
             if (plan := _plan(layer, "cortex-m55")).strategy == "mve_dw16"}
     assert set(fast) == {"d_blk", "d_1x1", "d_pair"}
-    assert [fast[n]["needs_pad"] for n in ("d_blk", "d_1x1", "d_pair")] == [True, False, True]
-    assert fast["d_blk"]["pairs"] == [[0, 1], [2, 3], [4, 5], [6, 7], [8]]
-    assert fast["d_pair"]["pairs"] == [[0], [1], [2, 3], [4, 5], [6, 7], [8]]
-    assert fast["d_1x1"]["pairs"] == [[0]]
+    assert [fast[n].needs_pad for n in ("d_blk", "d_1x1", "d_pair")] == [True, False, True]
+    assert fast["d_blk"].pairs == [[0, 1], [2, 3], [4, 5], [6, 7], [8]]
+    assert fast["d_pair"].pairs == [[0], [1], [2, 3], [4, 5], [6, 7], [8]]
+    assert fast["d_1x1"].pairs == [[0]]
     # padding at the bottom and right only; none where the output shrinks
-    pads = {name: fastpaths._needs_pad(fastpaths.geometry(by_name[name],
-                                                          by_name[name].input_shape))
+    pads = {name: geometry(by_name[name], "depthwise_conv2d", by_name[name].input_shape).needs_pad
             for name in ("d_single", "d_c3", "d_sd")}
     assert pads == {"d_single": True, "d_c3": False, "d_sd": False}
     source = codegen.generate([by_name["d_blk"]], tmp_path, cpu="cortex-m55").source
@@ -216,13 +218,13 @@ def test_mve_dw16_paths(tmp_path: Path) -> None:
 
 def test_select_declines() -> None:
     layer = cases()[0]
-    assert fastpaths.select(layer, layer.input_shape, "generic") is None
+    assert kernels.fast_plan(layer, "generic", layer.input_shape) is None
     dm2 = DepthwiseConv2D(weights=np.ones((1, 3, 3, 8), np.int8), depth_multiplier=2,
                           output_multiplier=np.full(8, 1 << 30, np.int32),
                           output_shift=np.full(8, -3, np.int32), input_shape=(4, 4, 4))
-    assert fastpaths.select(dm2, (4, 4, 4), "cortex-m4") is None
+    assert kernels.fast_plan(dm2, "cortex-m4", (4, 4, 4)) is None
     with pytest.raises(ValueError, match="cpu='cortex-m85'"):
-        fastpaths.select(layer, layer.input_shape, "cortex-m85")
+        kernels.fast_plan(layer, "cortex-m85", layer.input_shape)
 
 
 def test_select_declines_int32_overflow() -> None:
@@ -231,8 +233,8 @@ def test_select_declines_int32_overflow() -> None:
     big = Conv2D(weights=np.full((4, 3, 3, 128), 127, np.int8), bias=layer.bias,
                  output_multiplier=layer.output_multiplier, output_shift=layer.output_shift,
                  padding="same", activation_dtype=np.int16, input_shape=(4, 4, 128))
-    assert fastpaths.select(big, (4, 4, 128), "cortex-m4") is None
-    assert fastpaths.select(big, (4, 4, 128), "cortex-m0") is None
+    assert kernels.fast_plan(big, "cortex-m4", (4, 4, 128)) is None
+    assert kernels.fast_plan(big, "cortex-m0", (4, 4, 128)) is None
 
 
 def _generate(cpu: str, out: Path) -> tuple[Path, list[Conv2D | DepthwiseConv2D], list]:

@@ -17,9 +17,9 @@ import pytest
 import serial
 from conftest import FIXTURE_DIR, FIXTURE_HASH, fixture_layers, open_fixture
 
-from edgeconv.client import Client, ClientError
 from edgeconv.targets import build
 from edgeconv.targets.boards import BOARDS
+from edgeconv.targets.client import Client, ClientError
 from edgeconv.targets.process import PtyProcess
 from edgeconv.targets.session import Session
 

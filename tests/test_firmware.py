@@ -12,9 +12,9 @@ import pytest
 from conftest import FIXTURE_DIR, fixture_layers, open_fixture
 
 from edgeconv import resources
-from edgeconv.client import DeviceFaultError
-from edgeconv.protocol import Msg
 from edgeconv.targets.boards import BOARDS
+from edgeconv.targets.client import DeviceFaultError
+from edgeconv.targets.protocol import Msg
 
 LAYERS = {layer.name: layer for layer in fixture_layers()}
 # (board, cpu, end of RAM = initial stack pointer)

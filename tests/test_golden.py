@@ -22,8 +22,8 @@ import pytest
 from golden_configs import GoldenCase, golden_cases, select_for
 
 import edgeconv.targets
-from edgeconv.client import ClientError
 from edgeconv.targets import build
+from edgeconv.targets.client import ClientError
 
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all"
 SMALL_TARGET_CASES = 120

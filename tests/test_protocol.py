@@ -10,7 +10,7 @@ from cobs import cobs
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgeconv import protocol as p
+from edgeconv.targets import protocol as p
 
 
 def test_crc_is_ieee_802_3_check_value():

@@ -11,7 +11,7 @@ from conftest import open_fixture
 
 import edgeconv.targets as targets
 from edgeconv.bench import benchmark_layers
-from edgeconv.client import ClientError, StaleFirmwareError
+from edgeconv.targets.client import ClientError, StaleFirmwareError
 
 
 def _children() -> list[str]:

@@ -321,6 +321,41 @@ class QuantizedConv(WindowLayer):
     def _acc_direct(self, x4: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def backward(self, x: np.ndarray, grad_output: np.ndarray, *,
+                 grad_dtype: object = None) -> tuple[Any, Any, Any]:
+        """Gradients of the layer's exact integer accumulator
+        ``acc = conv(x - input_zero_point, weights) + bias`` (see :meth:`accumulate`).
+
+        Domain (integer, as the layer computes): ``x`` is the layer's input
+        (``activation_dtype``, unbatched or batched as for ``__call__``);
+        ``grad_output`` is ``dL/dacc`` shaped like the output, int8/int16 in any fixed-point
+        unit (or float).  Returns ``(grad_input, grad_weights, grad_bias)`` with respect
+        to ``x``, the int8 ``weights`` and the integer ``bias`` (``None`` when the layer has
+        no bias): :class:`edgeconv.grad.FixedGrad` for integer ``grad_output`` (format rule
+        and error bound in :mod:`edgeconv.grad`), float64 arrays for float.  The
+        requantization and clamp after ``acc`` are not differentiated here: with scales
+        ``y_real ~= s_in * s_w[o] * acc[o]``, so a real-valued ``dL/dy_real`` becomes
+        ``dL/dacc[o] = s_in * s_w[o] * dL/dy_real[o]`` (0 where the output was clamped),
+        and ``dL/dx_real = grad_input / s_in``."""
+        from edgeconv import grad as _grad
+
+        self._to_nhwc(x)  # dtype and shape checks
+        # x - zero point as int16: int8 [-128, 127] minus a zero point in [-128, 127]
+        # stays within [-255, 255]; 16x8 layers have zero point 0.
+        centered = x.astype(np.int16) - np.int16(self.input_zero_point)
+        gx, gw, gb = self._backward_fn(_grad)(
+            centered, self.weights, grad_output, stride=self.stride, padding=self.padding,
+            dilation=self.dilation, grad_dtype=grad_dtype, **self._backward_options())
+        return gx, gw, (None if self.bias is None else gb)
+
+    def _backward_fn(self, grad_module: Any) -> Any:
+        """The :mod:`edgeconv.grad` function of this op."""
+        raise NotImplementedError
+
+    def _backward_options(self) -> dict[str, Any]:
+        """Op-specific keywords of :meth:`_backward_fn` (groups, depth_multiplier)."""
+        raise NotImplementedError
+
     def _quant_spec(self) -> dict[str, Any]:
         return {
             "weights": self.weights.tolist(),

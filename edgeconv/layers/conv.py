@@ -189,5 +189,11 @@ class Conv2D(QuantizedConv):
                 acc[b, oy, ox, oc] = total + bias[oc]
         return acc
 
+    def _backward_fn(self, grad_module: Any) -> Any:
+        return grad_module.conv2d_backward if self.rank == 2 else grad_module.conv1d_backward
+
+    def _backward_options(self) -> dict[str, Any]:
+        return {"groups": self.groups}
+
     def _spec_fields(self) -> dict[str, Any]:
         return {"groups": self.groups, **self._quant_spec()}

@@ -98,5 +98,11 @@ class DepthwiseConv2D(QuantizedConv):
                     acc[b, oy, ox, oc] = total + bias[oc]
         return acc
 
+    def _backward_fn(self, grad_module: Any) -> Any:
+        return grad_module.depthwise_conv2d_backward
+
+    def _backward_options(self) -> dict[str, Any]:
+        return {"depth_multiplier": self.depth_multiplier}
+
     def _spec_fields(self) -> dict[str, Any]:
         return {"depth_multiplier": self.depth_multiplier, **self._quant_spec()}

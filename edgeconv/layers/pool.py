@@ -67,6 +67,22 @@ class _Pool2D(WindowLayer):
         return np.clip(values, self.activation_min, self.activation_max).astype(
             self.activation_dtype)
 
+    def backward(self, x: np.ndarray, grad_output: np.ndarray, *,
+                 grad_dtype: object = None) -> Any:
+        """``dL/dx`` for ``grad_output = dL/dy`` (shaped like the output), through the pool
+        on the raw integers (input and output share scale and zero point, so the same
+        holds for the real values).  The clamp to ``activation_min/max`` is passed
+        straight through.  Integer ``grad_output`` gives a :class:`edgeconv.grad.FixedGrad`,
+        float gives float64; see :func:`edgeconv.grad.max_pool2d_backward` /
+        :func:`~edgeconv.grad.avg_pool2d_backward`."""
+        from edgeconv import grad as _grad
+
+        self._to_nhwc(x)  # dtype and shape checks
+        fn = (_grad.max_pool2d_backward if isinstance(self, MaxPool2D)
+              else _grad.avg_pool2d_backward)
+        return fn(x, grad_output, pool_size=self.pool_size, stride=self.stride,
+                  padding=self.padding, grad_dtype=grad_dtype)
+
     def _spec_fields(self) -> dict[str, Any]:
         return {"pool_size": list(self.pool_size), "activation_min": self.activation_min,
                 "activation_max": self.activation_max}

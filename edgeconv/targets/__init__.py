@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import serial
 
-from edgeconv.client import Client
 from edgeconv.targets import build
 from edgeconv.targets.boards import BOARDS, Board, board
+from edgeconv.targets.client import Client
 from edgeconv.targets.process import PtyProcess
 from edgeconv.targets.qemu import QemuMachine
 from edgeconv.targets.session import Session

@@ -1,18 +1,26 @@
-"""The boards edgeconv firmware supports: QEMU machine, CPU, memory, frame sizes."""
+"""The boards edgeconv supports: one table of QEMU machine, CPU, memory, UART and counter,
+used by the targets, the benchmark, the CLI and the tests."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
+
+from edgeconv.codegen.cpus import cpu as cpu_named
 
 
 @dataclass(frozen=True)
 class Board:
     """One firmware board (``firmware/boards/<name>``).
 
-    ``ram_bytes``: RAM the layers' input, output and scratch buffers may use together
-    (what is left after the harness, stack and frame buffers); ``cpus``: accepted
-    ``cpu`` overrides; ``icount``: QEMU runs with ``-icount shift=3`` so the FPGAIO
-    counter counts instructions (5 per tick).
+    ``machine``: the QEMU machine (None for the host); ``cpu``: the CPU it builds for by
+    default, ``cpus`` the other CPUs it runs; ``ram_bytes``: RAM the layers' input,
+    output and scratch buffers may use together (what is left after the harness, stack
+    and frame buffers); ``flash``/``ram``: (origin, length) of the memory map the
+    benchmark image links for; ``uart``: the UART ``-serial`` #0 reaches; ``counter``:
+    the count source and its address (FPGAIO counter on MPS2/MPS3); ``icount``: QEMU runs
+    with ``-icount shift=3`` (8 ns per instruction), so ``per_tick`` instructions elapse
+    per counter tick (MPS2 counter at 25 MHz: 5; AN547 at 20 MHz: 6.25).
     """
 
     name: str
@@ -21,6 +29,16 @@ class Board:
     ram_bytes: int
     cpus: tuple[str, ...] = ()
     icount: bool = False
+    flash: tuple[int, int] | None = None
+    ram: tuple[int, int] | None = None
+    uart: str = ""
+    counter: str = ""
+    counter_addr: int | None = None
+    per_tick: Fraction | None = None
+
+    def __post_init__(self) -> None:
+        for c in (self.cpu, *self.cpus):
+            cpu_named(c)  # every CPU a board names is one of the CPU table's
 
     def check_cpu(self, cpu: str | None) -> str:
         """The cpu to build for; ValueError for an override the board cannot run."""
@@ -32,15 +50,25 @@ class Board:
         return cpu
 
 
+_MPS2 = dict(flash=(0x0, 0x400000), ram=(0x20000000, 0x400000),
+             uart="CMSDK UART0 0x40004000", counter="FPGAIO counter",
+             counter_addr=0x40028018, per_tick=Fraction(5))
+
 BOARDS: dict[str, Board] = {
     b.name: b
     for b in (
-        Board("native", "generic", None, 64 << 20),
-        Board("mps2-an385", "cortex-m3", "mps2-an385", 3 << 20, ("cortex-m0",), icount=True),
-        Board("mps2-an386", "cortex-m4", "mps2-an386", 3 << 20, icount=True),
-        Board("mps3-an547", "cortex-m55", "mps3-an547", 400 << 10, icount=True),
-        Board("netduinoplus2", "cortex-m4", "netduinoplus2", 96 << 10),
-        Board("microbit", "cortex-m0", "microbit", 10 << 10),
+        Board("native", "generic", None, 64 << 20, uart="pty", counter="clock_gettime ns"),
+        Board("mps2-an385", "cortex-m3", "mps2-an385", 3 << 20, ("cortex-m0",), icount=True,
+              **_MPS2),
+        Board("mps2-an386", "cortex-m4", "mps2-an386", 3 << 20, icount=True, **_MPS2),
+        Board("mps3-an547", "cortex-m55", "mps3-an547", 400 << 10, icount=True,
+              flash=(0x0, 0x80000), ram=(0x20000000, 0x80000),
+              uart="CMSDK UART0 0x59303000", counter="FPGAIO counter",
+              counter_addr=0x59302018, per_tick=Fraction(25, 4)),
+        Board("netduinoplus2", "cortex-m4", "netduinoplus2", 96 << 10,
+              uart="STM32 USART1 0x40011000", counter="DWT CYCCNT or SysTick"),
+        Board("microbit", "cortex-m0", "microbit", 10 << 10, uart="nRF51 UART0 0x40002000",
+              counter="nRF51 TIMER0"),
     )
 }
 

@@ -7,9 +7,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from edgeconv.client import Client, ClientError
-from edgeconv.protocol import CounterKind, Hello, LayerInfo
+from edgeconv.targets.client import Client, ClientError
 from edgeconv.targets.process import PtyProcess
+from edgeconv.targets.protocol import CounterKind, Hello, LayerInfo
 from edgeconv.targets.qemu import QemuMachine
 
 _SIGNED = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}

@@ -1,0 +1,299 @@
+"""On-target benchmark: instructions, flash, scratch and stack of generated layers.
+
+``python -m edgeconv.bench.target --target qemu:mps2-an386`` (also reached as
+``edgeconv bench``) generates the benchmark layers L1-L7 for the target's CPU, links them
+into a small bare-metal image (``codegen/bench/``) that runs each layer once on fixed
+input, and runs it under QEMU with ``-icount shift=3``: the FPGAIO counter then ticks once
+every 5 instructions.  The image first times a loop of known length (calibration, checked
+to within 10 instructions) and checks every output element against the reference model.
+Flash per layer is measured from the ELF with ``arm-none-eabi-nm --size-sort -S`` by the
+layer's symbol prefix; peak stack by stack painting on the device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from edgeconv.bench.layers import benchmark_input, benchmark_layers
+from edgeconv.codegen.cpus import cpu as cpu_named
+from edgeconv.resources import templates_dir
+from edgeconv.targets.boards import BOARDS, Board
+
+__all__ = ["BOARDS", "LayerResult", "build", "flash_bytes", "main", "run"]
+
+OPTS = ("O3", "Os")
+CALIB_N = 20000  # calibration loop iterations: 2 * n + 1 instructions
+CALIB_TOLERANCE = 10  # instructions
+PAINT_WORDS = 2048  # stack painted below main's frame (8 KiB)
+
+# CMSIS-NN 7.0 anchor figures (same compiler, flags and counting, -O3): instructions/MAC.
+ANCHOR_IPM = {
+    "L1": {"cortex-m4": 4.82, "cortex-m0": 11.70, "cortex-m55": 1.36},
+    "L2": {"cortex-m4": 1.93, "cortex-m0": 6.70, "cortex-m55": 0.25},
+    "L3": {"cortex-m4": 2.07, "cortex-m0": 7.55, "cortex-m55": 0.39},
+    "L4": {"cortex-m4": 8.61, "cortex-m0": 37.63, "cortex-m55": 2.30},
+    "L5": {"cortex-m4": 3.47, "cortex-m0": 9.41, "cortex-m55": 0.90},
+    "L6": {"cortex-m4": 2.19, "cortex-m0": 7.24, "cortex-m55": 0.47},
+    "L7": {"cortex-m4": 15.05, "cortex-m0": 27.13, "cortex-m55": 6.55},
+}
+ANCHOR_SCRATCH = {"L1": 112, "L2": 1152, "L5": 160, "L6": 1152}  # bytes; others not given
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """One layer's measurements on one target and optimisation level."""
+
+    name: str
+    strategy: str
+    macs: int
+    instructions: int
+    flash_bytes: int
+    scratch_bytes: int
+    stack_bytes: int
+    mismatches: int
+
+    @property
+    def per_mac(self) -> float:
+        """Instructions per multiply-accumulate."""
+        return self.instructions / self.macs
+
+
+def _board(target: str) -> tuple[Board, str]:
+    """The board and CPU of ``qemu:<board>[:<cpu>]``, for boards with a counter of known
+    rate under ``-icount`` (the benchmark counts instructions with it)."""
+    from edgeconv.targets import parse_spec
+
+    allowed = ", ".join(f"qemu:{b.name}[:<cpu>]" for b in BOARDS.values() if b.per_tick)
+    try:
+        spec = parse_spec(target)
+    except ValueError as exc:
+        raise ValueError(f"target={target!r}: {exc}; allowed are {allowed}") from None
+    if spec.kind != "qemu" or spec.board.per_tick is None:
+        raise ValueError(f"target={target!r}: allowed are {allowed}")
+    return spec.board, spec.cpu
+
+
+def _c_values(arr: np.ndarray) -> list[str]:
+    return [str(int(v)) for v in arr.ravel()]
+
+
+def _render_main(layers: list[Any], infos: list[Any], prefix: str, board: Board,
+                 out: Path) -> None:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "bench")),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True)
+    items = []
+    for index, (layer, info) in enumerate(zip(layers, infos, strict=True)):
+        x = benchmark_input(layer, seed=index)
+        ctype = f"{np.dtype(layer.activation_dtype).name}_t"
+        items.append({"name": info.name, "in_ctype": ctype, "out_ctype": ctype,
+                      "input": _c_values(x), "expect": _c_values(layer(x)),
+                      "scratch": info.scratch_bytes > 0})
+    words = [max(1, -(-max(getattr(i, attr) * np.dtype(dt).itemsize for i in infos) // 4))
+             for attr, dt in (("scratch_bytes", np.uint8), ("output_count", np.int16))]
+    (out / "bench_main.c").write_text(env.get_template("bench_main.c.j2").render(
+        prefix=prefix, layers=items, counter_addr=hex(board.counter_addr),
+        scratch_words=words[0], output_words=words[1], calib_n=CALIB_N,
+        paint_words=PAINT_WORDS))
+    link = (templates_dir() / "bench" / "link.ld.in").read_text()
+    for key, (origin, length) in (("FLASH", board.flash), ("RAM", board.ram)):
+        link = (link.replace(f"@{key}_ORIGIN@", hex(origin))
+                .replace(f"@{key}_LENGTH@", hex(length)).replace(f"@{key}@", key))
+    (out / "link.ld").write_text(link)
+
+
+def compile_flags(cpu: str, opt: str) -> list[str]:
+    """arm-none-eabi-gcc flags for ``cpu`` at optimisation level ``opt``."""
+    if opt not in OPTS:
+        raise ValueError(f"opt={opt!r}: allowed are {', '.join(OPTS)}")
+    return [*cpu_named(cpu).gcc_flags(), f"-{opt}", "-std=c99", "-ffreestanding",
+            "-fno-common", "-Wall", "-Wextra"]
+
+
+def build(layers: list[Any], target: str, opt: str, workdir: Path, *,
+          fast: bool = True) -> tuple[Path, list[Any]]:
+    """Generate the layers and the benchmark image; return the ELF and the layer infos."""
+    from edgeconv import codegen
+
+    board, cpu = _board(target)
+    prefix = "bench_net"
+    strategy = None if fast else "im2col"
+    gen = codegen.generate(layers, workdir, prefix, cpu=cpu, strategy=strategy)
+    infos = list(gen.layers)
+    _render_main(layers, infos, prefix, board, workdir)
+    elf = workdir / f"bench_{opt}.elf"
+    sources = [workdir / f"{prefix}.c", workdir / "bench_main.c",
+               templates_dir() / "bench" / "startup.c"]
+    cmd = ["arm-none-eabi-gcc", *compile_flags(cpu, opt), "-nostartfiles",
+           "-T", str(workdir / "link.ld"), "-I", str(workdir), *map(str, sources),
+           "-o", str(elf), "-lc", "-lgcc"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark build failed ({' '.join(cmd)}):\n{proc.stderr}")
+    return elf, infos
+
+
+def flash_bytes(elf: Path, names: list[str]) -> dict[str, int]:
+    """.text + .rodata bytes per layer: symbols ``<name>`` or ``<name>_*`` from nm."""
+    out = subprocess.run(["arm-none-eabi-nm", "--size-sort", "-S", str(elf)], check=True,
+                         capture_output=True, text=True).stdout
+    sizes = dict.fromkeys(names, 0)
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) != 4 or parts[2].lower() not in ("t", "r"):
+            continue
+        for name in names:
+            if parts[3] == name or parts[3].startswith(name + "_"):
+                sizes[name] += int(parts[1], 16)
+    return sizes
+
+
+def run_image(elf: Path, machine: str, timeout: float = 120.0) -> str:
+    """Run ``elf`` on QEMU ``machine``; return the semihosting console text."""
+    cmd = ["qemu-system-arm", "-M", machine, "-icount", "shift=3", "-nographic",
+           "-monitor", "none", "-serial", "none",
+           "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"QEMU {machine} exited with {proc.returncode}: "
+                           f"{proc.stderr.strip()[-500:]}")
+    return proc.stderr + proc.stdout
+
+
+def _fields(text: str, head: str) -> dict[str, int]:
+    match = re.search(rf"^{re.escape(head)}((?: \w+=\d+)+)\s*$", text, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"benchmark output lacks {head!r}: {text[-500:]!r}")
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+def instructions_per_tick(text: str, board: Board) -> Fraction:
+    """Instructions per counter tick, validated on the calibration loop."""
+    calib = _fields(text, "calib")
+    empty = _fields(text, "empty")["ticks"]
+    expected = 2 * calib["n"] + 1
+    per_tick = board.per_tick
+    measured = round((calib["ticks"] - empty) * per_tick)
+    if abs(measured - expected) > CALIB_TOLERANCE + per_tick:
+        raise RuntimeError(f"timer calibration failed: loop of {expected} instructions "
+                           f"measured as {measured}")
+    return per_tick
+
+
+def run(layers: list[Any], target: str = "qemu:mps2-an386", opt: str = "O3", *,
+        fast: bool = True) -> list[LayerResult]:
+    """Build and run the benchmark; every output is checked against the reference."""
+    board, _ = _board(target)
+    with tempfile.TemporaryDirectory(prefix="edgeconv-bench-") as tmp:
+        elf, infos = build(layers, target, opt, Path(tmp), fast=fast)
+        sizes = flash_bytes(elf, [i.name for i in infos])
+        text = run_image(elf, board.machine)
+    per_tick = instructions_per_tick(text, board)
+    empty = _fields(text, "empty")["ticks"]
+    results = []
+    for layer, info in zip(layers, infos, strict=True):
+        f = _fields(text, f"layer {info.name}")
+        if f["rc"] != 0:
+            raise RuntimeError(f"layer {info.name} returned {f['rc']}")
+        results.append(LayerResult(info.name, info.strategy, int(layer.macs()),
+                                   round((f["ticks"] - empty) * per_tick), sizes[info.name],
+                                   info.scratch_bytes, f["stack"], f["mismatches"]))
+    return results
+
+
+def text_table(results: list[LayerResult]) -> str:
+    """Plain-text table of the results."""
+    head = (f"{'layer':<6} {'strategy':<14} {'MACs':>9} {'instr':>10} {'instr/MAC':>9} "
+            f"{'flash B':>8} {'scratch B':>9} {'stack B':>7} {'mismatch':>8}")
+    rows = [head] + [
+        f"{r.name:<6} {r.strategy:<14} {r.macs:>9} {r.instructions:>10} {r.per_mac:>9.2f} "
+        f"{r.flash_bytes:>8} {r.scratch_bytes:>9} {r.stack_bytes:>7} {r.mismatches:>8}"
+        for r in results]
+    return "\n".join(rows)
+
+
+def markdown_table(runs: dict[str, list[LayerResult]], cpu: str) -> str:
+    """README table: ours (one column per optimisation level) next to CMSIS-NN."""
+    opts = list(runs)
+    first = runs[opts[0]]
+    head = ["layer (strategy)", "MACs", *[f"ours -{o} instr/MAC" for o in opts],
+            "CMSIS-NN -O3", "ours/CMSIS-NN", f"flash B -{opts[0]}", "scratch B (CMSIS-NN)",
+            f"stack B -{opts[0]}"]
+    lines = ["| " + " | ".join(head) + " |",
+             "|---|" + "---:|" * (len(head) - 1)]
+    for i, r in enumerate(first):
+        anchor = ANCHOR_IPM.get(r.name, {}).get(cpu)
+        ours = [runs[o][i].per_mac for o in opts]
+        cmsis = f"{anchor:.2f}" if anchor else "n/a"
+        ratio = f"{ours[0] / anchor:.2f}x" if anchor else "n/a"
+        scratch = f"{r.scratch_bytes} ({ANCHOR_SCRATCH.get(r.name, 'n/a')})"
+        cells = [f"{r.name} ({r.strategy})", f"{r.macs:,}", *[f"{v:.2f}" for v in ours],
+                 cmsis, ratio, f"{r.flash_bytes:,}", scratch, str(r.stack_bytes)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _select(layers: list[Any], names: str | None) -> list[Any]:
+    if names is None:
+        return layers
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    known = [layer.name for layer in layers]
+    for n in wanted:
+        if n not in known:
+            raise ValueError(f"layers={names!r}: {n!r} unknown, allowed are {', '.join(known)}")
+    return [layer for layer in layers if layer.name in wanted]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``edgeconv bench``: run the benchmark layers on a QEMU board and print the table."""
+    parser = argparse.ArgumentParser(prog="edgeconv bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--target", default="qemu:mps2-an386",
+                        help="qemu:mps2-an386 (M4), qemu:mps2-an385:cortex-m0 (M0 code), "
+                             "qemu:mps2-an385 (M3), qemu:mps3-an547 (M55)")
+    parser.add_argument("--layers", default=None, help="comma-separated subset, e.g. L2,L7")
+    parser.add_argument("--opt", default="O3,Os", help="optimisation levels, e.g. O3 or O3,Os")
+    parser.add_argument("--generic", action="store_true",
+                        help="benchmark the generic kernels instead of the fast paths")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the README table (ours next to CMSIS-NN) instead")
+    args = parser.parse_args(argv)
+    _, cpu = _board(args.target)
+    opts = [o.strip() for o in args.opt.split(",") if o.strip()]
+    for o in opts:
+        if o not in OPTS:
+            raise ValueError(f"opt={o!r}: allowed are {', '.join(OPTS)}")
+    layers = _select(list(benchmark_layers().values()), args.layers)
+    runs = {o: run(layers, args.target, o, fast=not args.generic) for o in opts}
+    bad = [r.name for rs in runs.values() for r in rs if r.mismatches]
+    if args.markdown:
+        print(markdown_table(runs, cpu))
+    else:
+        for o, results in runs.items():
+            print(f"{args.target} ({cpu}, -{o})")
+            print(text_table(results))
+    if args.json:
+        doc = {"target": args.target, "cpu": cpu, "runs": {
+            o: [{**asdict(r), "instructions_per_mac": r.per_mac} for r in rs]
+            for o, rs in runs.items()}}
+        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+    if bad:
+        print(f"output mismatches in: {', '.join(sorted(set(bad)))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

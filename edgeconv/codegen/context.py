@@ -1,0 +1,275 @@
+"""The common template context of one layer (docs/architecture.md, "Template context"):
+everything a kernel needs to know about the layer, computed once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from edgeconv.codegen.geometry import (
+    Geometry,
+    acc_bound,
+    geometry,
+    max_input_term,
+    weight_rows,
+)
+from edgeconv.codegen.names import c_comment
+from edgeconv.fixedpoint import INT32_MAX
+
+# Class name (anywhere in the MRO) -> op name.
+_OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "conv1d",
+        "MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d", "SignalFilter": "signal_filter"}
+CONV_OPS = ("conv2d", "depthwise_conv2d", "conv1d")
+_CTYPES = {1: "int8_t", 2: "int16_t", 4: "int32_t"}
+INT64_ACC_LIMIT = 1 << 47  # domain of fixedpoint.multiply_by_quantized_multiplier_int64
+AVG_POOL_MAX_WINDOW = 65535  # 65535 * 32768 < 2**31: the C sum of int16 values fits int32
+
+
+def op_of(layer: Any) -> str:
+    """The op name of ``layer`` from its class (or a base class)."""
+    for cls in type(layer).__mro__:
+        if cls.__name__ in _OPS:
+            return _OPS[cls.__name__]
+    raise ValueError(f"layer={layer!r}: not a supported layer type ({', '.join(_OPS)})")
+
+
+def _ints(values: Any) -> list[int]:
+    return [int(v) for v in np.asarray(values).ravel()]
+
+
+@dataclass(frozen=True)
+class ConvParams:
+    """Conv-like layers: weights, bias and requantization as the templates read them."""
+
+    groups: int
+    in_c_per_group: int
+    out_c_per_group: int
+    depth_multiplier: int
+    weights: list[int]
+    bias: list[int] | None
+    bias_ctype: str
+    acc_ctype: str
+    acc_wraps: bool
+    multiplier: list[int]
+    shift: list[int]
+    input_offset: int
+    output_offset: int
+    rounding: str
+    requantize: str
+    acc_bound: int
+
+
+@dataclass(frozen=True)
+class SignalParams:
+    """Q-format 1-D filters (``SignalFilter``)."""
+
+    kernel: list[int]
+    taps: list[int]
+    n_kernel: int
+    n_in: int
+    kind: str
+    mode: str
+    fmt: str
+    stride: int
+    output_length: int
+    first: int
+    lead_zeros: int
+    trail_zeros: int
+    rounding: str
+    round_add: int
+    saturate: bool
+    accumulator: int
+    frac_bits: int
+    out_bits: int
+    out_min: int
+    out_max: int
+
+
+@dataclass(frozen=True)
+class LayerContext:
+    """One layer as codegen sees it. ``geo`` is None for signal filters; ``conv`` holds
+    the conv-like layers' parameters, ``signal`` the signal filters'."""
+
+    layer: Any
+    name: str
+    op: str
+    cpu: str
+    in_ctype: str
+    out_ctype: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    input_count: int
+    output_count: int
+    geo: Geometry | None = None
+    act_min: int = 0
+    act_max: int = 0
+    conv: ConvParams | None = None
+    signal: SignalParams | None = None
+
+    @property
+    def NAME(self) -> str:  # noqa: N802 - the macro prefix, as templates spell it
+        return self.name.upper()
+
+    def template_vars(self) -> dict[str, Any]:
+        """The variables a layer template receives: these fields, ``NAME``, and the
+        conv or signal parameters flattened in."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if f.name not in ("conv", "signal")}
+        out["NAME"] = self.NAME
+        for part in (self.conv, self.signal):
+            if part is not None:
+                out.update({f.name: getattr(part, f.name) for f in fields(part)})
+        return out
+
+
+def _input_shape(layer: Any) -> tuple[int, ...]:
+    shape = getattr(layer, "input_shape", None)
+    if shape is None:
+        raise ValueError(f"layer {layer.name!r}: input_shape=None, codegen needs a shape")
+    return tuple(int(d) for d in shape)
+
+
+def _conv_params(layer: Any, op: str, geo: Geometry) -> ConvParams:
+    wide = np.dtype(layer.activation_dtype) == np.int16
+    out_c = geo.out_c
+    if op == "depthwise_conv2d":
+        dm = int(layer.depth_multiplier)
+        groups, icpg, ocpg = geo.in_c, 1, dm
+    else:
+        dm = 1
+        groups = int(layer.groups)
+        icpg = int(layer.weights.shape[-1])
+        ocpg = out_c // groups
+    bound = acc_bound(weight_rows(layer, op), layer.bias, max_input_term(layer))
+    if wide:
+        if bound >= INT64_ACC_LIMIT:
+            raise ValueError(f"layer {layer.name!r}: accumulator bound {bound} outside the "
+                             f"16x8 requantization domain [-2**47, 2**47)")
+        requantize = "edgeconv_mbqm_int64"
+    else:
+        rounding = str(layer.rounding)
+        if rounding not in ("double", "single"):
+            raise ValueError(f"layer {layer.name!r}: rounding={rounding!r}: allowed are "
+                             f"'double', 'single'")
+        requantize = f"edgeconv_mbqm_{rounding}"
+    shift = _ints(layer.output_shift)
+    lo, hi = (-31, 7) if wide else (-31, 30)
+    bad = [s for s in shift if not lo <= s <= hi]
+    if bad:
+        raise ValueError(f"layer {layer.name!r}: output_shift={bad[0]}: allowed range is "
+                         f"[{lo}, {hi}]")
+    return ConvParams(
+        groups=groups, in_c_per_group=icpg, out_c_per_group=ocpg, depth_multiplier=dm,
+        weights=_ints(layer.weights), bias=None if layer.bias is None else _ints(layer.bias),
+        bias_ctype="int64_t" if wide else "int32_t",
+        # int8: the reference wraps the exact accumulator to int32 (as TFLite's int32 sum
+        # does); when that can happen, C sums in int64 and wraps explicitly (no UB).
+        acc_ctype="int64_t" if wide or bound > INT32_MAX else "int32_t",
+        acc_wraps=not wide and bound > INT32_MAX,
+        multiplier=_ints(np.broadcast_to(layer.output_multiplier, (out_c,))),
+        shift=_ints(np.broadcast_to(shift, (out_c,))),
+        input_offset=-int(layer.input_zero_point), output_offset=int(layer.output_zero_point),
+        rounding=str(layer.rounding), requantize=requantize, acc_bound=bound)
+
+
+def layer_context(layer: Any, name: str, cpu: str,
+                  input_shape: tuple[int, ...] | None = None) -> LayerContext:
+    """Everything a layer template needs except the kernel's own context, for
+    ``input_shape`` (default: the layer's own)."""
+    op = op_of(layer)
+    in_shape = _input_shape(layer) if input_shape is None else tuple(int(d) for d in input_shape)
+    ctype = _CTYPES[np.dtype(layer.activation_dtype).itemsize]
+    common = dict(layer=layer, name=name, op=op, cpu=cpu, in_ctype=ctype, out_ctype=ctype,
+                  input_shape=in_shape, input_count=int(np.prod(in_shape)))
+    if op == "signal_filter":
+        sig = _signal_params(layer)
+        out_shape: tuple[int, ...] = (sig.output_length,)
+        ctx = LayerContext(**common, output_shape=out_shape, output_count=sig.output_length,
+                           signal=sig)
+    else:
+        geo = geometry(layer, op, in_shape)
+        if op == "avg_pool2d" and geo.k_h * geo.k_w > AVG_POOL_MAX_WINDOW:
+            raise ValueError(f"layer {name!r}: pool_size {geo.k_h}x{geo.k_w}: window "
+                             f"area allowed range is [1, {AVG_POOL_MAX_WINDOW}] (int32 sum)")
+        out_shape = tuple(int(d) for d in layer.output_shape_for(in_shape))
+        ctx = LayerContext(**common, output_shape=out_shape,
+                           output_count=int(np.prod(out_shape)), geo=geo,
+                           act_min=int(layer.activation_min), act_max=int(layer.activation_max),
+                           conv=_conv_params(layer, op, geo) if op in CONV_OPS else None)
+    _check_index_range(ctx)
+    return ctx
+
+
+def _check_index_range(ctx: LayerContext) -> None:
+    """Generated index arithmetic is int32: every array index and loop bound the
+    templates form stays below the largest of these sizes."""
+    sig = ctx.signal
+    sizes = {"input elements": ctx.input_count, "output elements": ctx.output_count,
+             "weights": len(ctx.conv.weights) if ctx.conv else 0,
+             "output_length * stride + input_length + kernel length":
+                 sig.output_length * sig.stride + sig.n_in + sig.n_kernel if sig else 0}
+    for what, size in sizes.items():
+        if size > INT32_MAX // 2:
+            raise ValueError(f"layer {ctx.name!r}: {what} = {size}: allowed range is "
+                             f"[1, {INT32_MAX // 2}] (32-bit index arithmetic)")
+
+
+def _signal_params(layer: Any) -> SignalParams:
+    """Q-format filter: the taps as convolved (reversed for correlate), where output 0
+    sits in the full result, and the requantization constants."""
+    kernel = _ints(layer.kernel)
+    m, n = int(layer.input_length), len(kernel)
+    kind, mode, fmt = str(layer.kind), str(layer.mode), str(layer.fmt)
+    for what, value, allowed in (("kind", kind, ("convolve", "correlate")),
+                                 ("mode", mode, ("full", "same", "valid")),
+                                 ("fmt", fmt, ("q7", "q15", "q31"))):
+        if value not in allowed:
+            raise ValueError(f"layer {layer.name!r}: {what}={value!r}: allowed are "
+                             f"{', '.join(allowed)}")
+    first = {"same": (n - 1) // 2, "valid": min(m, n) - 1}.get(mode, 0)
+    padded = kind == "correlate" and mode == "full"
+    frac_bits = {"q7": 7, "q15": 15, "q31": 31}[fmt]
+    accumulator = int(layer.accumulator)
+    if not 8 <= accumulator <= 128:
+        raise ValueError(f"layer {layer.name!r}: accumulator={accumulator}: allowed range "
+                         f"is [8, 128]")
+    rounding = str(layer.rounding)
+    if rounding not in ("floor", "nearest"):
+        raise ValueError(f"layer {layer.name!r}: rounding={rounding!r}: allowed are "
+                         f"'floor', 'nearest'")
+    return SignalParams(
+        kernel=kernel, taps=kernel[::-1] if kind == "correlate" else kernel, n_kernel=n,
+        n_in=m, kind=kind, mode=mode, fmt=fmt, stride=int(layer.stride),
+        output_length=int(layer.output_length), first=first,
+        lead_zeros=max(m - n, 0) if padded else 0, trail_zeros=max(n - m, 0) if padded else 0,
+        rounding=rounding, round_add=(1 << (frac_bits - 1)) if rounding == "nearest" else 0,
+        saturate=bool(layer.saturate), accumulator=accumulator, frac_bits=frac_bits,
+        out_bits=1 + frac_bits, out_min=-(1 << frac_bits), out_max=(1 << frac_bits) - 1)
+
+
+def quant_facts(ctx: LayerContext) -> list[str]:
+    """Lines for the header's comment block: what the numbers mean (sanitized)."""
+    facts = [f"op {ctx.op}, input {ctx.input_shape} {ctx.in_ctype}, "
+             f"output {ctx.output_shape} {ctx.out_ctype}"]
+    sig, geo, conv = ctx.signal, ctx.geo, ctx.conv
+    if sig is not None:
+        opts = {k: getattr(ctx.layer, k) for k in ("rounding", "saturate", "accumulator")
+                if hasattr(ctx.layer, k)}
+        facts.append(f"{sig.kind} mode={sig.mode} fmt={sig.fmt} "
+                     f"taps={sig.n_kernel} stride={sig.stride} {opts}")
+    if geo is not None:
+        facts.append(f"window {geo.k_h}x{geo.k_w} stride {geo.stride_h}x{geo.stride_w} "
+                     f"dilation {geo.dil_h}x{geo.dil_w} pads t{geo.pad_top} "
+                     f"b{geo.pad_bottom} l{geo.pad_left} r{geo.pad_right}")
+        facts.append(f"activation range [{ctx.act_min}, {ctx.act_max}]")
+    if conv is not None:
+        facts.append(f"input_zero_point {-conv.input_offset}, output_zero_point "
+                     f"{conv.output_offset}, rounding {conv.rounding}, groups "
+                     f"{conv.groups}, depth_multiplier {conv.depth_multiplier}")
+        facts.append(f"per-channel real scale = multiplier * 2**(shift - 31); requantized by "
+                     f"{conv.requantize}")
+        facts.append(f"output_multiplier {conv.multiplier}")
+        facts.append(f"output_shift {conv.shift}")
+    return [c_comment(f) for f in facts]

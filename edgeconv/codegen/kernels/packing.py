@@ -1,0 +1,121 @@
+"""Weight packing and requantization choices shared by the Cortex-M kernel families."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+OC_BLOCK = 4  # output channels per register block (every family)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Requant:
+    """How a fast kernel requantizes an accumulator (``k.requant``, ``k.shifts``):
+
+    - ``r1``: int8, double rounding, multipliers >= 0, every shift <= -1 and the
+      accumulator bound below 2**30: SRDHM as SMMULR(2 * acc, mult) on DSP cores, then
+      RoundingDivideByPOT as ``((h + (h >> 31)) >> (right - 1)) + 1) >> 1``; ``shifts``
+      holds ``right - 1``. No step can overflow under the bound.
+    - ``double``: int8, double rounding, multipliers >= 0: the exact general form.
+    - ``helper``: the shared helper chosen by codegen (single rounding, 16x8).
+    """
+
+    requant: str
+    shifts: list[int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepthwiseWords(Requant):
+    """``k`` of the depthwise kernels that read one weight word per tap and channel:
+    groups of four channels per tap, then the remaining channels (``depthwise_groups``)."""
+
+    int16: bool
+    w_ctype: str
+    wwords: list[int]
+    bias32: list[int]
+
+
+def route(ctx: Any, conv: Callable[[Any], Any], depthwise: Callable[[Any], Any]) -> Any:
+    """A family's ``select``: Conv2D with groups 1 to ``conv``, DepthwiseConv2D to
+    ``depthwise``, anything else declined (None)."""
+    if ctx.op == "depthwise_conv2d":
+        return depthwise(ctx)
+    if ctx.op == "conv2d" and ctx.conv.groups == 1:
+        return conv(ctx)
+    return None
+
+
+def requant(layer: Any, bound: int) -> dict[str, Any]:
+    """The :class:`Requant` fields for ``layer`` with accumulators bounded by ``bound``."""
+    mult = np.asarray(layer.output_multiplier, np.int64)
+    shift = np.asarray(layer.output_shift, np.int64)
+    int8 = np.dtype(layer.activation_dtype) == np.dtype(np.int8)
+    mode = "helper"
+    if int8 and layer.rounding == "double" and bool(np.all(mult >= 0)):
+        mode = "r1" if bound < (1 << 30) and bool(np.all(shift <= -1)) else "double"
+    shifts = [int(-s - 1) for s in shift] if mode == "r1" else [int(s) for s in shift]
+    return {"requant": mode, "shifts": shifts}
+
+
+def is_int16(layer: Any) -> bool:
+    """16x8 layer (int16 activations)."""
+    return np.dtype(layer.activation_dtype) == np.dtype(np.int16)
+
+
+def bias_of(layer: Any, out_c: int) -> np.ndarray:
+    """The bias as int64, zeros where the layer has none."""
+    bias = getattr(layer, "bias", None)
+    return np.zeros(out_c, np.int64) if bias is None else np.asarray(bias, np.int64)
+
+
+def ints(values: Any) -> list[int]:
+    """Flat list of Python ints."""
+    return [int(v) for v in np.asarray(values).ravel()]
+
+
+def pack_pairs(pairs: np.ndarray) -> list[int]:
+    """int16 pairs ``(..., 2)`` -> int32 words, element 0 in the low half."""
+    lo = pairs[..., 0].astype(np.int64) & 0xFFFF
+    hi = pairs[..., 1].astype(np.int64) & 0xFFFF
+    words = (hi << 16) | lo
+    return ints(np.where(words >= 1 << 31, words - (1 << 32), words))
+
+
+def offset_pair(layer: Any) -> int:
+    """The input offset ``-input_zero_point`` in both halves of a word."""
+    offset = -int(layer.input_zero_point) & 0xFFFF
+    return pack_pairs(np.array([offset, offset]))[0]
+
+
+def sxtb16_order(n: int) -> np.ndarray:
+    """Index permutation of ``n`` (a multiple of 4) elements into SXTB16 order:
+    (0, 2), (1, 3), (4, 6), (5, 7), ... as consecutive pairs."""
+    base = np.arange(n).reshape(-1, 4)
+    return base[:, [0, 2, 1, 3]].ravel()
+
+
+def wrap32(values: np.ndarray) -> list[int]:
+    """Reduce int64 values modulo 2**32 into int32 (the kernels sum modulo 2**32)."""
+    return ints((values.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31))
+
+
+def depthwise_groups(w: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Depthwise weights ``(tap, channel)`` in groups of four channels,
+    ``(group, tap, channel)``, and the remaining channels' weights, tap by tap."""
+    taps, channels = w.shape
+    n4 = channels - channels % 4
+    grouped = w[:, :n4].reshape(taps, n4 // 4, 4).transpose(1, 0, 2)
+    return grouped, ints(w[:, n4:].T)
+
+
+def blocked_rows(rows: np.ndarray, inner: tuple[int, ...], order: tuple[int, ...]
+                 ) -> tuple[int, np.ndarray, np.ndarray]:
+    """Split per-channel ``rows`` (channel first) into whole blocks of ``OC_BLOCK``
+    channels, each block reshaped to ``(block, OC_BLOCK, *inner)`` and transposed by
+    ``order``, and the remaining channels; returns (blocks, blocked, tail)."""
+    n_blocks = rows.shape[0] // OC_BLOCK
+    blocked = rows[:n_blocks * OC_BLOCK].reshape(n_blocks, OC_BLOCK, *inner).transpose(order)
+    return n_blocks, blocked, rows[n_blocks * OC_BLOCK:]
