@@ -23,6 +23,7 @@ from edgeconv.model import Model, compare_with_tflite, first_difference, read_tf
 from edgeconv.model.graph import _Builder
 
 MODELS = Path(__file__).parent / "models"
+OPS = Path(__file__).parent / "golden" / "ops"
 FIXTURES = ["ds_cnn", "resnet8", "mobilenet_v1_025", "fc_autoencoder", "misc_ops",
             "small_cnn_16x8", "small_cnn_float_io", "concat_requantize"]
 SEEDS = (0, 1, 2)
@@ -40,31 +41,31 @@ def _random_input(detail: dict, rng: np.random.Generator) -> np.ndarray:
     return rng.integers(info.min, info.max, size=detail["shape"], endpoint=True, dtype=dtype)
 
 
-def _interpreter_run(path: Path, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """A seeded random input and every non-constant tensor of the LiteRT reference run,
+def _interpreter_run(path: Path, seed: int) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Seeded random inputs and every non-constant tensor of the LiteRT reference run,
     by tensor name."""
     interp = Interpreter(model_path=str(path),
                          experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
                          experimental_preserve_all_tensors=True)
     interp.allocate_tensors()
-    (detail,) = interp.get_input_details()
-    x = _random_input(detail, np.random.default_rng(seed))
-    interp.set_tensor(detail["index"], x)
+    rng = np.random.default_rng(seed)
+    xs = []
+    for detail in interp.get_input_details():
+        xs.append(_random_input(detail, rng))
+        interp.set_tensor(detail["index"], xs[-1])
     interp.invoke()
     # the file's non-constant tensors (kernels may add temporaries after them, e.g. MEAN)
     wanted = {t.index for t in read_tflite(path).tensors if not t.is_constant}
     tensors = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_tensor_details()
                if d["index"] in wanted}
-    return x, tensors
+    return xs, tensors
 
 
-# ----------------------------------------------------------------- whole models
-
-@pytest.mark.parametrize("stem", FIXTURES)
-def test_every_tensor_bit_exact(stem: str) -> None:
-    model = edgeconv.load(_path(stem))
-    for seed in SEEDS:
-        x, expected = _interpreter_run(_path(stem), seed)
+def _check_trace(path: Path, seeds: tuple[int, ...] = SEEDS) -> None:
+    model = edgeconv.load(path)
+    for seed in seeds:
+        xs, expected = _interpreter_run(path, seed)
+        x = xs[0] if len(xs) == 1 else xs
         trace = model.trace(x)
         assert set(trace) == set(expected), "trace keys differ from the interpreter's tensors"
         for name, want in expected.items():
@@ -72,9 +73,22 @@ def test_every_tensor_bit_exact(stem: str) -> None:
             assert got.dtype == want.dtype and got.shape == want.shape, name
             bad = int(np.count_nonzero(got != want))
             assert bad == 0, f"seed {seed}: {name}: {bad} of {want.size} elements differ"
-        out = model(x)
         (out_name,) = [t.name for t in model.outputs]
-        np.testing.assert_array_equal(out, expected[out_name])
+        np.testing.assert_array_equal(model(x), expected[out_name])
+
+
+# ----------------------------------------------------------------- whole models
+
+@pytest.mark.parametrize("stem", FIXTURES)
+def test_every_tensor_bit_exact(stem: str) -> None:
+    _check_trace(_path(stem))
+
+
+@pytest.mark.parametrize("path", sorted(OPS.glob("*.tflite")), ids=lambda p: p.stem)
+def test_single_op_models_bit_exact(path: Path) -> None:
+    """The single-op fixtures of tests/golden/ops/ (ADD, MUL, MEAN, SOFTMAX, LOGISTIC with
+    broadcasting, fused activations, int16) loaded as whole models."""
+    _check_trace(path, seeds=(0,))
 
 
 @pytest.mark.parametrize("stem", FIXTURES)

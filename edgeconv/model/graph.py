@@ -85,8 +85,10 @@ class _Builder:
                              "or int16 (16x8) activations, all the same")
         return dt
 
-    def per_tensor(self, op: OperatorInfo, t: TensorInfo) -> tuple[float, int]:
-        """``(scale, zero_point)`` of a per-tensor quantized activation tensor."""
+    def per_tensor(self, op: OperatorInfo, t: TensorInfo, *,
+                   int16_zero_point: bool = True) -> tuple[float, int]:
+        """``(scale, zero_point)`` of a per-tensor quantized activation tensor (16x8
+        int16 tensors have zero point 0 unless ``int16_zero_point`` is False)."""
         q = t.quantization
         if q is None:
             raise self.error(op, f"tensor {t.name!r} has no quantization parameters, "
@@ -95,7 +97,7 @@ class _Builder:
             raise self.error(op, f"tensor {t.name!r} is quantized per channel ({q}), "
                              "allowed is per-tensor quantization for activations")
         scale, zp = float(q.scale[0]), int(q.zero_point[0])
-        if t.dtype == np.int16 and zp != 0:
+        if t.dtype == np.int16 and zp != 0 and int16_zero_point:
             raise self.error(op, f"tensor {t.name!r}: int16 zero point {zp}, must be 0 (16x8)")
         return scale, zp
 
@@ -403,11 +405,17 @@ class _Builder:
 
     def _unary(self, op: OperatorInfo, cls: type, **options: Any) -> Node:
         """SOFTMAX / LOGISTIC: one input, the layer's ``from_quantization`` computes
-        TFLite's Prepare parameters (it refuses the output scales TFLite refuses)."""
+        TFLite's Prepare parameters (it refuses the output scales TFLite refuses).
+        SOFTMAX also takes int8 input with int16 output (TFLite ``Softmax<int8, int16>``,
+        output zero point -32768)."""
         self.arity(op, (1,))
         x, y = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
-        dt = self.activation_dtype(op, x, y)
-        (s_in, z_in), (s_out, z_out) = self.per_tensor(op, x), self.per_tensor(op, y)
+        mixed = cls is Softmax and x.dtype == np.int8 and y.dtype == np.int16
+        dt = self.activation_dtype(op, x) if mixed else self.activation_dtype(op, x, y)
+        if mixed:
+            options["output_dtype"] = np.int16
+        (s_in, z_in) = self.per_tensor(op, x)
+        (s_out, z_out) = self.per_tensor(op, y, int16_zero_point=not mixed)
         if x.shape != y.shape:
             raise self.error(op, f"input shape {x.shape} and output shape {y.shape} differ")
         try:
