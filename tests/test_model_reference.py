@@ -337,3 +337,28 @@ def test_reader_against_the_keras_definition() -> None:
     assert (pool.options["filter_height"], pool.options["filter_width"]) == (25, 5)
     softmax = info.operators[-1]
     assert softmax.opcode == "SOFTMAX" and softmax.options["beta"] == 1.0
+
+
+def test_quantize_rounds_ties_away_from_zero_like_litert() -> None:
+    """Float inputs exactly halfway between two quantization steps (and beyond the int8
+    range): the model-input QUANTIZE agrees with LiteRT on every one; rounding half to
+    even would not (so the inputs really are ties)."""
+    path = _path("small_cnn_float_io")
+    model = edgeconv.load(path)
+    quantize = model.nodes[0]
+    out = model.tensors[quantize.output]
+    scale, zp = np.float32(out.quantization.scale[0]), int(out.quantization.zero_point[0])
+    k = np.arange(-150, 150, dtype=np.float32)
+    ties = ((k + np.float32(0.5)) * scale).astype(np.float32)
+    assert np.array_equal(ties / scale, k + np.float32(0.5))  # exact in float32
+    x = np.resize(ties, model.inputs[0].shape).astype(np.float32)
+    interp = Interpreter(model_path=str(path),
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                         experimental_preserve_all_tensors=True)
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], x)
+    interp.invoke()
+    want = interp.get_tensor(quantize.output)
+    np.testing.assert_array_equal(model.trace(x)[out.name], want)
+    half_even = np.clip(np.round(x / scale) + zp, -128, 127).astype(np.int8)
+    assert np.count_nonzero(half_even != want) > 0
