@@ -16,6 +16,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tflite_builder import Spec, single_op_model
 
 import edgeconv
 from edgeconv.layers.dense import FullyConnected, round_once_wide
@@ -362,3 +363,39 @@ def test_quantize_rounds_ties_away_from_zero_like_litert() -> None:
     np.testing.assert_array_equal(model.trace(x)[out.name], want)
     half_even = np.clip(np.round(x / scale) + zp, -128, 127).astype(np.int8)
     assert np.count_nonzero(half_even != want) > 0
+
+
+# ------------------------------------------------- hand-built single-op models
+
+def test_squeeze_model_bit_exact(tmp_path: Path) -> None:
+    """SQUEEZE (the converter turns it into RESHAPE, so the model is written directly)."""
+    blob = single_op_model(
+        "SQUEEZE", [Spec("x", (1, 1, 3, 6), scale=0.1, zero_point=3)],
+        [Spec("y", (3, 6), scale=0.1, zero_point=3)],
+        options=("SqueezeOptions", {"SqueezeDims": [0, 1]}))
+    path = tmp_path / "squeeze.tflite"
+    path.write_bytes(blob)
+    assert [op.opcode for op in read_tflite(path).operators] == ["SQUEEZE"]
+    _check_trace(path)
+
+
+def test_concatenation_of_different_scales_is_refused(tmp_path: Path) -> None:
+    """TFLite's int8 CONCATENATION copies raw integers and its Prepare refuses inputs
+    quantized unlike the output; edgeconv refuses them in one line too (the converter
+    inserts a requantizing QUANTIZE instead, see the concat_requantize fixture)."""
+    blob = single_op_model(
+        "CONCATENATION", [Spec("a", (1, 2, 2, 2), scale=0.1, zero_point=3),
+                          Spec("b", (1, 2, 2, 2), scale=0.3, zero_point=3)],
+        [Spec("y", (1, 2, 2, 4), scale=0.1, zero_point=3)],
+        options=("ConcatenationOptions", {"Axis": 3}))
+    path = tmp_path / "concat.tflite"
+    path.write_bytes(blob)
+    interp = Interpreter(model_path=str(path),
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    with pytest.raises(RuntimeError, match="CONCATENATION"):
+        interp.allocate_tensors()
+    with pytest.raises(ValueError) as err:
+        edgeconv.load(path)
+    msg = str(err.value)
+    assert msg.startswith("CONCATENATION (operator 0, inputs ['a', 'b'], outputs ['y']): "
+                          "quantization mismatch: 'b'") and "\n" not in msg
