@@ -399,3 +399,51 @@ def test_concatenation_of_different_scales_is_refused(tmp_path: Path) -> None:
     msg = str(err.value)
     assert msg.startswith("CONCATENATION (operator 0, inputs ['a', 'b'], outputs ['y']): "
                           "quantization mismatch: 'b'") and "\n" not in msg
+
+
+def _conv_case(rng: np.random.Generator, *, depthwise: bool, dtype: str,
+               activation: int) -> bytes:
+    """A CONV_2D (groups 2, dilation 2) or DEPTHWISE_CONV_2D (multiplier 2, dilation 2,
+    stride 2) with per-channel filter scales and a fused activation, written directly:
+    variants the converter seldom emits."""
+    int16 = dtype == "INT16"
+    zp_in, zp_out = (0, 0) if int16 else (-7, 5)
+    c_in, c_out = 4, 8
+    shape_w = (1, 3, 3, c_out) if depthwise else (c_out, 3, 3, c_in // 2)
+    weights = rng.integers(-127, 128, shape_w).astype(np.int8)
+    bias = rng.integers(-3000, 3000, c_out).astype(np.int64 if int16 else np.int32)
+    w_scales = list(rng.uniform(0.002, 0.02, c_out))
+    out_hw = (3, 3) if depthwise else (5, 5)
+    if depthwise:
+        options = ("DepthwiseConv2DOptions", {
+            "Padding": 0, "StrideW": 2, "StrideH": 2, "DepthMultiplier": 2,
+            "FusedActivationFunction": activation, "DilationWFactor": 2,
+            "DilationHFactor": 2})
+    else:
+        options = ("Conv2DOptions", {
+            "Padding": 0, "StrideW": 1, "StrideH": 1, "FusedActivationFunction": activation,
+            "DilationWFactor": 2, "DilationHFactor": 2})
+    return single_op_model(
+        "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D",
+        [Spec("x", (1, 5, 6, c_in), dtype, scale=0.05, zero_point=zp_in),
+         Spec("w", shape_w, "INT8", scale=w_scales, data=weights,
+              axis=3 if depthwise else 0),
+         Spec("b", (c_out,), "INT64" if int16 else "INT32", data=bias,
+              scale=[0.05 * s for s in w_scales])],
+        [Spec("y", (1, *out_hw[:1], 6 // (2 if depthwise else 1), c_out), dtype,
+              scale=0.02, zero_point=zp_out)],
+        options=options)
+
+
+@pytest.mark.parametrize("dtype", ["INT8", "INT16"])
+@pytest.mark.parametrize("depthwise", [False, True], ids=["conv_groups", "depthwise_m2"])
+@pytest.mark.parametrize("activation", [2, 3], ids=["relu_n1_to_1", "relu6"])
+def test_conv_variants_bit_exact(tmp_path: Path, dtype: str, depthwise: bool,
+                                 activation: int) -> None:
+    path = tmp_path / "conv.tflite"
+    path.write_bytes(_conv_case(np.random.default_rng(11), depthwise=depthwise, dtype=dtype,
+                                activation=activation))
+    model = edgeconv.load(path)
+    layer = model.nodes[0].layer
+    assert (layer.groups == 2) if not depthwise else (layer.depth_multiplier == 2)
+    _check_trace(path)

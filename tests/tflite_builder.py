@@ -21,14 +21,16 @@ def _module(name: str) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class Spec:
-    """One tensor: TensorType name, shape, per-tensor quantization, constant data."""
+    """One tensor: TensorType name, shape, quantization (one scale, or a list of
+    per-channel scales along ``axis`` with zero points 0), constant data."""
 
     name: str
     shape: tuple[int, ...]
     type_name: str = "INT8"
-    scale: float | None = None
+    scale: float | list[float] | None = None
     zero_point: int = 0
     data: np.ndarray | None = None
+    axis: int = 0
 
 
 def _vector(builder: flatbuffers.Builder, values: Any, dtype: type) -> int:
@@ -41,11 +43,13 @@ def _tensor(builder: flatbuffers.Builder, spec: Spec, buffer: int) -> int:
     shape = _vector(builder, spec.shape, np.int32)
     quant = None
     if spec.scale is not None:
-        scale = _vector(builder, [spec.scale], np.float32)
-        zp = _vector(builder, [spec.zero_point], np.int64)
+        scales = np.atleast_1d(np.asarray(spec.scale, dtype=np.float32))
+        scale = _vector(builder, scales, np.float32)
+        zp = _vector(builder, np.full(scales.size, spec.zero_point), np.int64)
         Q.Start(builder)
         Q.AddScale(builder, scale)
         Q.AddZeroPoint(builder, zp)
+        Q.AddQuantizedDimension(builder, spec.axis)
         quant = Q.End(builder)
     T.Start(builder)
     T.AddShape(builder, shape)
