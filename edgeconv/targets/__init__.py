@@ -28,7 +28,7 @@ import serial
 
 from edgeconv.targets import build
 from edgeconv.targets.boards import BOARDS, Board, board
-from edgeconv.targets.client import Client
+from edgeconv.targets.client import Client, DeviceDisconnectedError
 from edgeconv.targets.process import PtyProcess
 from edgeconv.targets.qemu import QemuMachine
 from edgeconv.targets.session import Session
@@ -165,7 +165,11 @@ def _connect(spec: str, port_url: str, layers, expected_hash: str | None, option
     client_options = {k: options.pop(k) for k in _CLIENT_OPTIONS if k in options}
     if options:
         raise ValueError(f"unknown options for {spec}: {', '.join(sorted(options))}")
-    port = serial.serial_for_url(port_url, baudrate=baud, timeout=0.05)
+    try:
+        port = serial.serial_for_url(port_url, baudrate=baud, timeout=0.05)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise DeviceDisconnectedError(f"{spec}: cannot open port {port_url!r} ({exc})") \
+            from None
     client = Client(port, expected_hash=expected_hash, **client_options)
     try:
         if start is not None:
