@@ -4,13 +4,16 @@ Every request gets exactly one reply carrying its sequence number. Requests are
 idempotent, so the client resends on a timeout, on a reply that fails its CRC or on the
 device's "bad frame" notice; stale or duplicated replies are recognised by their
 sequence number and dropped. A BOOT message after the handshake means the device
-restarted: :meth:`Client.run` then repeats the handshake and the whole run.
+restarted: :meth:`Client.run` and :meth:`Client.info` then repeat the handshake and the
+whole request sequence.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import serial
 
@@ -24,6 +27,8 @@ except ImportError:  # not POSIX
 
 from edgeconv.targets import protocol as p
 from edgeconv.targets.protocol import ErrorCode, Frame, Hello, LayerInfo, Msg
+
+T = TypeVar("T")
 
 
 def _name(msg_type: int) -> str:
@@ -232,17 +237,17 @@ class Client:
         self._chunk = hello.max_payload - p.HEADER.size - p.OFFSET.size
         return hello
 
-    def info(self, index: int) -> LayerInfo:
-        """The registry entry at ``index``."""
-        return LayerInfo.parse(self.request(Msg.INFO, p.OFFSET.pack(index)).body)
+    def _surviving_resets(self, action: Callable[[], T]) -> T:
+        """``action()``, repeated after the handshake when the device restarts during it.
 
-    def run(self, index: int, data: bytes) -> RunResult:
-        """Runs layer ``index`` on ``data``; repeats the handshake and run after a reset,
-        also one the client only learns of from the device's INPUT_CRC error (the input
-        it holds is not what was written: it restarted and its BOOT frame was lost)."""
+        A restart shows as a BOOT frame, or as an INPUT_CRC error to RUN (the device
+        holds another input than the one written: it restarted and its BOOT frame was
+        lost). Every request is idempotent, so repeating the whole action is safe; at
+        most ``reset_retries`` restarts are survived, then DeviceResetError is raised.
+        """
         for attempt in range(self.reset_retries + 1):
             try:
-                return self._run_once(index, data)
+                return action()
             except (DeviceResetError, DeviceError) as exc:
                 lost_input = isinstance(exc, DeviceError) and exc.code == ErrorCode.INPUT_CRC
                 if attempt == self.reset_retries or not (
@@ -250,6 +255,16 @@ class Client:
                     raise
                 self.handshake(timeout=self.timeout)
         raise AssertionError("unreachable")
+
+    def info(self, index: int) -> LayerInfo:
+        """The registry entry at ``index`` (survives device restarts like :meth:`run`)."""
+        return self._surviving_resets(lambda: LayerInfo.parse(
+            self.request(Msg.INFO, p.OFFSET.pack(index)).body))
+
+    def run(self, index: int, data: bytes) -> RunResult:
+        """Runs layer ``index`` on ``data``; repeats the handshake and the whole run after
+        a device restart (see :meth:`_surviving_resets`)."""
+        return self._surviving_resets(lambda: self._run_once(index, data))
 
     def _run_once(self, index: int, data: bytes) -> RunResult:
         if self.hello is None:
