@@ -74,6 +74,20 @@ class DeviceDisconnectedError(ClientError):
     """The port went away (the device or emulator exited, the cable was pulled)."""
 
 
+class MalformedReplyError(ClientError):
+    """A frame with a valid CRC whose body does not fit its message type (a firmware
+    defect or a protocol mismatch, not link damage: it is not resent)."""
+
+
+def _parsed(frame: Frame, parse: Callable[..., T], *args) -> T:
+    """``parse(frame.body, *args)``; a malformed body raises MalformedReplyError."""
+    try:
+        return parse(frame.body, *args)
+    except p.FrameError as exc:
+        raise MalformedReplyError(f"{_name(frame.type)} frame (seq {frame.seq}): {exc}") \
+            from None
+
+
 class StaleFirmwareError(ClientError):
     """The firmware was built for another layer set than the host expects."""
 
@@ -192,10 +206,11 @@ class Client:
                     deadline = time.monotonic() + self.run_timeout
                     continue
                 if reply.type == Msg.ERROR:
-                    raise DeviceError(*p.parse_error(reply.body))
+                    raise DeviceError(*_parsed(reply, p.parse_error))
                 if reply.type != (msg_type | 0x80):
-                    raise ClientError(
-                        f"reply type 0x{reply.type:02x} to request {_name(msg_type)}")
+                    raise MalformedReplyError(
+                        f"{_name(reply.type)} frame (type 0x{reply.type:02x}) in reply to "
+                        f"request {_name(msg_type)}")
                 return reply
         raise DeviceTimeoutError(
             f"no valid reply to {_name(msg_type)} after {self.retries + 1} attempts of {wait} s "
@@ -210,10 +225,10 @@ class Client:
             if frame.type == Msg.BOOT:
                 if not during_handshake:
                     self.stats.resets += 1
-                    raise DeviceResetError(Hello.parse(frame.body))
+                    raise DeviceResetError(_parsed(frame, Hello.parse))
             elif frame.type == Msg.FAULT:
                 self._answer_fault()
-                raise DeviceFaultError(p.parse_fault(frame.body))
+                raise DeviceFaultError(_parsed(frame, p.parse_fault))
             elif frame.type == Msg.ERROR and frame.seq == p.SEQ_UNSOLICITED:
                 self.stats.bad_frames += 1  # the device received a damaged request
                 return None
@@ -224,8 +239,8 @@ class Client:
     # -- messages ---------------------------------------------------------------------
     def handshake(self, timeout: float = 0.5) -> Hello:
         """HELLO exchange; checks the layer-set hash against ``expected_hash``."""
-        hello = Hello.parse(self.request(Msg.HELLO, timeout=timeout,
-                                         during_handshake=True).body)
+        hello = _parsed(self.request(Msg.HELLO, timeout=timeout, during_handshake=True),
+                        Hello.parse)
         if self.expected_hash is not None and hello.layer_hash != self.expected_hash:
             raise StaleFirmwareError(
                 f"firmware on {hello.board} reports layer-set hash {hello.layer_hash}, the host "
@@ -258,8 +273,8 @@ class Client:
 
     def info(self, index: int) -> LayerInfo:
         """The registry entry at ``index`` (survives device restarts like :meth:`run`)."""
-        return self._surviving_resets(lambda: LayerInfo.parse(
-            self.request(Msg.INFO, p.OFFSET.pack(index)).body))
+        return self._surviving_resets(lambda: _parsed(
+            self.request(Msg.INFO, p.OFFSET.pack(index)), LayerInfo.parse))
 
     def run(self, index: int, data: bytes) -> RunResult:
         """Runs layer ``index`` on ``data``; repeats the handshake and the whole run after
@@ -271,19 +286,17 @@ class Client:
             raise ClientError("handshake() first")
         for offset in range(0, len(data), self._chunk):
             piece = data[offset : offset + self._chunk]
-            ack = self.request(Msg.WRITE, p.OFFSET.pack(offset) + piece)
-            if p.ACK_BODY.unpack(ack.body) != (offset, len(piece)):
-                raise ClientError(f"WRITE ack {p.ACK_BODY.unpack(ack.body)} for "
-                                  f"offset {offset} length {len(piece)}")
+            ack = _parsed(self.request(Msg.WRITE, p.OFFSET.pack(offset) + piece), p.parse_ack)
+            if ack != (offset, len(piece)):
+                raise MalformedReplyError(f"WRITE_ACK frame: acknowledges {ack} for offset "
+                                          f"{offset} length {len(piece)}")
         reply = self.request(Msg.RUN, p.RUN_BODY.pack(index, len(data), p.crc32(data)))
-        status, count, out_bytes, out_crc = p.OUTPUT_HEAD.unpack_from(reply.body)
-        out = bytearray(reply.body[p.OUTPUT_HEAD.size :])
+        status, count, out_bytes, out_crc, chunk = _parsed(reply, p.parse_output)
+        out = bytearray(chunk)
         while len(out) < out_bytes:
             length = min(self._chunk, out_bytes - len(out))
-            body = self.request(Msg.READ, p.READ_BODY.pack(len(out), length)).body
-            if p.OFFSET.unpack_from(body)[0] != len(out) or len(body) != 4 + length:
-                raise ClientError(f"DATA reply does not match READ offset {len(out)}")
-            out += body[4:]
+            out += _parsed(self.request(Msg.READ, p.READ_BODY.pack(len(out), length)),
+                           p.parse_data, len(out), length)
         if p.crc32(bytes(out)) != out_crc:
             raise ClientError("output CRC mismatch after reassembly: output discarded")
         return RunResult(bytes(out), status, count)
