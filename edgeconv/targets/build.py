@@ -72,10 +72,14 @@ def build_for_layers(layers, board: Board, cpu: str, *, layer_hash: str,
         return binary
     tmp = final.with_name(f"{key}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    gen = tmp / "gen"
-    gen.mkdir(parents=True)
-    codegen.generate(list(layers), gen, cpu=cpu, registry=True, **codegen_options)
-    make(board, cpu, gen, tmp / "build")
+    try:
+        gen = tmp / "gen"
+        gen.mkdir(parents=True)
+        codegen.generate(list(layers), gen, cpu=cpu, registry=True, **codegen_options)
+        make(board, cpu, gen, tmp / "build")
+    except BaseException:  # a failed codegen or build leaves nothing in the cache
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         tmp.rename(final)
     except OSError:  # another process finished the same build first
