@@ -3,8 +3,13 @@ and generated-code paths with spaces and non-ASCII characters work (item 4)."""
 
 from __future__ import annotations
 
-import pytest
+import shutil
 
+import numpy as np
+import pytest
+from conftest import FIXTURE_DIR, FIXTURE_HASH, fixture_layers
+
+import edgeconv.targets as targets
 from edgeconv.bench import benchmark_layers
 from edgeconv.targets import build
 from edgeconv.targets.boards import BOARDS
@@ -28,3 +33,29 @@ def test_a_failed_codegen_leaves_no_temporary_folder(tmp_path, monkeypatch):
         build.build_for_layers([layer], BOARDS["native"], "generic", layer_hash="0" * 16,
                                codegen_options={"strategy": "no-such-strategy"})
     assert sorted(p.name for p in (tmp_path / "firmware").iterdir()) == []
+
+
+ODD = "a b/\u00fc"  # a space and a non-ASCII letter
+
+
+def test_native_firmware_builds_and_runs_from_a_cache_path_with_a_space(tmp_path, monkeypatch):
+    cache = tmp_path / ODD
+    monkeypatch.setenv("EDGECONV_CACHE_DIR", str(cache))
+    layer = benchmark_layers()["L7"]
+    x = np.arange(75, dtype=np.int8).reshape(layer.input_shape)
+    with targets.open("native", [layer]) as session:
+        assert str(cache) in session.process.argv[0]
+        np.testing.assert_array_equal(session.run("L7", x), layer(x))
+    assert [p.name for p in (cache / "firmware").iterdir()][0].startswith("native-generic-")
+
+
+@pytest.mark.parametrize("spec", ["native", "qemu:mps2-an386"])
+def test_gen_dir_and_cache_with_a_space_and_non_ascii(tmp_path, monkeypatch, spec):
+    monkeypatch.setenv("EDGECONV_CACHE_DIR", str(tmp_path / "cache" / ODD))
+    gen = tmp_path / "gen" / ODD
+    shutil.copytree(FIXTURE_DIR, gen, ignore=shutil.ignore_patterns("build"))
+    layer = fixture_layers()[0]  # add_one
+    x = (np.arange(1000) % 256 - 128).astype(np.int8)
+    with targets.open(spec, fixture_layers(), gen_dir=gen, expected_hash=FIXTURE_HASH) as session:
+        np.testing.assert_array_equal(session.run(layer.name, x), layer.expected(x))
+    assert not (gen / "build").exists()  # objects went to the cache
