@@ -3,8 +3,9 @@
 ``open(spec, layers, **options)`` with ``spec``:
 
 - ``native``: the firmware harness compiled for the host, serving a pty;
-- ``qemu:<board>`` (``mps2-an385``, ``mps2-an386``, ``mps3-an547``, ``netduinoplus2``,
-  ``microbit``): firmware built for the board and booted in qemu-system-arm;
+- ``qemu:<board>`` (``mps2-an385`` Cortex-M3, ``mps2-an386`` M4, ``mps2-an500`` M7,
+  ``mps2-an505`` M33, ``mps3-an547`` M55, ``netduinoplus2``, ``microbit``): firmware built
+  for the board and booted in qemu-system-arm;
   ``qemu:mps2-an385:cortex-m0`` (or option ``cpu='cortex-m0'``) builds Cortex-M0 code;
 - ``serial:<port>[@baud]``: an already flashed board (``/dev/ttyACM0@115200``,
   ``/dev/pts/3``, ``socket://host:port``); nothing is built, the layer hash is checked.
