@@ -59,3 +59,18 @@ def test_gen_dir_and_cache_with_a_space_and_non_ascii(tmp_path, monkeypatch, spe
     with targets.open(spec, fixture_layers(), gen_dir=gen, expected_hash=FIXTURE_HASH) as session:
         np.testing.assert_array_equal(session.run(layer.name, x), layer.expected(x))
     assert not (gen / "build").exists()  # objects went to the cache
+
+
+def test_firmware_sources_under_a_path_with_a_space(tmp_path, monkeypatch):
+    """An installed package can live under such a path too (the firmware folder)."""
+    from edgeconv import resources
+
+    firmware = tmp_path / "site packages" / ODD / "firmware"
+    shutil.copytree(resources.firmware_dir(), firmware)
+    monkeypatch.setattr(resources, "firmware_dir", lambda: firmware)
+    monkeypatch.setenv("EDGECONV_CACHE_DIR", str(tmp_path / "cache"))  # a fresh build
+    layer = fixture_layers()[2]  # sum8
+    x = np.arange(16, dtype=np.int8)
+    with targets.open("native", fixture_layers(), gen_dir=FIXTURE_DIR,
+                      expected_hash=FIXTURE_HASH) as session:
+        np.testing.assert_array_equal(session.run(layer.name, x), layer.expected(x))
