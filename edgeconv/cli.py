@@ -31,6 +31,23 @@ def load_layers(source: str) -> list:
         layers = namespace["layers"]()
     else:
         raise ValueError(f"--layers {source!r}: the file defines neither LAYERS nor layers()")
+    return _checked_layers(source, layers)
+
+
+def _checked_layers(source: str, layers) -> list:
+    """``layers`` as a list, ValueError unless it is a non-empty list or tuple of layers."""
+    from edgeconv.layers._base import WindowLayer
+
+    if not isinstance(layers, (list, tuple)):
+        raise ValueError(f"--layers {source!r}: LAYERS (or layers()) is a "
+                         f"{type(layers).__name__}, must be a list of edgeconv layers")
+    if not layers:
+        raise ValueError(f"--layers {source!r}: the list of layers is empty")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, WindowLayer):
+            raise ValueError(f"--layers {source!r}: item {i} is a {type(layer).__name__} "
+                             f"({layer!r:.40}), must be an edgeconv layer (Conv2D, "
+                             "DepthwiseConv2D, Conv1D, MaxPool2D, AvgPool2D)")
     return list(layers)
 
 
@@ -88,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``edgeconv`` command."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"] and _bench_available():
-        return importlib.import_module("edgeconv.bench.target").main(argv[1:])
+        try:
+            return importlib.import_module("edgeconv.bench.target").main(argv[1:])
+        except (ValueError, RuntimeError) as exc:  # user errors: bad --target, --opt...
+            print(f"edgeconv bench: {exc}", file=sys.stderr)
+            return 2
     parser = argparse.ArgumentParser(prog="edgeconv")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("verify", help="run layers on a target and compare bit for bit")

@@ -3,8 +3,9 @@
 ``open(spec, layers, **options)`` with ``spec``:
 
 - ``native``: the firmware harness compiled for the host, serving a pty;
-- ``qemu:<board>`` (``mps2-an385``, ``mps2-an386``, ``mps3-an547``, ``netduinoplus2``,
-  ``microbit``): firmware built for the board and booted in qemu-system-arm;
+- ``qemu:<board>`` (``mps2-an385`` Cortex-M3, ``mps2-an386`` M4, ``mps2-an500`` M7,
+  ``mps2-an505`` M33, ``mps3-an547`` M55, ``netduinoplus2``, ``microbit``): firmware built
+  for the board and booted in qemu-system-arm;
   ``qemu:mps2-an385:cortex-m0`` (or option ``cpu='cortex-m0'``) builds Cortex-M0 code;
 - ``serial:<port>[@baud]``: an already flashed board (``/dev/ttyACM0@115200``,
   ``/dev/pts/3``, ``socket://host:port``); nothing is built, the layer hash is checked.
@@ -28,7 +29,7 @@ import serial
 
 from edgeconv.targets import build
 from edgeconv.targets.boards import BOARDS, Board, board
-from edgeconv.targets.client import Client
+from edgeconv.targets.client import Client, DeviceDisconnectedError
 from edgeconv.targets.process import PtyProcess
 from edgeconv.targets.qemu import QemuMachine
 from edgeconv.targets.session import Session
@@ -165,7 +166,11 @@ def _connect(spec: str, port_url: str, layers, expected_hash: str | None, option
     client_options = {k: options.pop(k) for k in _CLIENT_OPTIONS if k in options}
     if options:
         raise ValueError(f"unknown options for {spec}: {', '.join(sorted(options))}")
-    port = serial.serial_for_url(port_url, baudrate=baud, timeout=0.05)
+    try:
+        port = serial.serial_for_url(port_url, baudrate=baud, timeout=0.05)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise DeviceDisconnectedError(f"{spec}: cannot open port {port_url!r} ({exc})") \
+            from None
     client = Client(port, expected_hash=expected_hash, **client_options)
     try:
         if start is not None:

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from edgeconv.targets.client import Client, ClientError
+from edgeconv.targets.client import Client, ClientError, MalformedReplyError
 from edgeconv.targets.process import PtyProcess
 from edgeconv.targets.protocol import CounterKind, Hello, LayerInfo
 from edgeconv.targets.qemu import QemuMachine
@@ -98,6 +98,10 @@ class Session:
                                                              copy=False).tobytes())
             if result.status != 0:
                 raise ClientError(f"layer {name} returned status {result.status} on the device")
+            if len(result.output) != info.output_count * info.output_elem_bytes:
+                raise MalformedReplyError(
+                    f"OUTPUT frame: layer {name} sent {len(result.output)} bytes, its INFO "
+                    f"says {info.output_count} x {info.output_elem_bytes}")
             outs.append(np.frombuffer(result.output, dtype=np.dtype(out_type).newbyteorder("<"))
                         .astype(out_type).reshape(layer.output_shape))
             total += result.count
