@@ -133,10 +133,16 @@ def _layer_list(layers: Any, prefix: str) -> list[Any]:
                          "an edgeconv.Model")
     out: list[Any] = []
     for layer in layers:
-        if isinstance(layer, Network):
-            out.extend(layer.layers)
+        if isinstance(layer, Network):  # its node layers first, once
+            out.extend(node for node in layer.layers if not any(node is o for o in out))
         out.append(layer)
     return out
+
+
+def expand_layers(layers: Sequence[Any] | Any, prefix: str = "net") -> list[Any]:
+    """The layers :func:`generate` writes functions for, in registry order: a model
+    becomes ``Network(model, name=prefix)``, every network comes after its node layers."""
+    return _layer_list(layers, prefix)
 
 
 def plan_layers(layers: Sequence[Any] | Any, *, prefix: str = "edgeconv_net",
@@ -298,4 +304,4 @@ def _bytes(dtype: str) -> int:
 
 
 __all__ = ["CPUS", "GeneratedCode", "GeneratedLayer", "Network", "check_identifier",
-           "generate", "layer_set_hash", "plan_layers"]
+           "expand_layers", "generate", "layer_set_hash", "plan_layers"]
