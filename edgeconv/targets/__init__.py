@@ -235,11 +235,21 @@ def _open_serial(spec: str, t: TargetSpec, layers, options: dict) -> Session:
 
 
 def open(spec: str, layers, **options) -> Session:  # noqa: A001 - the documented API name
-    """Opens a session running ``layers`` on ``spec`` (see the module docstring)."""
+    """Opens a session running ``layers`` on ``spec`` (see the module docstring).
+
+    ``layers`` may also be an ``edgeconv.Model`` or a :class:`edgeconv.codegen.Network`:
+    the firmware then holds the network's node layers and ``net_run``; ``session.run(x)``
+    runs the whole network, ``session.trace(x)`` every node on its own."""
+    from edgeconv.codegen import Network, expand_layers
+
     t = parse_spec(spec)
+    if hasattr(layers, "nodes") and hasattr(layers, "tensors"):  # an edgeconv.Model
+        layers = [Network(layers)]
+    if isinstance(layers, Network):
+        layers = [layers]
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Iterable):
-        raise ValueError(f"layers={layers!r}: must be an iterable of layers")
-    layers = list(layers)
+        raise ValueError(f"layers={layers!r}: must be an iterable of layers, or a model")
+    layers = expand_layers(list(layers))
     if t.kind == "native":
         if options.pop("cpu", None) not in (None, "generic"):
             raise ValueError("cpu: the native target builds generic code only")

@@ -80,8 +80,27 @@ class Session:
             self._info[name] = info
         return self._info[name]
 
-    def run(self, name: str, x) -> np.ndarray:
-        """Output of layer ``name`` for input ``x`` (shape ``input_shape``, or batched)."""
+    @property
+    def network(self):
+        """The network (``edgeconv.codegen.Network``) this session runs, or None."""
+        nets = [layer for _, layer in self._layers.values() if getattr(layer, "op", None)
+                == "Network"]
+        return nets[0] if len(nets) == 1 else None
+
+    def trace(self, x) -> list:
+        """Every node of the session's network run on the device on the reference model's
+        inputs for ``x``: a list of :class:`edgeconv.targets.network_run.NodeResult`."""
+        from edgeconv.targets.network_run import trace
+
+        if self.network is None:
+            raise ValueError("trace: this session runs no network (open it with a model)")
+        return trace(self, self.network, x)
+
+    def run(self, name, x=None) -> np.ndarray:
+        """Output of layer ``name`` for input ``x`` (shape ``input_shape``, or batched);
+        ``run(x)`` runs the session's network."""
+        if x is None and not isinstance(name, str) and self.network is not None:
+            name, x = self.network.name, name
         if self.closed:
             raise ClientError(f"session on {self.spec} is closed")
         if not isinstance(name, str) or name not in self._layers:

@@ -175,6 +175,20 @@ def unsupported_tanh() -> keras.Model:
 
 # -------------------------------------------------------------------------- convert
 
+def conv_chain() -> keras.Model:
+    """Only ops with Cortex-M kernels and a RESHAPE: conv 3x3 -> 8 (relu), depthwise 3x3
+    stride 2, conv 1x1 -> 16 (relu6), max pool 2, average pool 2, flatten; 16x16x3. The
+    smallest network for the generated-C tests on every board."""
+    x = inputs = keras.Input((16, 16, 3), batch_size=1)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", **_init(1))(x)
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same", **_dw_init(2))(x)
+    x = layers.Conv2D(16, 1, activation="relu6", **_init(3))(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.AveragePooling2D(2)(x)
+    x = layers.Flatten()(x)
+    return keras.Model(inputs, x, name="conv_chain")
+
+
 def representative(model: keras.Model, seed: int):
     """Seeded calibration inputs: standard normal, plus a few uniform in [-3, 3]."""
     shape = tuple(model.input_shape[1:])
@@ -225,6 +239,7 @@ FIXTURES = {
                            {"mode": "float_io", "per_channel_dense": True}),
     "unsupported_tanh": (unsupported_tanh, {}),
     "concat_requantize": (concat_requantize, {}),
+    "conv_chain": (conv_chain, {}),
 }
 
 
