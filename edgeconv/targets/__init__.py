@@ -10,8 +10,10 @@
 - ``serial:<port>[@baud]``: an already flashed board (``/dev/ttyACM0@115200``,
   ``/dev/pts/3``, ``socket://host:port``); nothing is built, the layer hash is checked.
 
-Options: ``cpu`` (override, see above), ``strategy``/``scratch_budget`` (passed to
-codegen), ``gen_dir`` + ``expected_hash`` (use already generated C instead of codegen),
+Options: ``cpu`` (override, see above), ``opt`` (the firmware's optimisation level,
+``'O2'`` by default; ``'O3'`` as the README's benchmark tables), ``strategy`` and
+``scratch_budget`` (passed to codegen), ``gen_dir`` + ``expected_hash`` (use already
+generated C instead of codegen),
 ``timeout``/``run_timeout``/``retries`` (client), ``qemu`` (binary), ``icount`` (QEMU
 boards: run with ``-icount shift=3``, default on MPS2/MPS3; ``serial:``: the device is a
 QEMU started with ``-icount shift=3``, so timer counts convert to instructions).
@@ -145,15 +147,16 @@ def _layer_hash(layers, cpu: str, options: dict) -> str:
 def _firmware(b: Board, cpu: str, layers, options: dict) -> tuple[Path, str]:
     """(image, expected hash): prebuilt ``gen_dir`` or codegen + build (cached)."""
     gen_dir = options.pop("gen_dir", None)
+    opt = build.check_opt(options.pop("opt", build.DEFAULT_OPT))
     codegen_options = {k: options.pop(k) for k in _CODEGEN_OPTIONS if k in options}
     if gen_dir is not None:
         expected = options.pop("expected_hash", None)
         if expected is None:
             raise ValueError("gen_dir needs expected_hash (the hash of the generated code)")
-        return build.build_prebuilt(Path(gen_dir), b, cpu), expected
+        return build.build_prebuilt(Path(gen_dir), b, cpu, opt=opt), expected
     layer_hash = _layer_hash(layers, cpu, codegen_options)
     return build.build_for_layers(layers, b, cpu, layer_hash=layer_hash,
-                                  codegen_options=codegen_options), layer_hash
+                                  codegen_options=codegen_options, opt=opt), layer_hash
 
 
 def _connect(spec: str, port_url: str, layers, expected_hash: str | None, options: dict,
@@ -219,6 +222,7 @@ def _open_qemu(spec: str, t: TargetSpec, layers, options: dict) -> Session:
 def _open_serial(spec: str, t: TargetSpec, layers, options: dict) -> Session:
     layers = list(layers)
     cpu = options.pop("cpu", None)
+    build.check_opt(options.pop("opt", build.DEFAULT_OPT))  # the board's firmware is built
     expected = options.pop("expected_hash", None)
     codegen_options = {k: options.pop(k) for k in _CODEGEN_OPTIONS if k in options}
     icount = bool(options.pop("icount", False))

@@ -58,7 +58,19 @@ def _make_safe(path: Path) -> bool:
     return bool(_MAKE_SAFE_PATH.match(str(path)))
 
 
-def make(board: Board, cpu: str, gen_dir: Path, build_dir: Path) -> Path:
+OPTS = ("O0", "O1", "O2", "O3", "Os")
+DEFAULT_OPT = "O2"  # the firmware Makefile's own default
+
+
+def check_opt(opt: object) -> str:
+    """``opt`` if it is an optimisation level the firmware build takes, else ValueError."""
+    if opt not in OPTS:
+        raise ValueError(f"opt={opt!r}: allowed are {', '.join(OPTS)}")
+    return str(opt)
+
+
+def make(board: Board, cpu: str, gen_dir: Path, build_dir: Path, *,
+         opt: str = DEFAULT_OPT) -> Path:
     """Runs the firmware Makefile as a user would (``make -f firmware/Makefile``); returns
     the image path.
 
@@ -83,7 +95,7 @@ def make(board: Board, cpu: str, gen_dir: Path, build_dir: Path) -> Path:
             paths[name] = staging / name
     cmd = ["make", "-s", "-f", str(paths["fw"] / "Makefile"), f"BOARD={board.name}",
            f"CPU={cpu}", f"GEN_DIR={paths['gen']}", f"BUILD_DIR={paths['build']}",
-           f"-j{os.cpu_count() or 1}"]
+           f"OPT=-{check_opt(opt)}", f"-j{os.cpu_count() or 1}"]
     if board.name == "native":
         cmd.remove(f"CPU={cpu}")
     try:
@@ -97,11 +109,12 @@ def make(board: Board, cpu: str, gen_dir: Path, build_dir: Path) -> Path:
 
 
 def build_for_layers(layers, board: Board, cpu: str, *, layer_hash: str,
-                     codegen_options: dict) -> Path:
-    """Generates the layers' C and builds the firmware, or reuses a cached build."""
+                     codegen_options: dict, opt: str = DEFAULT_OPT) -> Path:
+    """Generates the layers' C and builds the firmware at ``-<opt>``, or reuses a cached
+    build."""
     from edgeconv import codegen
 
-    key = f"{board.name}-{cpu}-{layer_hash}-{_sources_digest()}"
+    key = f"{board.name}-{cpu}-{check_opt(opt)}-{layer_hash}-{_sources_digest()}"
     final = cache_root() / "firmware" / key
     binary = firmware_binary(final / "build", board)
     if binary.is_file():
@@ -112,7 +125,7 @@ def build_for_layers(layers, board: Board, cpu: str, *, layer_hash: str,
         gen = tmp / "gen"
         gen.mkdir(parents=True)
         codegen.generate(list(layers), gen, cpu=cpu, registry=True, **codegen_options)
-        make(board, cpu, gen, tmp / "build")
+        make(board, cpu, gen, tmp / "build", opt=opt)
     except BaseException:  # a failed codegen or build leaves nothing in the cache
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -123,11 +136,13 @@ def build_for_layers(layers, board: Board, cpu: str, *, layer_hash: str,
     return binary
 
 
-def build_prebuilt(gen_dir: Path, board: Board, cpu: str) -> Path:
+def build_prebuilt(gen_dir: Path, board: Board, cpu: str, *, opt: str = DEFAULT_OPT) -> Path:
     """Builds the firmware around already generated C in ``gen_dir`` (make decides what
     to rebuild); objects go to the cache, not into ``gen_dir``."""
     gen = gen_dir.resolve()
     if not (gen / "edgeconv_registry.c").is_file():
         raise ValueError(f"gen_dir={str(gen_dir)!r} holds no edgeconv_registry.c")
     tag = hashlib.sha256(str(gen).encode()).hexdigest()[:12]
-    return make(board, cpu, gen, cache_root() / "firmware" / f"prebuilt-{tag}-{board.name}-{cpu}")
+    return make(board, cpu, gen,
+                cache_root() / "firmware" / f"prebuilt-{tag}-{board.name}-{cpu}-{opt}",
+                opt=opt)
