@@ -21,7 +21,6 @@ QEMU started with ``-icount shift=3``, so timer counts convert to instructions).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,13 +108,18 @@ def limits(spec: str, *, board_name: str | None = None) -> TargetLimits:
 
 
 def buffer_bytes(layer, cpu: str, **codegen_options) -> tuple[int, int, int]:
-    """Input, output and scratch bytes the harness needs for ``layer`` built for ``cpu``."""
+    """Input, output and scratch bytes the harness needs for ``layer`` built for ``cpu``
+    (for a network: the largest of its nodes' and its own, the arena being its scratch)."""
     from edgeconv import codegen
 
-    item = np.dtype(layer.activation_dtype).itemsize
-    plan = codegen.plan_layers([layer], cpu=cpu, **codegen_options)[0].plan
-    return (item * math.prod(layer.input_shape), item * math.prod(layer.output_shape),
-            plan.scratch_bytes)
+    need = (0, 0, 0)
+    for p in codegen.plan_layers([layer], cpu=cpu, **codegen_options):  # a network: each node
+        layer_in = p.ctx.layer.activation_dtype
+        layer_out = getattr(p.ctx.layer, "output_dtype", None) or layer_in
+        this = (np.dtype(layer_in).itemsize * p.ctx.input_count,
+                np.dtype(layer_out).itemsize * p.ctx.output_count, p.plan.scratch_bytes)
+        need = tuple(max(a, b) for a, b in zip(need, this, strict=True))
+    return need
 
 
 def fitting_layers(spec: str, layers, *, board_name: str | None = None,
