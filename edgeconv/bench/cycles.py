@@ -41,7 +41,7 @@ STR/STRB/STRH with an immediate or no offset        1 (the store completes in th
 STR/STRB/STRH with a register offset                2, 1 when pipelined after a load
 LDRD, STRD                                          1 + N = 3, never pipelined
 LDM, STM, PUSH, POP                                 1 + N (N registers)
-B, Bcc, CBZ, CBNZ, BL, BX, BLX                      1, + P when taken
+B, Bcc, CBZ, CBNZ, BL, BX, BLX                      1, + P when taken (BL always)
 TBB, TBH                                            2, + P
 LDR/POP/LDM to PC, MOV/ADD to PC                    the above + P
 ==================================================  ===============================
@@ -53,7 +53,7 @@ Other CPUs, each stated as what it is:
   are used; no DSP instructions.
 * **Cortex-M0** (TRM r0p0 table 3-1): every data-processing instruction 1; loads and
   stores 2, no pipelining; LDM/STM/PUSH/POP 1 + N; POP with PC 4 + N; taken branch 3
-  (P = 2), BL 4; MULS 1 or 32 cycles as the silicon vendor configured the multiplier
+  (P = 2), BL 4 (BLX 3); MULS 1 or 32 cycles as the silicon vendor configured the multiplier
   (``mul_cycles``, default 1: the fast multiplier).
 * **Cortex-M7** (no per-instruction table in its TRM): a stated approximation as a
   single-issue core with 1-cycle loads and stores (64-bit load port: LDRD 1, LDM/STM/
@@ -117,8 +117,8 @@ _KINDS: dict[str, tuple[str, ...]] = {
     "load_double": ("ldrd", "strd", "ldrexd", "strexd"),
     "multiple": ("ldm", "ldmia", "ldmfd", "ldmdb", "ldmea", "stm", "stmia", "stmea",
                  "stmdb", "stmfd", "push", "pop"),
-    "branch": ("b", "bx", "cbz", "cbnz", "bxns", "bxaut"),
-    "call": ("bl", "blx", "blxns"),
+    "branch": ("b", "bx", "blx", "cbz", "cbnz", "bxns", "blxns", "bxaut"),
+    "call": ("bl",),
     "table_branch": ("tbb", "tbh"),
     "mul": ("mul",),
     "mla": ("mla", "mls"),
@@ -196,14 +196,16 @@ def _base_mnemonic(mnemonic: str) -> str:
 
     if known(m) or m.startswith("v"):
         return m
-    if m.endswith("s") and known(m[:-1]):
-        return m[:-1]
+    # the condition first: "bls" is B with LS, not BL with S ("lsls", "movs" and "bics"
+    # leave no known stem without their last two letters)
     if m[-2:] in _CONDITIONS:
         stem = m[:-2]
         if known(stem):
             return stem
         if stem.endswith("s") and known(stem[:-1]):
             return stem[:-1]
+    if m.endswith("s") and known(m[:-1]):
+        return m[:-1]
     return m
 
 
@@ -277,7 +279,7 @@ class Timing:
     cost of a single load or store right after a single load that does not form its
     address (None: no pipelining); ``double``: LDRD/STRD; ``multiple_base`` +
     ``multiple_per_reg`` * N: LDM/STM/PUSH/POP; ``branch_refill`` P added after a taken
-    branch; ``call``: BL/BLX before refill; ``pc_load_extra``: extra for POP/LDM loading
+    branch; ``call``: BL before refill; ``pc_load_extra``: extra for POP/LDM loading
     PC; ``vector``/``vector_overlap``: MVE instruction alone / after one of the other
     class; ``flash_wait``: added per non-sequential fetch and per literal load."""
 
