@@ -213,7 +213,7 @@ def _classify(address: int, size: int, mnemonic: str, operands: str) -> Instruct
     base = _base_mnemonic(mnemonic)
     ops = operands.split("@")[0].strip()  # objdump's "@ (addr <sym>)" comment
     if base.startswith("v"):  # VFP or MVE
-        vector = bool(re.search(r"\bq\d", ops)) or base in ("vctp", "vpst", "vpt")
+        vector = bool(re.search(r"\bq\d", ops))  # VCTP, VPST: scalar, 1 cycle
         memory = base.startswith(("vldr", "vstr", "vld", "vst", "vpush", "vpop"))
         kind = "vector" if vector else ("fp_memory" if memory else "fp")
         regs = _register_list(ops) if base in ("vpush", "vpop", "vldm", "vstm") else 0
@@ -262,9 +262,11 @@ def parse_objdump(text: str) -> tuple[dict[int, Instruction], dict[str, tuple[in
 
 
 def disassemble(elf: Path) -> tuple[dict[int, Instruction], dict[str, tuple[int, int]]]:
-    """:func:`parse_objdump` of ``arm-none-eabi-objdump -d elf``."""
-    out = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], check=True,
-                         capture_output=True, text=True).stdout
+    """:func:`parse_objdump` of ``arm-none-eabi-objdump -d elf``.  The architecture is
+    forced to ARMv8.1-M mainline, a superset of every Cortex-M's Thumb: without it objdump
+    prints the M55's MVE instructions as coprocessor ones (LDC, CDP)."""
+    out = subprocess.run(["arm-none-eabi-objdump", "-d", "-m", "armv8.1-m.main", str(elf)],
+                         check=True, capture_output=True, text=True).stdout
     return parse_objdump(out)
 
 
