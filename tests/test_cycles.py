@@ -238,6 +238,26 @@ def test_estimate_sequence_without_qemu() -> None:
     assert m55.cost(vld) == 2 and m55.pair(instructions[0x114], vld) == 0
 
 
+MVE_LOOP = """\
+00000200 <v>:
+ 200:	ec90 0f04 	vldrb.s16	q0, [r0], #8
+ 204:	eef0 0f00 	vmlava.s16	r2, q0, q1
+ 208:	f00f c001 	le	lr, 200 <v>
+ 20c:	4770      	bx	lr
+"""
+
+
+def test_m55_beats_and_loop_end() -> None:
+    instructions, _ = cycles.parse_objdump(MVE_LOOP)
+    seq = np.array([0x200, 0x204, 0x208] * 2 + [0x20C], dtype=np.uint32)
+    # M55: VLDRB 2 beats, VMLAVA 2 less 1 overlapping the load, LE 1 without refill
+    m55, _ = cycles.estimate(seq, instructions, cycles.timing("cortex-m55"))
+    assert m55 == 2 * (2 + 1 + 1)
+    # the same addresses under the M4 table: 1 each, the taken LE refills (+1)
+    m4, _ = cycles.estimate(seq, instructions, cycles.timing("cortex-m4"))
+    assert m4 == 6 + 1
+
+
 def test_timing_bad_arguments() -> None:
     with pytest.raises(ValueError, match="cpu='cortex-m85'"):
         cycles.timing("cortex-m85")
@@ -247,6 +267,10 @@ def test_timing_bad_arguments() -> None:
         cycles.timing("cortex-m4", branch_refill=4)
     with pytest.raises(ValueError, match="mul_cycles=32.*cortex-m4"):
         cycles.timing("cortex-m4", mul_cycles=32)
+    with pytest.raises(ValueError, match="flash_wait=99"):
+        bench_target.main(["--layers", "L7", "--flash-wait", "99"])
+    with pytest.raises(ValueError, match="--no-cycles"):
+        bench_target.main(["--layers", "L7", "--no-cycles", "--flash-wait", "5"])
 
 
 @needs_tools

@@ -1,4 +1,4 @@
-"""On-target benchmark: instructions, flash, scratch and stack of generated layers.
+"""On-target benchmark: instructions, estimated cycles, flash, scratch and stack of layers.
 
 ``python -m edgeconv.bench.target --target qemu:mps2-an386`` (also reached as
 ``edgeconv bench``) generates the benchmark layers L1-L7 for the target's CPU, links them
@@ -352,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     for o in opts:
         if o not in OPTS:
             raise ValueError(f"opt={o!r}: allowed are {', '.join(OPTS)}")
+    if args.no_cycles and (args.flash_wait, args.branch_refill, args.m0_mul) != (None,) * 3:
+        raise ValueError("--no-cycles: --flash-wait, --branch-refill and --m0-mul apply "
+                         "only to the cycle estimate")
     timing = None if args.no_cycles else cycle_model.timing(
         cpu, flash_wait=args.flash_wait, branch_refill=args.branch_refill,
         mul_cycles=args.m0_mul)
