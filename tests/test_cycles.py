@@ -284,6 +284,8 @@ def test_bench_json_l7_cycles(tmp_path: Path) -> None:
     # and it must stay under CMSIS-NN's 22.21 cycles/MAC
     assert row["instructions"] < row["cycles"] < 22.21 * 486
     assert row["cycles_per_mac"] == pytest.approx(row["cycles"] / 486)
+    assert sum(row["cycles_by_kind"].values()) == pytest.approx(row["cycles"], abs=10)
+    assert row["cycles_by_kind"]["dsp_mul"] > 0 and row["cycles_by_kind"]["load"] > 0
     assert doc["cycle_model"] == {"cpu": "cortex-m4", "source": cycles.TIMINGS[
         "cortex-m4"].source, "flash_wait": 0, "branch_refill": 1}
     assert bench_target.main(["--layers", "L7", "--opt", "O3", "--no-cycles", "--json",

@@ -85,6 +85,7 @@ class LayerResult:
     stack_bytes: int
     mismatches: int
     cycles: int | None = None
+    cycles_by_kind: dict[str, int] | None = None  # cycles split by instruction class
 
     @property
     def per_mac(self) -> float:
@@ -255,7 +256,8 @@ def run(layers: list[Any], target: str = "qemu:mps2-an386", opt: str = "O3", *,
         results.append(LayerResult(info.name, info.strategy, int(layer.macs()),
                                    instructions, sizes[info.name], info.scratch_bytes,
                                    f["stack"], f["mismatches"],
-                                   None if call is None else call.cycles))
+                                   None if call is None else call.cycles,
+                                   None if call is None else call.by_kind))
     return results
 
 
