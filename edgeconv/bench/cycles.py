@@ -23,7 +23,8 @@ Every executed instruction costs its table cost; two rules look at neighbours:
   first load's destination register forms the second one's address.  Nothing pipelines
   after a store, after LDRD/STRD or after LDM/STM.
 
-Cortex-M4 (TRM r0p1, table 3-1 and section 3.3.2), the reference entry:
+Cortex-M4 (Technical Reference Manual r0p1, ARM 100166, table 3-1 and section 3.3.2
+"Load/store timings"), the reference entry:
 
 ==================================================  ===============================
 instruction                                         cycles
@@ -48,10 +49,10 @@ LDR/POP/LDM to PC, MOV/ADD to PC                    the above + P
 
 Other CPUs, each stated as what it is:
 
-* **Cortex-M3** (TRM r2p1 table 3-1): as M4 but MLA/MLS 2, SMULL/UMULL 3..5 and
+* **Cortex-M3** (TRM r2p1, ARM DDI 0337I, table 3-1): as M4 but MLA/MLS 2, SMULL/UMULL 3..5 and
   SMLAL/UMLAL 4..7 cycles (early termination on small operands): the upper bounds 5 and 7
   are used; no DSP instructions.
-* **Cortex-M0** (TRM r0p0 table 3-1): every data-processing instruction 1; loads and
+* **Cortex-M0** (TRM r0p0, ARM DDI 0432C, table 3-1): every data-processing instruction 1; loads and
   stores 2, no pipelining; LDM/STM/PUSH/POP 1 + N; POP with PC 4 + N; taken branch 3
   (P = 2), BL 4 (BLX 3); MULS 1 or 32 cycles as the silicon vendor configured the multiplier
   (``mul_cycles``, default 1: the fast multiplier).
@@ -97,8 +98,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TIMINGS", "CallCycles", "Instruction", "Timing", "call_cycles",
-           "disassemble", "estimate", "timing", "trace_addresses"]
+__all__ = ["TIMINGS", "CallCycles", "Instruction", "Timing", "call_cycles", "call_windows",
+           "calls_in_trace", "disassemble", "estimate", "parse_objdump", "timing",
+           "trace_addresses"]
 
 # --- disassembly -----------------------------------------------------------------------
 
