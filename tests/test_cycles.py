@@ -90,6 +90,20 @@ k_thumb1:
     movs r0, r2            @ 1
     bx lr                  @ 1 + P
     .size k_thumb1, . - k_thumb1
+
+    .global k_flash
+    .type k_flash, %function
+    .thumb_func
+@ r0: a constant table in flash; r1: words in RAM.
+k_flash:
+    ldr r2, [r0]           @ 2, 1 word from flash
+    ldr r3, [r1]           @ 1 (pipelined), RAM
+    ldrd r2, r3, [r0, #4]  @ 3, 2 words from flash
+    ldm r1, {r2, r3}       @ 3, RAM
+    movs r3, #3            @ 1
+    ldr r2, [r0, r3, lsl #2]  @ 2, 1 word from flash
+    bx lr                  @ 1 + 1
+    .size k_flash, . - k_flash
 """
 
 MAIN = r"""
@@ -98,6 +112,8 @@ int k_loop(const uint32_t *a, const uint32_t *b);
 void k_mem(uint32_t *words);
 int k_it(int x);
 int k_thumb1(const uint32_t *a, int n);
+void k_flash(const uint32_t *table, uint32_t *words);
+static const uint32_t table[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 static uint32_t a[8] = {1, 2, 3, 4, 5, 6, 7, 8}, b[8] = {8, 7, 6, 5, 4, 3, 2, 1};
 static uint32_t words[8];
 volatile int sink;
@@ -109,19 +125,20 @@ int main(void)
     k_mem(words);
     sink = k_it(1);
     sink = k_thumb1(a, 4);
+    k_flash(table, words);
     return 0;
 }
 """
 
-NAMES = ["k_loop", "k_mem", "k_it", "k_thumb1"]
+NAMES = ["k_loop", "k_mem", "k_it", "k_thumb1", "k_flash"]
 # Instructions in each window: the BL, the kernel's executed instructions.
 INSTRUCTIONS = {"k_loop": 1 + 2 + 5 * 8 + 3, "k_mem": 1 + 12, "k_it": 1 + 5,
-                "k_thumb1": 1 + 1 + 6 * 4 + 2}
+                "k_thumb1": 1 + 1 + 6 * 4 + 2, "k_flash": 1 + 7}
 
 
 @pytest.fixture(scope="module")
-def traced(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, dict, dict]:
-    """The kernels' image for the MPS2 AN386 (Cortex-M4), traced once."""
+def kernels_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The kernels' image for the MPS2 AN386 (Cortex-M4)."""
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
     work = tmp_path_factory.mktemp("cycles")
@@ -134,8 +151,14 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, dict, 
                     "-nostartfiles", "-T", str(work / "link.ld"), str(work / "main.c"),
                     str(work / "kernels.S"), str(templates_dir() / "bench" / "startup.c"),
                     "-o", str(elf)], check=True)
-    instructions, functions = cycles.disassemble(elf)
-    addresses, _ = cycles.trace_addresses(elf, board.machine, timeout=60)
+    return elf
+
+
+@pytest.fixture(scope="module")
+def traced(kernels_elf: Path) -> tuple[np.ndarray, dict, dict]:
+    """The kernels' image traced once."""
+    instructions, functions = cycles.disassemble(kernels_elf)
+    addresses, _ = cycles.trace_addresses(kernels_elf, "mps2-an386", timeout=60)
     return addresses, instructions, functions
 
 
@@ -159,6 +182,8 @@ def test_m4_hand_counts(traced: tuple[np.ndarray, dict, dict]) -> None:
         "k_it": 2 + 4 + 2,
         # BL 2, MOVS 1, 4 iterations of 2+1+1+1+1+1 = 7 plus 3 refills, MOVS 1, BX 2
         "k_thumb1": 2 + 1 + 4 * 7 + 3 + 1 + 2,
+        # BL 2, LDR 2, LDR 1, LDRD 3, LDM 3, MOVS 1, LDR 2, BX 2
+        "k_flash": 2 + 2 + 1 + 3 + 3 + 1 + 2 + 2,
     }
 
 
@@ -168,12 +193,30 @@ def test_m4_flash_wait_and_refill(traced: tuple[np.ndarray, dict, dict]) -> None
     # 5 wait states on each non-sequential fetch (the BL, taken BNEs, the BX) and on
     # k_mem's literal load
     slow = _cycles(traced, cycles.timing("cortex-m4", flash_wait=5))
-    taken = {"k_loop": 1 + 7 + 1, "k_mem": 1 + 1 + 1, "k_it": 1 + 1, "k_thumb1": 1 + 3 + 1}
+    taken = {"k_loop": 1 + 7 + 1, "k_mem": 1 + 1 + 1, "k_it": 1 + 1, "k_thumb1": 1 + 3 + 1,
+             "k_flash": 1 + 1}
     assert slow == {name: base[name] + 5 * taken[name] for name in NAMES}
     # a 3-cycle refill instead of 1 on every taken branch
     refill = _cycles(traced, cycles.timing("cortex-m4", branch_refill=3))
     taken["k_mem"] = 2
     assert refill == {name: base[name] + 2 * taken[name] for name in NAMES}
+
+
+@needs_tools
+def test_m4_flash_data_reads(kernels_elf: Path, traced: tuple[np.ndarray, dict, dict]) -> None:
+    """With the registers in the trace, reads of the flash table pay the wait states too:
+    k_flash reads 1 + 2 + 1 words from flash (the LDR, the LDRD and the indexed LDR), its
+    RAM reads pay nothing; the other kernels read only RAM."""
+    _, instructions, functions = traced
+    addresses, reads, _ = cycles.trace_flash_reads(
+        kernels_elf, "mps2-an386", instructions, bench_target.BOARDS["mps2-an386"].flash,
+        timeout=60)
+    fetch_only = _cycles(traced, cycles.timing("cortex-m4", flash_wait=5))
+    found = cycles.calls_in_trace(addresses, instructions, functions, NAMES,
+                                  cycles.timing("cortex-m4", flash_wait=5), flash_reads=reads)
+    assert {n: c.cycles - fetch_only[n] for n, c in found.items()} == {
+        "k_loop": 0, "k_mem": 0, "k_it": 0, "k_thumb1": 0, "k_flash": 5 * 4}
+    assert found["k_flash"].by_kind["flash_data"] == 20
 
 
 @needs_tools
@@ -269,6 +312,8 @@ def test_timing_bad_arguments() -> None:
         cycles.timing("cortex-m4", mul_cycles=32)
     with pytest.raises(ValueError, match="flash_wait=99"):
         bench_target.main(["--layers", "L7", "--flash-wait", "99"])
+    with pytest.raises(ValueError, match="--flash-data needs --flash-wait"):
+        bench_target.main(["--layers", "L7", "--flash-data"])
     with pytest.raises(ValueError, match="--no-cycles"):
         bench_target.main(["--layers", "L7", "--no-cycles", "--flash-wait", "5"])
 
@@ -287,7 +332,7 @@ def test_bench_json_l7_cycles(tmp_path: Path) -> None:
     assert sum(row["cycles_by_kind"].values()) == pytest.approx(row["cycles"], abs=10)
     assert row["cycles_by_kind"]["dsp_mul"] > 0 and row["cycles_by_kind"]["load"] > 0
     assert doc["cycle_model"] == {"cpu": "cortex-m4", "source": cycles.TIMINGS[
-        "cortex-m4"].source, "flash_wait": 0, "branch_refill": 1}
+        "cortex-m4"].source, "flash_wait": 0, "flash_data": False, "branch_refill": 1}
     assert bench_target.main(["--layers", "L7", "--opt", "O3", "--no-cycles", "--json",
                               str(out)]) == 0
     (row,) = json.loads(out.read_text())["runs"]["O3"]

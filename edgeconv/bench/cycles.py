@@ -72,11 +72,14 @@ Flash wait states (``flash_wait`` N, 0 by default; e.g. 5 for an STM32F4 at 168 
 its ART accelerator off) add N cycles to every non-sequential instruction fetch (each taken
 branch, call and return refills the pipeline from flash) and to every PC-relative literal
 load (``LDR Rt, [PC, #imm]``, the literal pool is in flash).  Sequential fetches are
-assumed hidden by the flash prefetch buffer.
+assumed hidden by the flash prefetch buffer.  Data reads through a register (weights,
+tables) pay N per word read from flash only when asked (``call_cycles(..., flash=...)``,
+``edgeconv bench --flash-data``): the trace then carries the registers before every
+instruction, from which each load's address is computed (about 4x the log, several
+times slower); otherwise every such read is charged as a zero-wait-state read.
 
-Not modelled: caches (M7/M55 I- and D-caches, the STM32 ART accelerator), bus contention
-and the data-side flash wait states of weights or tables read through a register (the
-trace has no data addresses: every load is charged as a zero-wait-state load),
+Not modelled: caches (M7/M55 I- and D-caches, the STM32 ART accelerator and its data
+cache), bus contention (an instruction fetch and a data read from flash at once),
 unaligned accesses (+1 or +2 cycles), the register-dependency stall of a load whose
 address comes from the data-processing instruction just before it, LDR PC's and TBB's
 longer refill, IT folding (an IT after a 16-bit instruction may take 0 cycles),
@@ -100,7 +103,7 @@ import numpy as np
 
 __all__ = ["TIMINGS", "CallCycles", "Instruction", "Timing", "call_cycles", "call_windows",
            "calls_in_trace", "disassemble", "estimate", "parse_objdump", "timing",
-           "trace_addresses"]
+           "trace_addresses", "trace_flash_reads"]
 
 # --- disassembly -----------------------------------------------------------------------
 
@@ -158,7 +161,10 @@ class Instruction:
     operands as objdump prints them, its class (``kind``), the registers a load writes
     (``dest``) and those forming a load's or store's address (``address_regs``),
     ``registers`` the register count of LDM/STM/PUSH/POP, ``literal`` for a PC-relative
-    load and ``vector`` for an MVE instruction (``vector_memory`` for its loads/stores)."""
+    load and ``vector`` for an MVE instruction (``vector_memory`` for its loads/stores).
+    ``read``: for a data read through a register, ``(base, index, shift, offset,
+    accesses)``: the first address is ``R[base] + offset + (R[index] << shift)`` (no index:
+    None) and the instruction reads ``accesses`` words from there on."""
 
     address: int
     size: int
@@ -172,6 +178,7 @@ class Instruction:
     literal: bool = False
     vector: bool = False
     vector_memory: bool = False
+    read: tuple[int, int | None, int, int, int] | None = None
 
 
 def _reg_numbers(text: str) -> list[int]:
@@ -211,6 +218,35 @@ def _base_mnemonic(mnemonic: str) -> str:
     return m
 
 
+def _read_operand(base: str, kind: str, ops: str,
+                  registers: int) -> tuple[int, int | None, int, int, int] | None:
+    """``Instruction.read`` of a load (None for stores, PC-relative loads and gathers)."""
+    if kind == "multiple" or base in ("vpop", "vldm", "vldmia", "vldmdb"):
+        if base.startswith(("st", "push", "vst", "vpush")):
+            return None
+        first = 13 if base in ("pop", "vpop") else _reg_numbers(ops.split(",")[0])[0]
+        down = base.endswith(("db", "ea"))
+        return (first, None, 0, -4 * registers if down else 0, registers)
+    loads = ("load", "load_double", "fp_memory", "vector")
+    if kind not in loads or not base.startswith(("ld", "vld")) or "[" not in ops:
+        return None
+    inside, _, after = ops.partition("[")[2].partition("]")
+    parts = [p.strip() for p in inside.split(",")]
+    regs = _reg_numbers(parts[0])
+    if not regs or regs[0] == 15 or re.search(r"q\d", inside):
+        return None
+    post = after.strip().startswith(",")
+    index, shift, offset = None, 0, 0
+    if len(parts) > 1 and not post:
+        if parts[1].startswith("#"):
+            offset = int(parts[1][1:], 0)
+        elif _reg_numbers(parts[1]):
+            index = _reg_numbers(parts[1])[0]
+            if len(parts) > 2 and "lsl" in parts[2]:
+                shift = int(parts[2].split("#")[1], 0)
+    return (regs[0], index, shift, offset, 2 if kind == "load_double" else 1)
+
+
 def _classify(address: int, size: int, mnemonic: str, operands: str) -> Instruction:
     base = _base_mnemonic(mnemonic)
     ops = operands.split("@")[0].strip()  # objdump's "@ (addr <sym>)" comment
@@ -221,7 +257,8 @@ def _classify(address: int, size: int, mnemonic: str, operands: str) -> Instruct
         regs = _register_list(ops) if base in ("vpush", "vpop", "vldm", "vstm") else 0
         return Instruction(address, size, mnemonic, ops, kind, registers=regs,
                            literal=memory and "[pc" in ops, vector=vector,
-                           vector_memory=vector and memory)
+                           vector_memory=vector and memory,
+                           read=_read_operand(base, kind, ops, regs) if memory else None)
     if base.startswith("it") and set(base[2:]) <= {"t", "e"}:
         return Instruction(address, size, mnemonic, ops, "it")
     kind = _KIND_OF.get(base, "alu")
@@ -232,9 +269,12 @@ def _classify(address: int, size: int, mnemonic: str, operands: str) -> Instruct
         return Instruction(address, size, mnemonic, ops, kind, dest=dest,
                            address_regs=frozenset(_reg_numbers(addr_part)),
                            immediate_offset=len(_reg_numbers(addr_part)) <= 1,
-                           literal=addr_part.strip().startswith("pc"))
+                           literal=addr_part.strip().startswith("pc"),
+                           read=_read_operand(base, kind, ops, 0))
     if kind == "multiple":
-        return Instruction(address, size, mnemonic, ops, kind, registers=_register_list(ops))
+        regs = _register_list(ops)
+        return Instruction(address, size, mnemonic, ops, kind, registers=regs,
+                           read=_read_operand(base, kind, ops, regs))
     return Instruction(address, size, mnemonic, ops, kind)
 
 
@@ -425,20 +465,91 @@ def _one_insn_per_tb() -> list[str]:
     return ["-singlestep"]
 
 
-def trace_addresses(elf: Path, machine: str, *, timeout: float = 600.0,
-                    chunk_bytes: int = 1 << 22) -> tuple[np.ndarray, str]:
+_HEX_DIGIT = np.zeros(256, dtype=np.int64)
+_HEX_DIGIT[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16)
+_HEX_WEIGHT = 16 ** np.arange(7, -1, -1, dtype=np.int64)
+
+
+def _hex8(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """The 8-digit lower-case hex numbers starting at ``pos`` in ``buf``."""
+    return _HEX_DIGIT[buf[pos[:, None] + np.arange(8)]] @ _HEX_WEIGHT
+
+
+class _FlashReads:
+    """Counts, for each logged instruction, its data reads from the flash range through
+    a register, from QEMU's ``cpu`` log (the registers before each instruction:
+    ``R00=xxxxxxxx R01=...``, four 13-character fields a line)."""
+
+    def __init__(self, instructions: dict[int, Instruction], flash: tuple[int, int]):
+        self.known = np.array(sorted(instructions), dtype=np.int64)
+        reads = [instructions[a].read for a in self.known.tolist()]
+        self.has_read = np.array([r is not None for r in reads])
+        cols = [(r if r is not None else (0, None, 0, 0, 0)) for r in reads]
+        self.base = np.array([c[0] for c in cols], dtype=np.int64)
+        self.index = np.array([-1 if c[1] is None else c[1] for c in cols], dtype=np.int64)
+        self.shift = np.array([c[2] for c in cols], dtype=np.int64)
+        self.offset = np.array([c[3] for c in cols], dtype=np.int64)
+        self.accesses = np.array([c[4] for c in cols], dtype=np.uint8)
+        self.flash = flash
+
+    @staticmethod
+    def _register(buf: np.ndarray, r00: np.ndarray, reg: np.ndarray) -> np.ndarray:
+        return _hex8(buf, r00 + 4 + 13 * (reg % 4) + 52 * (reg // 4))
+
+    def __call__(self, buf: np.ndarray, pcs: np.ndarray) -> np.ndarray:
+        is_r00 = ((buf[:-3] == ord("R")) & (buf[1:-2] == ord("0")) & (buf[2:-1] == ord("0"))
+                  & (buf[3:] == ord("=")))
+        r00 = np.flatnonzero(is_r00)
+        if len(r00) != len(pcs) or (len(r00) and (buf[r00 + 52] != ord("R")).any()):
+            raise RuntimeError("QEMU's cpu log is not in the expected R00=... layout")
+        ids = np.minimum(np.searchsorted(self.known, pcs), len(self.known) - 1)
+        rows = np.flatnonzero(self.has_read[ids] & (self.known[ids] == pcs))
+        counts = np.zeros(len(pcs), dtype=np.uint8)
+        if len(rows):
+            i = ids[rows]
+            address = self._register(buf, r00[rows], self.base[i]) + self.offset[i]
+            indexed = self.index[i] >= 0
+            address[indexed] += self._register(
+                buf, r00[rows][indexed], self.index[i][indexed]) << self.shift[i][indexed]
+            lo, length = self.flash
+            in_flash = (address >= lo) & (address < lo + length)
+            counts[rows[in_flash]] = self.accesses[i][in_flash]
+        return counts
+
+
+def trace_addresses(elf: Path, machine: str, *,
+                    timeout: float = 600.0) -> tuple[np.ndarray, str]:
     """Run ``elf`` on QEMU ``machine`` logging every executed instruction; return the
     executed addresses in order (uint32) and the semihosting console text.
 
     The log is QEMU's ``exec`` trace with one instruction per translation block and no
     block chaining, read from a pipe in chunks (never stored); ``-icount`` is left out
     so that no block is logged twice when its instruction budget expires."""
+    addresses, _, console = _trace(elf, machine, timeout, None)
+    return addresses, console
+
+
+def trace_flash_reads(elf: Path, machine: str, instructions: dict[int, Instruction],
+                      flash: tuple[int, int], *,
+                      timeout: float = 600.0) -> tuple[np.ndarray, np.ndarray, str]:
+    """:func:`trace_addresses` plus, for each executed instruction, the number of data
+    words it read through a register from the ``flash`` range ``(origin, length)``.  It
+    adds QEMU's ``cpu`` log (the registers before every instruction): about four times the
+    text, several times slower."""
+    addresses, reads, console = _trace(elf, machine, timeout,
+                                       _FlashReads(instructions, flash))
+    return addresses, reads, console
+
+
+def _trace(elf: Path, machine: str, timeout: float, flash_reads: _FlashReads | None,
+           chunk_bytes: int = 1 << 22) -> tuple[np.ndarray, np.ndarray, str]:
+    log = "exec,nochain" + (",cpu" if flash_reads is not None else "")
     cmd = ["qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none",
            "-serial", "none", "-semihosting-config", "enable=on,target=native",
-           "-kernel", str(elf), *_one_insn_per_tb(), "-d", "exec,nochain",
-           "-D", "/dev/stdout"]
+           "-kernel", str(elf), *_one_insn_per_tb(), "-d", log, "-D", "/dev/stdout"]
     cache: dict[bytes, int] = {}
     parts: list[np.ndarray] = []
+    reads: list[np.ndarray] = []
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
         timer = threading.Timer(timeout, proc.kill)
@@ -450,13 +561,22 @@ def trace_addresses(elf: Path, machine: str, *, timeout: float = 600.0,
                 block = proc.stdout.read(chunk_bytes)
                 if not block:
                     break
-                cut = block.rfind(b"\n") + 1
+                # whole records: up to the last line start ("Trace ..." or "R00=...")
+                cut = (block.rfind(b"\nTrace ") if flash_reads is not None
+                       else block.rfind(b"\n")) + 1
                 text, tail = tail + block[:cut], block[cut:]
                 found = _TRACE_PC.findall(text)
                 for key in set(found) - cache.keys():
                     cache[key] = int(key, 16)
-                parts.append(np.fromiter(map(cache.__getitem__, found), dtype=np.uint32,
-                                         count=len(found)))
+                pcs = np.fromiter(map(cache.__getitem__, found), dtype=np.uint32,
+                                  count=len(found))
+                parts.append(pcs)
+                if flash_reads is not None:
+                    reads.append(flash_reads(np.frombuffer(text, dtype=np.uint8), pcs))
+            if tail and flash_reads is not None:  # the last record
+                pcs = np.array([int(k, 16) for k in _TRACE_PC.findall(tail)], np.uint32)
+                parts.append(pcs)
+                reads.append(flash_reads(np.frombuffer(tail, dtype=np.uint8), pcs))
             code = proc.wait()
         finally:
             timer.cancel()
@@ -467,7 +587,9 @@ def trace_addresses(elf: Path, machine: str, *, timeout: float = 600.0,
         console = err.read().decode(errors="replace")
     if code != 0:
         raise RuntimeError(f"QEMU {machine} trace run exited with {code}: {console[-500:]}")
-    return (np.concatenate(parts) if parts else np.zeros(0, np.uint32)), console
+    addresses = np.concatenate(parts) if parts else np.zeros(0, np.uint32)
+    counts = np.concatenate(reads) if reads else np.zeros(len(addresses), np.uint8)
+    return addresses, counts, console
 
 
 # --- the estimate ----------------------------------------------------------------------
@@ -487,10 +609,12 @@ class CallCycles:
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
-def estimate(addresses: np.ndarray, instructions: dict[int, Instruction],
-             table: Timing) -> tuple[float, dict[str, float]]:
+def estimate(addresses: np.ndarray, instructions: dict[int, Instruction], table: Timing,
+             flash_reads: np.ndarray | None = None) -> tuple[float, dict[str, float]]:
     """Cycles of the executed ``addresses`` in order (the last one only gives the
-    successor of the one before it and is not counted), with its split by class."""
+    successor of the one before it and is not counted), with its split by class.
+    ``flash_reads`` (one count per address, :func:`trace_flash_reads`) charges
+    ``table.flash_wait`` per data word read from flash, under ``"flash_data"``."""
     if len(addresses) < 2:
         return 0.0, {}
     known = np.array(sorted(instructions), dtype=np.int64)
@@ -516,6 +640,10 @@ def estimate(addresses: np.ndarray, instructions: dict[int, Instruction],
             total += count * extra
             kind = first.kind if extra > 0 else second.kind
             by_kind[kind] = by_kind.get(kind, 0.0) + count * extra
+    if flash_reads is not None and table.flash_wait:
+        data = float(table.flash_wait * int(flash_reads[:-1].sum()))
+        total += data
+        by_kind["flash_data"] = data
     return total, by_kind
 
 
@@ -538,27 +666,37 @@ def call_windows(addresses: np.ndarray, entry: int,
 
 
 def call_cycles(elf: Path, machine: str, names: Sequence[str], table: Timing, *,
-                caller: str = "main", timeout: float = 600.0) -> dict[str, CallCycles]:
+                caller: str = "main", flash: tuple[int, int] | None = None,
+                timeout: float = 600.0) -> dict[str, CallCycles]:
     """Trace ``elf`` on QEMU ``machine`` and estimate with ``table`` the cycles of every
-    call from ``caller`` to each function in ``names``."""
+    call from ``caller`` to each function in ``names``; with ``flash`` ``(origin,
+    length)`` data reads from that range pay ``table.flash_wait`` too (a slower trace)."""
     instructions, functions = disassemble(elf)
     for name in (caller, *names):
         if name not in functions:
             raise ValueError(f"names={list(names)!r}: no function {name!r} in {elf}")
-    addresses, _ = trace_addresses(elf, machine, timeout=timeout)
-    return calls_in_trace(addresses, instructions, functions, names, table, caller=caller)
+    reads = None
+    if flash is None:
+        addresses, _ = trace_addresses(elf, machine, timeout=timeout)
+    else:
+        addresses, reads, _ = trace_flash_reads(elf, machine, instructions, flash,
+                                                timeout=timeout)
+    return calls_in_trace(addresses, instructions, functions, names, table, caller=caller,
+                          flash_reads=reads)
 
 
 def calls_in_trace(addresses: np.ndarray, instructions: dict[int, Instruction],
                    functions: dict[str, tuple[int, int]], names: Iterable[str],
-                   table: Timing, *, caller: str = "main") -> dict[str, CallCycles]:
+                   table: Timing, *, caller: str = "main",
+                   flash_reads: np.ndarray | None = None) -> dict[str, CallCycles]:
     """:func:`call_cycles` on a trace already read."""
     results = {}
     for name in names:
         windows = call_windows(addresses, functions[name][0], functions[caller])
         cycles, count, by_kind = 0.0, 0, {}
         for start, stop in windows:
-            c, kinds = estimate(addresses[start:stop + 1], instructions, table)
+            c, kinds = estimate(addresses[start:stop + 1], instructions, table,
+                                None if flash_reads is None else flash_reads[start:stop + 1])
             cycles += c
             count += stop - start
             for k, v in kinds.items():

@@ -226,18 +226,21 @@ def instructions_per_tick(text: str, board: Board) -> Fraction:
 
 
 def run(layers: list[Any], target: str = "qemu:mps2-an386", opt: str = "O3", *,
-        fast: bool = True, timing: cycle_model.Timing | None = None) -> list[LayerResult]:
+        fast: bool = True, timing: cycle_model.Timing | None = None,
+        flash_data: bool = False) -> list[LayerResult]:
     """Build and run the benchmark; every output is checked against the reference.
 
     With a ``timing`` table (:func:`edgeconv.bench.cycles.timing`) the image runs a second
     time under an instruction trace and each layer gets its estimated ``cycles``; the
-    trace's instruction count must agree with the counter's."""
+    trace's instruction count must agree with the counter's.  ``flash_data``: data reads
+    from the board's flash (weights, tables) pay the wait states too (a slower trace)."""
     board, _ = _board(target)
     with tempfile.TemporaryDirectory(prefix="edgeconv-bench-") as tmp:
         elf, infos = build(layers, target, opt, Path(tmp), fast=fast)
         sizes = flash_bytes(elf, [i.name for i in infos])
         text = run_image(elf, board.machine)
-        calls = (cycle_model.call_cycles(elf, board.machine, [i.name for i in infos], timing)
+        calls = (cycle_model.call_cycles(elf, board.machine, [i.name for i in infos], timing,
+                                         flash=board.flash if flash_data else None)
                  if timing is not None else {})
     per_tick = instructions_per_tick(text, board)
     empty = _fields(text, "empty")["ticks"]
@@ -343,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flash-wait", type=int, default=None, metavar="N",
                         help="flash wait states added per non-sequential fetch and literal "
                              "load (default 0; e.g. 5 for an STM32F4 at 168 MHz, ART off)")
+    parser.add_argument("--flash-data", action="store_true",
+                        help="with --flash-wait: data reads from flash (weights, tables) pay "
+                             "the wait states too (reads registers from the trace: slower)")
     parser.add_argument("--branch-refill", type=int, default=None, metavar="P",
                         help="pipeline refill cycles after a taken branch, 1..3 (default: "
                              "the CPU's table, 1 on M3/M4/M7/M33/M55, 2 on M0)")
@@ -354,15 +360,20 @@ def main(argv: list[str] | None = None) -> int:
     for o in opts:
         if o not in OPTS:
             raise ValueError(f"opt={o!r}: allowed are {', '.join(OPTS)}")
-    if args.no_cycles and (args.flash_wait, args.branch_refill, args.m0_mul) != (None,) * 3:
-        raise ValueError("--no-cycles: --flash-wait, --branch-refill and --m0-mul apply "
-                         "only to the cycle estimate")
+    if args.no_cycles and ((args.flash_wait, args.branch_refill, args.m0_mul) != (None,) * 3
+                           or args.flash_data):
+        raise ValueError("--no-cycles: --flash-wait, --flash-data, --branch-refill and "
+                         "--m0-mul apply only to the cycle estimate")
+    if args.flash_data and not args.flash_wait:
+        raise ValueError(f"--flash-data needs --flash-wait N with N > 0 (got "
+                         f"{args.flash_wait!r})")
     timing = None if args.no_cycles else cycle_model.timing(
         cpu, flash_wait=args.flash_wait, branch_refill=args.branch_refill,
         mul_cycles=args.m0_mul)
     layers = _select(list(benchmark_layers().values()), args.layers)
     runs = {o: run(layers, args.target, o, fast=not args.generic,
-                   timing=timing if o == opts[0] or not args.markdown else None)
+                   timing=timing if o == opts[0] or not args.markdown else None,
+                   flash_data=args.flash_data)
             for o in opts}
     bad = [r.name for rs in runs.values() for r in rs if r.mismatches]
     if args.markdown:
@@ -379,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         if timing is not None:
             doc["cycle_model"] = {"cpu": timing.cpu, "source": timing.source,
                                   "flash_wait": timing.flash_wait,
+                                  "flash_data": args.flash_data,
                                   "branch_refill": timing.branch_refill}
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
     if bad:
