@@ -325,7 +325,8 @@ class Timing:
     ``multiple_per_reg`` * N: LDM/STM/PUSH/POP; ``branch_refill`` P added after a taken
     branch; ``call``: BL before refill; ``pc_load_extra``: extra for POP/LDM loading
     PC; ``vector``/``vector_overlap``: MVE instruction alone / after one of the other
-    class; ``flash_wait``: added per non-sequential fetch and per literal load."""
+    class; ``flash_wait``: added per non-sequential fetch, per literal load and, when the
+    trace has them, per data word read from flash."""
 
     cpu: str
     source: str
