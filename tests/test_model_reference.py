@@ -288,8 +288,12 @@ def test_fully_connected_matches_loop_oracle(data, dtype, per_channel: bool,
 
 def test_fully_connected_errors() -> None:
     w = np.ones((3, 4), np.int8)
-    with pytest.raises(ValueError, match=r"weights: dtype int16 not allowed"):
-        FullyConnected(weights=w.astype(np.int16), output_multiplier=1 << 30, output_shift=0)
+    # any integer dtype whose values fit int8 is taken (issue 11); values that do not fit
+    # are refused
+    FullyConnected(weights=w.astype(np.int16), output_multiplier=1 << 30, output_shift=0)
+    with pytest.raises(ValueError, match=r"weights \(int8\): value 200 out of range"):
+        FullyConnected(weights=(w * 200).astype(np.int16), output_multiplier=1 << 30,
+                       output_shift=0)
     with pytest.raises(ValueError, match=r"output_shift: shape \(2,\) not allowed"):
         FullyConnected(weights=w, output_multiplier=1 << 30, output_shift=np.zeros(2, np.int32))
     with pytest.raises(ValueError, match=r"rounding='double' with activation_dtype=int16"):
