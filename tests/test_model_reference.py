@@ -292,7 +292,7 @@ def test_fully_connected_errors() -> None:
     # are refused
     FullyConnected(weights=w.astype(np.int16), output_multiplier=1 << 30, output_shift=0)
     with pytest.raises(ValueError, match=r"weights \(int8\): value 200 out of range"):
-        FullyConnected(weights=(w * 200).astype(np.int16), output_multiplier=1 << 30,
+        FullyConnected(weights=w.astype(np.int16) * 200, output_multiplier=1 << 30,
                        output_shift=0)
     with pytest.raises(ValueError, match=r"output_shift: shape \(2,\) not allowed"):
         FullyConnected(weights=w, output_multiplier=1 << 30, output_shift=np.zeros(2, np.int32))
