@@ -271,7 +271,8 @@ def generate(layers: Sequence[Any] | Any, out_dir: str | Path, prefix: str = "ed
         k=p.plan.context) for p in planned]
     common = dict(prefix=prefix, guard=f"EDGECONV_NET_{prefix.upper()}_H", hash=layer_hash,
                   layers=[dict(info=info, facts=quant_facts(p.ctx),
-                               net=p.plan.context if p.ctx.op == "network" else None)
+                               net=p.plan.context if p.ctx.op == "network" else None,
+                               strip_rows=getattr(p.plan.context, "strip_rows", None))
                           for info, p in zip(infos, planned, strict=True)])
     out.mkdir(parents=True, exist_ok=True)
     header, source = out / f"{prefix}.h", out / f"{prefix}.c"

@@ -17,11 +17,13 @@ from edgeconv.codegen.geometry import (
 )
 from edgeconv.codegen.names import c_comment
 from edgeconv.fixedpoint import INT32_MAX
+from edgeconv.signal import KINDS, MODES
+from edgeconv.signal2d import BOUNDARIES, _axis_region, _index_map
 
 # Class name (anywhere in the MRO) -> op name.
 _OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "conv1d",
         "MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d", "SignalFilter": "signal_filter",
-        "Network": "network"}
+        "Network": "network", "SignalFilter2D": "signal_filter2d"}
 CONV_OPS = ("conv2d", "depthwise_conv2d", "conv1d")
 _CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
 INT64_ACC_LIMIT = 1 << 47  # domain of fixedpoint.multiply_by_quantized_multiplier_int64
@@ -89,6 +91,38 @@ class SignalParams:
 
 
 @dataclass(frozen=True)
+class Signal2DParams:
+    """Q-format 2-D filters (``SignalFilter2D``), in the correlation orientation:
+    ``out[i, j] = sum_{k, l} taps[k * n2 + l] * xe[rows[i + k], cols[j + l]]``, where
+    ``rows`` / ``cols`` give the source row / column of each extended index (the boundary
+    applied; -1 reads ``fillvalue``). The numerics are those of ``SignalParams``."""
+
+    taps: list[int]
+    n1: int
+    n2: int
+    in_h: int
+    in_w: int
+    out_h: int
+    out_w: int
+    rows: list[int]
+    cols: list[int]
+    col_off: int
+    kind: str
+    mode: str
+    boundary: str
+    fillvalue: int
+    fmt: str
+    rounding: str
+    round_add: int
+    saturate: bool
+    accumulator: int
+    frac_bits: int
+    out_bits: int
+    out_min: int
+    out_max: int
+
+
+@dataclass(frozen=True)
 class LayerContext:
     """One layer as codegen sees it. ``geo`` is None for signal filters; ``conv`` holds
     the conv-like layers' parameters, ``signal`` the signal filters'."""
@@ -108,6 +142,7 @@ class LayerContext:
     act_max: int = 0
     conv: ConvParams | None = None
     signal: SignalParams | None = None
+    signal2d: Signal2DParams | None = None
 
     @property
     def NAME(self) -> str:  # noqa: N802 - the macro prefix, as templates spell it
@@ -117,9 +152,9 @@ class LayerContext:
         """The variables a layer template receives: these fields, ``NAME``, and the
         conv or signal parameters flattened in."""
         out = {f.name: getattr(self, f.name) for f in fields(self)
-               if f.name not in ("conv", "signal")}
+               if f.name not in ("conv", "signal", "signal2d")}
         out["NAME"] = self.NAME
-        for part in (self.conv, self.signal):
+        for part in (self.conv, self.signal, self.signal2d):
             if part is not None:
                 out.update({f.name: getattr(part, f.name) for f in fields(part)})
         return out
@@ -202,6 +237,10 @@ def layer_context(layer: Any, name: str, cpu: str,
         out_shape: tuple[int, ...] = (sig.output_length,)
         ctx = LayerContext(**common, output_shape=out_shape, output_count=sig.output_length,
                            signal=sig)
+    elif op == "signal_filter2d":
+        sig2 = _signal2d_params(layer, in_shape)
+        ctx = LayerContext(**common, output_shape=(sig2.out_h, sig2.out_w),
+                           output_count=sig2.out_h * sig2.out_w, signal2d=sig2)
     else:
         geo = geometry(layer, op, in_shape)
         if op == "avg_pool2d" and geo.k_h * geo.k_w > AVG_POOL_MAX_WINDOW:
@@ -244,7 +283,18 @@ def _signal_params(layer: Any) -> SignalParams:
                              f"{', '.join(allowed)}")
     first = {"same": (n - 1) // 2, "valid": min(m, n) - 1}.get(mode, 0)
     padded = kind == "correlate" and mode == "full"
-    frac_bits = {"q7": 7, "q15": 15, "q31": 31}[fmt]
+    return SignalParams(
+        kernel=kernel, taps=kernel[::-1] if kind == "correlate" else kernel, n_kernel=n,
+        n_in=m, kind=kind, mode=mode, fmt=fmt, stride=int(layer.stride),
+        output_length=int(layer.output_length), first=first,
+        lead_zeros=max(m - n, 0) if padded else 0, trail_zeros=max(n - m, 0) if padded else 0,
+        **_q_numerics(layer))
+
+
+def _q_numerics(layer: Any) -> dict[str, Any]:
+    """The requantization constants of a Q-format filter (1-D or 2-D): optional rounding
+    add in the accumulator, shift by the fraction bits, saturate or wrap."""
+    frac_bits = {"q7": 7, "q15": 15, "q31": 31}[str(layer.fmt)]
     accumulator = int(layer.accumulator)
     if not 8 <= accumulator <= 128:
         raise ValueError(f"layer {layer.name!r}: accumulator={accumulator}: allowed range "
@@ -253,14 +303,51 @@ def _signal_params(layer: Any) -> SignalParams:
     if rounding not in ("floor", "nearest"):
         raise ValueError(f"layer {layer.name!r}: rounding={rounding!r}: allowed are "
                          f"'floor', 'nearest'")
-    return SignalParams(
-        kernel=kernel, taps=kernel[::-1] if kind == "correlate" else kernel, n_kernel=n,
-        n_in=m, kind=kind, mode=mode, fmt=fmt, stride=int(layer.stride),
-        output_length=int(layer.output_length), first=first,
-        lead_zeros=max(m - n, 0) if padded else 0, trail_zeros=max(n - m, 0) if padded else 0,
-        rounding=rounding, round_add=(1 << (frac_bits - 1)) if rounding == "nearest" else 0,
-        saturate=bool(layer.saturate), accumulator=accumulator, frac_bits=frac_bits,
-        out_bits=1 + frac_bits, out_min=-(1 << frac_bits), out_max=(1 << frac_bits) - 1)
+    return dict(rounding=rounding,
+                round_add=(1 << (frac_bits - 1)) if rounding == "nearest" else 0,
+                saturate=bool(layer.saturate), accumulator=accumulator, frac_bits=frac_bits,
+                out_bits=1 + frac_bits, out_min=-(1 << frac_bits),
+                out_max=(1 << frac_bits) - 1)
+
+
+def _source_indices(start: int, length: int, size: int, boundary: str) -> list[int]:
+    """Source index of extended positions ``start .. start + length - 1`` of an axis of
+    ``size`` samples under ``boundary`` (signal2d's own rule); -1 where 'fill' reads the
+    fill value."""
+    idx = np.arange(start, start + length)
+    if boundary == "fill":
+        return _ints(np.where((idx >= 0) & (idx < size), idx, -1))
+    return _ints(_index_map(idx, size, boundary))
+
+
+def _signal2d_params(layer: Any, in_shape: tuple[int, ...]) -> Signal2DParams:
+    """The taps as correlated (flipped for convolve), the extended rows and columns the
+    outputs read, and the requantization constants."""
+    kind, mode, fmt, boundary = (str(layer.kind), str(layer.mode), str(layer.fmt),
+                                 str(layer.boundary))
+    for what, value, allowed in (("kind", kind, KINDS), ("mode", mode, MODES),
+                                 ("fmt", fmt, ("q7", "q15", "q31")),
+                                 ("boundary", boundary, BOUNDARIES)):
+        if value not in allowed:
+            raise ValueError(f"layer {layer.name!r}: {what}={value!r}: allowed are "
+                             f"{', '.join(allowed)}")
+    if len(in_shape) != 2:
+        raise ValueError(f"layer {layer.name!r}: input_shape={in_shape}: must be (H, W)")
+    kernel = np.asarray(layer.kernel, dtype=np.int64)
+    (in_h, in_w), (n1, n2) = in_shape, kernel.shape
+    taps = kernel[::-1, ::-1] if kind == "convolve" else kernel
+    (r0, out_h), (c0, out_w) = (_axis_region(kind, mode, m, n)
+                                for m, n in ((in_h, n1), (in_w, n2)))
+    fillvalue = int(layer.fillvalue)
+    if mode == "valid":  # as the reference: 'valid' outputs never read the boundary
+        boundary, fillvalue = "fill", 0
+    row_off, col_off = r0 - (n1 - 1), c0 - (n2 - 1)
+    return Signal2DParams(
+        taps=_ints(taps), n1=int(n1), n2=int(n2), in_h=in_h, in_w=in_w, out_h=out_h,
+        out_w=out_w, rows=_source_indices(row_off, out_h + n1 - 1, in_h, boundary),
+        cols=_source_indices(col_off, out_w + n2 - 1, in_w, boundary), col_off=col_off,
+        kind=kind, mode=mode, boundary=boundary, fillvalue=fillvalue, fmt=fmt,
+        **_q_numerics(layer))
 
 
 def quant_facts(ctx: LayerContext) -> list[str]:
@@ -268,6 +355,12 @@ def quant_facts(ctx: LayerContext) -> list[str]:
     facts = [f"op {ctx.op}, input {ctx.input_shape} {ctx.in_ctype}, "
              f"output {ctx.output_shape} {ctx.out_ctype}"]
     sig, geo, conv = ctx.signal, ctx.geo, ctx.conv
+    sig2 = ctx.signal2d
+    if sig2 is not None:
+        facts.append(f"{sig2.kind} mode={sig2.mode} fmt={sig2.fmt} kernel {sig2.n1}x{sig2.n2} "
+                     f"boundary={sig2.boundary} fillvalue={sig2.fillvalue} "
+                     f"rounding={sig2.rounding} saturate={sig2.saturate} "
+                     f"accumulator={sig2.accumulator}")
     if sig is not None:
         opts = {k: getattr(ctx.layer, k) for k in ("rounding", "saturate", "accumulator")
                 if hasattr(ctx.layer, k)}
