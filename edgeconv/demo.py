@@ -1,5 +1,6 @@
 """``make demo``: the seed's examples through the reference model, the generated C
-(native build) and an emulated Cortex-M4 over a serial line.
+(native build) and an emulated Cortex-M4 over a serial line, then the 2-D filter pictures
+(:mod:`edgeconv.demo_image`: Sobel, blur, template search, PNGs in ./demo-images).
 
 Run with ``python -m edgeconv.demo [--target qemu:mps2-an386]``.
 """
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from edgeconv import signal
+from edgeconv import demo_image, signal
 from edgeconv.bench import benchmark_layers
 from edgeconv.cli import verify
 
@@ -57,13 +59,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edgeconv.demo", description=__doc__)
     parser.add_argument("--target", action="append",
                         help="targets to verify on (default: native and qemu:mps2-an386)")
+    parser.add_argument("--images", default="demo-images", type=Path,
+                        help="folder for the pictures of the 2-D filter demo, run on the "
+                             "last target (default: ./demo-images, git-ignored)")
     args = parser.parse_args(argv)
     print_reference_examples()
     failures = 0
-    for target in args.target or ["native", "qemu:mps2-an386"]:
+    chosen = args.target or ["native", "qemu:mps2-an386"]
+    for target in chosen:
         print(f"Generated C on {target}, every output compared with the reference model")
         failures += verify(target, seed_layers())
         print()
+    print(f"Pictures: Sobel edges, Gaussian blur and an 8x8 template search on {chosen[-1]}")
+    try:
+        demo_image.run(args.images, chosen[-1])
+    except RuntimeError as exc:
+        print(f"  FAILED: {exc}")
+        failures += 1
     return 1 if failures else 0
 
 

@@ -700,6 +700,34 @@ SOBEL_X = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.int64)
 BINOMIAL_5 = np.array([1, 4, 6, 4, 1], dtype=np.int64)
 
 
+def demo_scene(shape: tuple[int, int] = (128, 128), *,
+               template_at: tuple[int, int] = (83, 77),
+               seed: int = 2026) -> tuple[np.ndarray, np.ndarray]:
+    """The demo's uint8 scene and its 8x8 template: :func:`synthetic_image` with a random
+    8x8 patch pasted at ``template_at`` (row, col), then noise in [-8, 8] added to the
+    scene (not to the returned clean patch)."""
+    rng = np.random.default_rng(seed + 1)
+    image = synthetic_image(shape, seed=seed)
+    row, col = template_at
+    patch = rng.integers(0, 256, size=(8, 8)).astype(np.uint8)
+    if not (0 <= row <= image.shape[0] - 8 and 0 <= col <= image.shape[1] - 8):
+        raise ValueError(f"template_at={template_at!r}: the 8x8 patch must lie inside "
+                         f"the {image.shape} image")
+    scene = image.copy()
+    scene[row:row + 8, col:col + 8] = patch
+    scene = np.clip(scene.astype(np.int64) + rng.integers(-8, 9, size=scene.shape),
+                    0, 255).astype(np.uint8)
+    return scene, patch
+
+
+def demo_kernels() -> dict[str, np.ndarray]:
+    """The demo's Q15 kernels (int16): ``sobel_gx``, ``sobel_gy`` (Sobel / 8, taps 4096
+    and 8192) and ``blur`` (the 5x5 binomial / 256, taps ``128 * outer(b, b)``)."""
+    sobel_x = (SOBEL_X * 4096).astype(np.int16)
+    return {"sobel_gx": sobel_x, "sobel_gy": sobel_x.T.copy(),
+            "blur": (128 * np.outer(BINOMIAL_5, BINOMIAL_5)).astype(np.int16)}
+
+
 def demo_images(out_dir: str | Path, *, shape: tuple[int, int] = (128, 128),
                 template_at: tuple[int, int] = (83, 77), scale: int = 2,
                 seed: int = 2026) -> list[Path]:
@@ -718,25 +746,13 @@ def demo_images(out_dir: str | Path, *, shape: tuple[int, int] = (128, 128),
     and ``match_box`` (the scene with the found box), each ``.png``, ``scale`` times the
     pixel size.
     """
-    rng = np.random.default_rng(seed + 1)
-    image = synthetic_image(shape, seed=seed)
-    row, col = template_at
-    patch = rng.integers(0, 256, size=(8, 8)).astype(np.uint8)
-    if not (0 <= row <= image.shape[0] - 8 and 0 <= col <= image.shape[1] - 8):
-        raise ValueError(f"template_at={template_at!r}: the 8x8 patch must lie inside "
-                         f"the {image.shape} image")
-    scene = image.copy()
-    scene[row:row + 8, col:col + 8] = patch
-    scene = np.clip(scene.astype(np.int64) + rng.integers(-8, 9, size=scene.shape),
-                    0, 255).astype(np.uint8)
-
+    scene, patch = demo_scene(shape, template_at=template_at, seed=seed)
     x_q15 = scene.astype(np.int16) << 7
-    sobel_x = (SOBEL_X * 4096).astype(np.int16)
-    gx = convolve2d(x_q15, sobel_x, "same", boundary="symmetric")
-    gy = convolve2d(x_q15, sobel_x.T.copy(), "same", boundary="symmetric")
+    kernels = demo_kernels()
+    gx = convolve2d(x_q15, kernels["sobel_gx"], "same", boundary="symmetric")
+    gy = convolve2d(x_q15, kernels["sobel_gy"], "same", boundary="symmetric")
     edges = saturate(np.abs(gx.astype(np.int64)) + np.abs(gy.astype(np.int64)), np.int16)
-    blur_kernel = (128 * np.outer(BINOMIAL_5, BINOMIAL_5)).astype(np.int16)
-    blur = convolve2d(x_q15, blur_kernel, "same", boundary="symmetric")
+    blur = convolve2d(x_q15, kernels["blur"], "same", boundary="symmetric")
 
     found = match_template(scene, patch, "ncc")
     box = [found.box]

@@ -20,6 +20,7 @@ from edgeconv import codegen
 from edgeconv.codegen.kernels import generic
 from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
 from edgeconv.signal import SignalFilter
+from edgeconv.signal2d import SignalFilter2D
 
 SEED = 20261125
 I32_MAX = (1 << 31) - 1
@@ -226,6 +227,53 @@ def _signal_edge_cases() -> Iterator[GoldenCase]:
             index += 1
 
 
+def _signal2d_cases(rng: np.random.Generator) -> Iterator[GoldenCase]:
+    """2-D filters: every mode x boundary in q7 and q15 with kernels the Cortex-M row
+    kernel takes (sum|taps| small enough for int32 sums; odd and even kernel widths,
+    output widths with and without a tail of < 4, kernels larger than the image), then
+    the portable kernel's own cases: q31, q15 taps at full scale (64-bit sums), 16-, 40-
+    and 128-bit accumulators, wrap instead of saturate, separable kernels."""
+    index = 0
+
+    def case(kernel: np.ndarray, fmt: str, shape: tuple[int, int], **opts: Any) -> GoldenCase:
+        nonlocal index
+        layer = SignalFilter2D(kernel.astype(_FMT_DTYPE[fmt]), fmt=fmt, input_shape=shape,
+                               name=f"s2d{index}", **opts)
+        index += 1
+        return GoldenCase(layer, None, "signal2d")
+
+    shapes = [((7, 9), (3, 3)), ((6, 11), (5, 4)), ((5, 6), (1, 2)), ((3, 4), (4, 5)),
+              ((9, 8), (2, 5)), ((4, 13), (3, 1))]
+    for i, (mode, boundary) in enumerate(itertools.product(("full", "same", "valid"),
+                                                           ("fill", "symmetric", "wrap"))):
+        for fmt in ("q7", "q15"):
+            shape, ksize = shapes[(i + (fmt == "q15")) % len(shapes)]
+            if mode == "valid" and not (shape[0] >= ksize[0] and shape[1] >= ksize[1]):
+                shape = (ksize[0] + 2, ksize[1] + 6)
+            info = np.iinfo(_FMT_DTYPE[fmt])
+            limit = min(int(info.max), 60000 // (ksize[0] * ksize[1]))  # int32 sums
+            kernel = rng.integers(-limit, limit + 1, size=ksize)
+            yield case(kernel, fmt, shape, kind=("convolve", "correlate")[i % 2], mode=mode,
+                       boundary=boundary, fillvalue=int(rng.integers(info.min, info.max + 1)),
+                       rounding=("floor", "nearest")[(i // 2) % 2], separable=False)
+    yield case(rng.integers(-100, 100, size=(4, 6)), "q7", (2, 3), mode="valid")  # h > x
+    q31 = np.iinfo(np.int32)
+    yield case(rng.integers(q31.min, q31.max, size=(3, 3), endpoint=True), "q31", (5, 7),
+               mode="same", boundary="symmetric", rounding="nearest")
+    yield case(rng.integers(q31.min, q31.max, size=(2, 3), endpoint=True), "q31", (4, 5),
+               mode="full", saturate=True, accumulator=128)
+    yield case(rng.integers(-32768, 32768, size=(3, 4)), "q15", (6, 6), mode="same",
+               boundary="wrap", fillvalue=5)  # 64-bit sums: portable kernel
+    yield case(rng.integers(-128, 128, size=(3, 3)), "q7", (5, 9), accumulator=16,
+               boundary="symmetric", mode="same")
+    yield case(rng.integers(-32768, 32768, size=(2, 2)), "q15", (5, 5), accumulator=40,
+               saturate=False, boundary="fill", fillvalue=-32768)
+    yield case(np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) * 128, "q15", (7, 10),
+               mode="same", boundary="symmetric")  # separable (the demo's blur)
+    yield case(np.outer([1, 2, 1], [1, 0, -1]) * 30, "q7", (6, 7), mode="same",
+               boundary="symmetric", rounding="nearest", saturate=False)
+
+
 # ------------------------------------------------------------------------ edge cases
 
 def _conv_edge_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
@@ -327,7 +375,8 @@ def _pool_edge_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
 def representative_layers() -> list:
     """Every template and shared helper: each op, int8 and 16x8, both roundings, an
     accumulator that wraps, 1-D, pools, signal filters narrow and 128-bit, saturating
-    and wrapping."""
+    and wrapping, 2-D filters (the row kernel with and without blocks of four, the
+    portable one with 64- and 128-bit sums)."""
     rng = np.random.default_rng(7)
 
     def q(n: int, shift: int = -8) -> dict:
@@ -364,6 +413,15 @@ def representative_layers() -> list:
                      accumulator=128, saturate=True, stride=2, input_length=8, name="sq31"),
         SignalFilter(np.array([1, 2], np.int32), fmt="q31", accumulator=24, input_length=4,
                      name="sq31n"),
+        SignalFilter2D(np.array([[3, -5, 7], [1, 2, -9]], np.int8), fmt="q7", mode="same",
+                       boundary="symmetric", input_shape=(5, 7), name="s2q7"),
+        SignalFilter2D(np.array([[900, -2000], [30, 7], [-1, 1500]], np.int16),
+                       kind="correlate", fmt="q15", boundary="wrap", rounding="nearest",
+                       saturate=False, accumulator=24, input_shape=(4, 2), name="s2q15"),
+        SignalFilter2D(np.full((2, 2), 30000, np.int16), fmt="q15", input_shape=(3, 3),
+                       name="s2q15w"),
+        SignalFilter2D(np.array([[1 << 30, -5]], np.int32), fmt="q31", accumulator=128,
+                       saturate=True, input_shape=(3, 4), name="s2q31"),
     ]
 
 
@@ -407,6 +465,7 @@ def golden_cases(n_random: int = 150, n_fast: int = 120) -> list[GoldenCase]:
                                 "pool" + ("16" if wide else "")))
     cases.extend(_signal_cases(rng))
     cases.extend(_signal_edge_cases())
+    cases.extend(_signal2d_cases(np.random.default_rng(SEED + 2)))
     return cases
 
 

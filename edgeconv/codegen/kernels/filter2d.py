@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,9 @@ KERNELS = (ROWS,)  # DIRECT is registered with the generic kernels (generic.DIRE
 STRIP_SCRATCH_BUDGET = 4096
 # Outputs per inner block (even): more amortise the tap loads, fewer need fewer registers.
 BLOCK = 4
+# Up to this many tap words the compiler keeps them in registers across the blocks; more
+# are loaded per block through an opaque pointer (in pairs, not from the literal pool).
+REGISTER_TAP_WORDS = 6
 
 
 def runs_on(cpu: Cpu) -> bool:
@@ -81,6 +85,8 @@ class RowsContext:
     row_words: int
     mid_lo: int
     mid_hi: int
+    opaque_taps: bool
+    asm: bool
 
 
 def _pair(lo: int, hi: int) -> int:
@@ -121,7 +127,18 @@ def _row_plan(taps: list[int], block: int) -> tuple[list[int], list[Mac]]:
         if n % 2 == 0 and n > 1:
             w, half = where[n - 1]
             macs.append(Mac(out_o, "smlab" + half, s + n // 2, w))
-    return words, macs
+    # Grouped by tap word: one or two tap words live at a time.
+    return words, sorted(macs, key=lambda mac: (mac.tap, mac.data, mac.out))
+
+
+def _asm_row(sig: Any, n_twords: int, row_bytes: int) -> bool:
+    """Whether the DSP build runs whole rows in assembly: tap words too many for the
+    compiler to keep in registers, at most four data words per kernel row (``n2 <= 5``),
+    the plain requantization (saturate, >= 32-bit accumulator: one SSAT), at least one
+    block, and row offsets within ADDW/SUBW's 12-bit immediate."""
+    return (n_twords > REGISTER_TAP_WORDS and sig.n2 <= 5 and sig.saturate
+            and sig.accumulator >= 32 and sig.out_w >= BLOCK
+            and sig.n1 * row_bytes <= 4095)
 
 
 def _rows(ctx: LayerContext) -> KernelPlan | None:
@@ -146,7 +163,9 @@ def _rows(ctx: LayerContext) -> KernelPlan | None:
     k = RowsContext(twords=twords, words_per_row=len(twords) // sig.n1, macs=macs,
                     data_words=max(m.data for m in macs) + 1, block=BLOCK,
                     n_blocks=sig.out_w // BLOCK, strip_rows=strip, row_words=row_words,
-                    mid_lo=mid_lo, mid_hi=mid_hi)
+                    mid_lo=mid_lo, mid_hi=mid_hi,
+                    opaque_taps=len(twords) > REGISTER_TAP_WORDS,
+                    asm=_asm_row(sig, len(twords), row_bytes))
     return ROWS.plan((strip + sig.n1 - 1) * row_bytes, k)
 
 

@@ -1,0 +1,87 @@
+"""Pictures from the board: edge detection, blur and template search on a grayscale
+scene, the filters run as generated C on a target (the emulated Cortex-M4 by default).
+
+``run(out_dir)`` builds the scene of :func:`edgeconv.signal2d.demo_scene` (128 x 128,
+an 8x8 patch pasted at ``(83, 77)``), runs the Sobel ``gx`` / ``gy`` and the 5x5
+Gaussian (binomial) blur of :func:`edgeconv.signal2d.demo_kernels` as ``SignalFilter2D``
+layers (Q15, ``same``, symmetric boundary) through ``edgeconv.targets.open``, checks
+every board output against the reference model bit for bit, and writes the PNGs.
+``|gx| + |gy|`` is formed on the host from the board's ``gx`` and ``gy`` (saturated to
+Q15). Template matching (integer NCC) has no C kernel yet: its score map comes from the
+reference model, and ``run`` says so.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edgeconv import targets
+from edgeconv.fixedpoint import saturate
+from edgeconv.signal2d import (
+    SignalFilter2D,
+    demo_kernels,
+    demo_scene,
+    match_template,
+    save_images,
+)
+
+SHAPE = (128, 128)
+TEMPLATE_AT = (83, 77)
+SCALE = 2
+FILES = ("input", "sobel", "blur", "match_scores", "match_box")
+
+
+def demo_layers(shape: tuple[int, int] = SHAPE) -> list[SignalFilter2D]:
+    """The three board filters: ``sobel_gx``, ``sobel_gy`` and ``blur`` (Q15)."""
+    return [SignalFilter2D(kernel, mode="same", fmt="q15", boundary="symmetric",
+                           input_shape=shape, name=name)
+            for name, kernel in demo_kernels().items()]
+
+
+def run(out_dir: str | Path, target: str = "qemu:mps2-an386", *,
+        log: Callable[[str], None] | None = None) -> list[Path]:
+    """Run the demo on ``target`` and write ``out_dir/<name>.png`` for each of ``FILES``
+    (``SCALE`` times the scene's size); returns their paths.
+
+    Raises RuntimeError when a board output differs from the reference model or the
+    template is not found at ``TEMPLATE_AT``. ``log`` receives one line per step
+    (default: print to stdout).
+    """
+    say = log if log is not None else (lambda line: print(line, file=sys.stdout))
+    scene, patch = demo_scene(SHAPE, template_at=TEMPLATE_AT)
+    x_q15 = scene.astype(np.int16) << 7  # pixel 0..255 -> Q15 0..0.996
+    layers = demo_layers(SHAPE)
+    outputs = {}
+    with targets.open(target, layers) as session:
+        for layer in layers:
+            got = session.run(layer.name, x_q15)
+            want = layer(x_q15)
+            if got.shape != want.shape or not np.array_equal(got, want):
+                bad = int(np.count_nonzero(got != want)) if got.shape == want.shape \
+                    else got.size
+                raise RuntimeError(f"{layer.name} on {target}: {bad} of {want.size} "
+                                   "outputs differ from the reference model")
+            count = f", {session.last_count} {session.count_unit}" \
+                if session.count_unit else ""
+            say(f"  {layer.name}: {layer.kernel.shape[0]}x{layer.kernel.shape[1]} Q15 "
+                f"filter on {target}, bit-exact with the reference{count}")
+            outputs[layer.name] = got
+    edges = saturate(np.abs(outputs["sobel_gx"].astype(np.int64))
+                     + np.abs(outputs["sobel_gy"].astype(np.int64)), np.int16)
+    found = match_template(scene, patch, "ncc")
+    say("  template search: integer NCC score map from the reference model (no C "
+        "kernel for match_template yet)")
+    if found.location != TEMPLATE_AT:
+        raise RuntimeError(f"template found at {found.location}, pasted at {TEMPLATE_AT}")
+    say(f"  template found at {found.location} (score {found.score / 2**15:.4f})")
+    box = [found.box]
+    paths = save_images(out_dir, {"input": scene, "sobel": edges, "blur": outputs["blur"],
+                                  "match_scores": found.scores, "match_box": scene},
+                        boxes={"match_scores": box, "match_box": box}, scale=SCALE)
+    for path in paths:
+        say(f"  wrote {path}")
+    return paths
