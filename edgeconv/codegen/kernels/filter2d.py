@@ -39,7 +39,7 @@ from edgeconv.fixedpoint import INT32_MAX
 
 _T = "kernels/filter2d/"
 DIRECT = Kernel("direct", _T + "filter2d_direct.c.j2", ("taps", "rows", "cols"))
-ROWS = Kernel("filter2d_rows", _T + "filter2d_rows.c.j2", ("twords", "taps", "rows", "cols"))
+ROWS = Kernel("filter2d_rows", _T + "filter2d_rows.c.j2", ("twords", "rows"))
 KERNELS = (ROWS,)  # DIRECT is registered with the generic kernels (generic.DIRECT)
 
 # Scratch the strip buffer of filter2d_rows may take (more rows per strip widen fewer
