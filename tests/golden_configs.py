@@ -270,8 +270,10 @@ def _signal2d_cases(rng: np.random.Generator) -> Iterator[GoldenCase]:
                saturate=False, boundary="fill", fillvalue=-32768)
     yield case(np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) * 128, "q15", (7, 10),
                mode="same", boundary="symmetric")  # separable (the demo's blur)
-    yield case(np.outer([1, 2, 1], [1, 0, -1]) * 30, "q7", (6, 7), mode="same",
+    yield case(np.outer([1, 2, 1], [1, 0, -1]) * 30, "q7", (6, 13), mode="same",
                boundary="symmetric", rounding="nearest", saturate=False)
+    yield case(rng.integers(-3000, 3000, size=(3, 3)), "q15", (4, 17), mode="same",
+               saturate=False)  # wrapping q15, two Helium blocks and a tail
 
 
 # ------------------------------------------------------------------------ edge cases

@@ -60,6 +60,9 @@ def test_plans() -> None:
         assert kernels.fast_plan(layer, "generic") is None
     asm = {layer.name: kernels.fast_plan(layer, "cortex-m4").context.asm for layer in cases()}
     assert [name for name, on in asm.items() if on] == ["a5q15", "a45q7", "a53q15", "a5tall"]
+    # Helium rows: blocks of eight outputs, the plain requantization or a wrap
+    mve = {layer.name: kernels.fast_plan(layer, "cortex-m55").context.mve for layer in cases()}
+    assert [name for name, on in mve.items() if not on] == ["c1x4", "c2q7w"]
     # q31, and q15 taps whose sums need more than 32 bits: the portable kernel
     assert kernels.fast_plan(_layer("q31", (3, 3), "q31"), "cortex-m4") is None
     big = _layer("big", (3, 3), "q15", limit=32767, seed=1)
@@ -116,7 +119,8 @@ def test_host_bodies_bit_exact(cpu: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("cpu,opts", [
     ("cortex-m4", ["-O0"]), ("cortex-m4", ["-Os", "-fno-omit-frame-pointer"]),
     ("cortex-m7", ["-O3", "-fno-omit-frame-pointer", "-ffixed-r9"]),
-    ("cortex-m33", ["-O2"]), ("cortex-m55", ["-O1"]), ("cortex-m0", ["-O2"]),
+    ("cortex-m33", ["-O2"]), ("cortex-m55", ["-O1"]), ("cortex-m55", ["-O0"]),
+    ("cortex-m55", ["-O3", "-fno-omit-frame-pointer"]), ("cortex-m0", ["-O2"]),
     ("cortex-m3", ["-Os"])])
 def test_arm_builds_warning_clean(cpu: str, opts: list[str], tmp_path: Path) -> None:
     if shutil.which("arm-none-eabi-gcc") is None:

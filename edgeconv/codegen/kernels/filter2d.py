@@ -87,6 +87,7 @@ class RowsContext:
     mid_hi: int
     opaque_taps: bool
     asm: bool
+    mve: bool
 
 
 def _pair(lo: int, hi: int) -> int:
@@ -165,7 +166,8 @@ def _rows(ctx: LayerContext) -> KernelPlan | None:
                     n_blocks=sig.out_w // BLOCK, strip_rows=strip, row_words=row_words,
                     mid_lo=mid_lo, mid_hi=mid_hi,
                     opaque_taps=len(twords) > REGISTER_TAP_WORDS,
-                    asm=_asm_row(sig, len(twords), row_bytes))
+                    asm=_asm_row(sig, len(twords), row_bytes),
+                    mve=sig.accumulator >= 32 and sig.out_w >= 8)
     return ROWS.plan((strip + sig.n1 - 1) * row_bytes, k)
 
 
