@@ -19,6 +19,13 @@
   ``(t[2p-1], t[2p])`` and single taps through SMLATB / SMLABT / SMLABB, so every data word
   is loaded once per kernel row and block. Tap words ``<name>_twords``: per kernel row the
   even pairs, then the odd pairs (``n2 - 1`` words; one ``(t0, 0)`` word when ``n2 == 1``).
+  A last partial block is computed whole and only its outputs stored (it reads
+  initialized words of the row). With the DSP extension, a row whose tap words do not stay
+  in registers runs as Thumb-2 assembly (``asm``, see ``_asm_row``).
+  On Helium (M55) a row runs in blocks of eight outputs first: a vector of four row words
+  splits into even and odd pixels (VMOVLB / VMOVLT), each tap is a VMLA by a scalar into
+  the even-output and odd-output accumulators, and saturating narrows interleave them
+  into eight outputs (``mve``: accumulator >= 32 bits and ``out_w >= 8``).
   Scratch: ``(strip_rows + n1 - 1) * row_words * 4`` bytes with ``row_words =
   (out_w + n2 + 3) // 2``; ``strip_rows`` is the largest that keeps the scratch within
   ``STRIP_SCRATCH_BUDGET`` (at least 1 row), and is stated in the header
