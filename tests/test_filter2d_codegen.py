@@ -130,3 +130,55 @@ def test_arm_builds_warning_clean(cpu: str, opts: list[str], tmp_path: Path) -> 
                            "-c", str(gen.source), "-o", str(tmp_path / "f2d.o")],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def _random_layers(count: int, seed: int) -> list[SignalFilter2D]:
+    """Seeded random filters: shapes from 1x1 to 6x6 on images from 1x1 to 9x17, every
+    kind, mode, boundary and fill value, q7/q15 (taps small enough for the row kernel half
+    of the time), both roundings, saturate or wrap, 16- to 64-bit accumulators."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    while len(layers) < count:
+        fmt = ("q7", "q15")[int(rng.integers(2))]
+        info = np.iinfo(DTYPES[fmt])
+        ksize = (int(rng.integers(1, 7)), int(rng.integers(1, 7)))
+        shape = (int(rng.integers(1, 10)), int(rng.integers(1, 18)))
+        mode = str(rng.choice(["full", "same", "valid"]))
+        if mode == "valid" and not (all(m >= n for m, n in zip(shape, ksize, strict=True))
+                                    or all(m <= n for m, n in zip(shape, ksize, strict=True))):
+            continue
+        limit = int(info.max) if rng.random() < 0.5 else max(1, 60000 // (ksize[0] * ksize[1]))
+        kernel = rng.integers(-limit, limit + 1, size=ksize).astype(DTYPES[fmt])
+        layers.append(SignalFilter2D(
+            kernel, fmt=fmt, kind=str(rng.choice(["convolve", "correlate"])), mode=mode,
+            boundary=str(rng.choice(["fill", "symmetric", "wrap"])),
+            fillvalue=int(rng.integers(info.min, int(info.max) + 1)), input_shape=shape,
+            rounding=str(rng.choice(["floor", "nearest"])), saturate=bool(rng.random() < 0.7),
+            accumulator=int(rng.choice([16, 24, 32, 40, 64])), separable=False,
+            name=f"r{len(layers)}"))
+    return layers
+
+
+@pytest.mark.parametrize("cpu", ["generic", "cortex-m4"])
+def test_host_random_filters_bit_exact(cpu: str, tmp_path: Path) -> None:
+    layers = _random_layers(60, seed=2026)
+    gen = codegen.generate(layers, tmp_path, "rnd", cpu=cpu)
+    if cpu != "generic":
+        assert sum(info.strategy == "filter2d_rows" for info in gen.layers) >= 20
+    lib = tmp_path / "rnd.so"
+    proc = subprocess.run(["gcc", *WARNINGS, "-O1", "-fsanitize=undefined",
+                           "-fno-sanitize-recover=all", "-fPIC", "-shared", str(gen.source),
+                           "-o", str(lib)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    dll = ctypes.CDLL(str(lib))
+    rng = np.random.default_rng(7)
+    for layer, info in zip(layers, gen.layers, strict=True):
+        dt = layer.activation_dtype
+        x = rng.integers(np.iinfo(dt).min, np.iinfo(dt).max, layer.input_shape,
+                         endpoint=True).astype(dt)
+        y = np.zeros(layer.output_shape, dt)
+        scratch = np.zeros(max(1, info.scratch_bytes // 4), np.uint32)
+        assert getattr(dll, layer.name)(ctypes.c_void_p(x.ctypes.data),
+                                        ctypes.c_void_p(y.ctypes.data),
+                                        ctypes.c_void_p(scratch.ctypes.data)) == 0
+        np.testing.assert_array_equal(y, layer(x), err_msg=f"{cpu} {layer.spec()}")
