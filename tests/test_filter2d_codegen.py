@@ -68,6 +68,8 @@ def test_plans() -> None:
     big = _layer("big", (3, 3), "q15", limit=32767, seed=1)
     assert 32768 * int(np.abs(big.kernel.astype(np.int64)).sum()) > 2**31 - 1
     assert kernels.fast_plan(big, "cortex-m4") is None
+    assert kernels.fast_plan(_layer("k11", (11, 11), shape=(12, 12)), "cortex-m4") is not None
+    assert kernels.fast_plan(_layer("k12", (11, 12), shape=(12, 12)), "cortex-m4") is None
 
 
 def test_strip_height_and_scratch_in_the_header(tmp_path: Path) -> None:

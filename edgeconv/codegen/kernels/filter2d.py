@@ -29,7 +29,8 @@
   Scratch: ``(strip_rows + n1 - 1) * row_words * 4`` bytes with ``row_words =
   (out_w + n2 + 3) // 2``; ``strip_rows`` is the largest that keeps the scratch within
   ``STRIP_SCRATCH_BUDGET`` (at least 1 row), and is stated in the header
-  (``<NAME>_STRIP_ROWS``). Declined (``direct`` is used) for q31 and when the bound fails.
+  (``<NAME>_STRIP_ROWS``). Declined (``direct`` is used) for q31, when the bound fails
+  and for kernels of more than ``MAX_TAPS`` taps (the kernel is unrolled in the C).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ KERNELS = (ROWS,)  # DIRECT is registered with the generic kernels (generic.DIRE
 # Scratch the strip buffer of filter2d_rows may take (more rows per strip widen fewer
 # rows twice); a strip has at least one output row whatever the budget.
 STRIP_SCRATCH_BUDGET = 4096
+# The row kernel unrolls the kernel in the generated C; larger kernels use ``direct``.
+MAX_TAPS = 121
 # Outputs per inner block (even): more amortise the tap loads, fewer need fewer registers.
 BLOCK = 4
 # Up to this many tap words the compiler keeps them in registers across the blocks; more
@@ -151,7 +154,7 @@ def _asm_row(sig: Any, n_twords: int, row_bytes: int) -> bool:
 
 def _rows(ctx: LayerContext) -> KernelPlan | None:
     sig = ctx.signal2d
-    if sig is None or sig.fmt == "q31":
+    if sig is None or sig.fmt == "q31" or sig.n1 * sig.n2 > MAX_TAPS:
         return None
     bound = (1 << sig.frac_bits) * int(np.abs(np.asarray(sig.taps, np.int64)).sum()) \
         + sig.round_add
