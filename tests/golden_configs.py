@@ -17,8 +17,16 @@ from typing import Any
 import numpy as np
 
 from edgeconv import codegen
-from edgeconv.codegen.kernels import generic
-from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
+from edgeconv.codegen.context import op_of
+from edgeconv.codegen.kernels import generic, nnops
+from edgeconv.layers import (
+    AvgPool2D,
+    Conv1D,
+    Conv2D,
+    DepthwiseConv2D,
+    FullyConnected,
+    MaxPool2D,
+)
 from edgeconv.signal import SignalFilter
 
 SEED = 20261125
@@ -39,9 +47,9 @@ class GoldenCase:
 
     def inputs(self) -> np.ndarray:
         """A batch of two inputs: uniform over the dtype, then all-min or all-max."""
-        info = np.iinfo(self.layer.activation_dtype)
         rng = np.random.default_rng(_stable_seed(self.name))
         shape = tuple(self.layer.input_shape)
+        info = np.iinfo(self.layer.activation_dtype)
         x = rng.integers(info.min, int(info.max) + 1, size=shape, dtype=np.int64)
         extreme = np.full(shape, info.min if rng.integers(2) else info.max, dtype=np.int64)
         return np.stack([x, extreme]).astype(self.layer.activation_dtype)
@@ -49,9 +57,11 @@ class GoldenCase:
     def buffer_bytes(self, cpu: str = "generic") -> tuple[int, int, int]:
         """Input, output and scratch bytes of the layer as generated for ``cpu``."""
         item = np.dtype(self.layer.activation_dtype).itemsize
+        out_item = np.dtype(getattr(self.layer, "output_dtype", None)
+                            or self.layer.activation_dtype).itemsize
         plan = codegen.plan_layers([self.layer], strategy=self.strategy, cpu=cpu)[0].plan
         return (item * math.prod(self.layer.input_shape),
-                item * math.prod(self.layer.output_shape), plan.scratch_bytes)
+                out_item * math.prod(self.layer.output_shape), plan.scratch_bytes)
 
 
 def _stable_seed(name: str) -> int:
@@ -324,10 +334,48 @@ def _pool_edge_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
                                         input_shape=(2, 9, 2), activation_dtype=np.int16)
 
 
+# ------------------------------------------------------------------ whole-model ops
+
+def _fc(rng: np.random.Generator, name: str, n_out: int, k: int, *, wide: bool = False,
+        **kwargs: Any) -> FullyConnected:
+    w = rng.integers(-128, 128, size=(n_out, k)).astype(np.int8)
+    acc = math.sqrt(k) * 74 * (32768 if wide else 128)
+    shift = int(math.floor(math.log2((10000 if wide else 100) / acc)))
+    params: dict[str, Any] = dict(
+        output_multiplier=rng.integers(1 << 30, I32_MAX, size=n_out).astype(np.int32),
+        output_shift=np.full(n_out, shift, np.int32),
+        bias=(rng.integers(-(1 << 24), 1 << 24, size=n_out).astype(np.int64) if wide
+              else rng.integers(-20000, 20000, size=n_out).astype(np.int32)))
+    if not wide:
+        params.update(input_zero_point=int(rng.integers(-128, 128)),
+                      output_zero_point=int(rng.integers(-128, 128)))
+    params.update(kwargs)
+    return FullyConnected(weights=w, activation_dtype=np.int16 if wide else np.int8,
+                          name=name, input_shape=(k,), **params)
+
+
+def _nn_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
+    """The whole-model ops (kernels in edgeconv.codegen.kernels.nnops): (family,
+    factory(name)), each op and dtype with its variants."""
+    rng = np.random.default_rng(SEED + 2)
+    # FULLY_CONNECTED: per-tensor, per-channel, every rounding, a wrapping int32 sum, 16x8
+    yield "fc", lambda n: _fc(rng, n, 5, 13)
+    yield "fc", lambda n: _fc(rng, n, 3, 40, rounding="double", activation_min=-20,
+                              activation_max=90, output_multiplier=1 << 30,
+                              output_shift=-9)  # per-tensor, clamp
+    yield "fc", lambda n: _fc(rng, n, 4, 7, bias=np.full(4, I32_MAX - 100, np.int32),
+                              output_shift=np.full(4, -24, np.int32))  # sum wraps int32
+    yield "fc16", lambda n: _fc(rng, n, 6, 9, wide=True)
+    yield "fc16", lambda n: _fc(rng, n, 3, 17, wide=True, rounding="int64")
+    yield "fc16", lambda n: _fc(rng, n, 2, 5, wide=True, bias=np.full(2, -(1 << 46), np.int64),
+                                output_multiplier=np.full(2, I32_MAX, np.int32),
+                                output_shift=np.full(2, 7, np.int32))  # 16x8 limits
+
+
 def representative_layers() -> list:
     """Every template and shared helper: each op, int8 and 16x8, both roundings, an
     accumulator that wraps, 1-D, pools, signal filters narrow and 128-bit, saturating
-    and wrapping."""
+    and wrapping, and the whole-model ops."""
     rng = np.random.default_rng(7)
 
     def q(n: int, shift: int = -8) -> dict:
@@ -364,6 +412,9 @@ def representative_layers() -> list:
                      accumulator=128, saturate=True, stride=2, input_length=8, name="sq31"),
         SignalFilter(np.array([1, 2], np.int32), fmt="q31", accumulator=24, input_length=4,
                      name="sq31n"),
+        # the whole-model ops: every nnops template variant (int8/16x8, fed and constant
+        # operands, int8 -> int16 softmax, float quantize/dequantize)
+        *(make(f"rnn{i}") for i, (_, make) in enumerate(_nn_cases())),
     ]
 
 
@@ -407,6 +458,8 @@ def golden_cases(n_random: int = 150, n_fast: int = 120) -> list[GoldenCase]:
                                 "pool" + ("16" if wide else "")))
     cases.extend(_signal_cases(rng))
     cases.extend(_signal_edge_cases())
+    for i, (family, make) in enumerate(_nn_cases()):
+        cases.append(GoldenCase(make(f"nn{i}"), None, family))
     return cases
 
 
@@ -416,14 +469,19 @@ def uses_fast_kernel(case: GoldenCase, cpu: str) -> bool:
     return planned.plan.kernel not in generic.KERNELS
 
 
+def uses_nn_kernel(case: GoldenCase) -> bool:
+    """True for the whole-model ops (kernels of edgeconv.codegen.kernels.nnops)."""
+    return op_of(case.layer) in nnops.OPS
+
+
 def select_for(cases: list[GoldenCase], ram_bytes: int, cpu: str,
                limit: int) -> list[GoldenCase]:
     """A subset for a small target: cases whose input, output and scratch each fit a
     third of ``ram_bytes`` (the harness sizes each buffer for the largest layer). Every
-    case that runs one of ``cpu``'s fast kernels is in; ``limit`` more are spread evenly
-    over the rest so every family stays represented."""
+    case that runs one of ``cpu``'s fast kernels or a whole-model op's kernel is in;
+    ``limit`` more are spread evenly over the rest so every family stays represented."""
     fitting = [c for c in cases if max(c.buffer_bytes(cpu)) * 3 <= ram_bytes]
-    fast = [c for c in fitting if uses_fast_kernel(c, cpu)]
+    fast = [c for c in fitting if uses_fast_kernel(c, cpu) or uses_nn_kernel(c)]
     rest = [c for c in fitting if c not in fast]
     if len(rest) > limit:
         step = len(rest) / limit

@@ -60,6 +60,36 @@ class GeneratedLayer:
     output_dtype: str
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
+    # Element counts of the inputs of a multi-input op (ADD, MUL, CONCATENATION): its
+    # function takes one pointer per input; the packed input buffer holds them in order.
+    input_counts: tuple[int, ...] = ()
+
+    @property
+    def input_ctype(self) -> str:
+        """C type of an input element (``int8_t``, ``int16_t``, ``int32_t``, ``float``)."""
+        return "float" if self.input_dtype == "float32" else f"{self.input_dtype}_t"
+
+    @property
+    def output_ctype(self) -> str:
+        """C type of an output element."""
+        return "float" if self.output_dtype == "float32" else f"{self.output_dtype}_t"
+
+    @property
+    def input_elem_bytes(self) -> int:
+        return _bytes(self.input_dtype)
+
+    @property
+    def output_elem_bytes(self) -> int:
+        return _bytes(self.output_dtype)
+
+    @property
+    def input_offsets(self) -> tuple[int, ...]:
+        """Element offset of each input of a multi-input op in the packed buffer."""
+        offsets, at = [], 0
+        for count in self.input_counts:
+            offsets.append(at)
+            at += count
+        return tuple(offsets)
 
 
 @dataclass(frozen=True)
@@ -185,6 +215,7 @@ HELPER_DEPS: dict[str, tuple[str, ...]] = {
     "edgeconv_mbqm_single": ("edgeconv_wrap32",), "edgeconv_mbqm_int64": ("edgeconv_wrap32",),
     "edgeconv_sext64": (), "edgeconv_acc128_add": (),
     "edgeconv_acc128_shift": ("edgeconv_sext64", "edgeconv_acc128_add"),
+    "edgeconv_round_once_wide": ("edgeconv_wrap32",),
 }
 
 
@@ -201,14 +232,19 @@ def _helpers_used(bodies: list[str]) -> set[str]:
     return used
 
 
+def _dtype_name(ctype: str) -> str:
+    return "float32" if ctype == "float" else ctype.removesuffix("_t")
+
+
 def _info(p: _Planned) -> GeneratedLayer:
     ctx = p.ctx
     return GeneratedLayer(name=ctx.name, op=ctx.op, strategy=p.plan.strategy,
                           scratch_bytes=p.plan.scratch_bytes, input_count=ctx.input_count,
                           output_count=ctx.output_count,
-                          input_dtype=ctx.in_ctype.removesuffix("_t"),
-                          output_dtype=ctx.out_ctype.removesuffix("_t"),
-                          input_shape=ctx.input_shape, output_shape=ctx.output_shape)
+                          input_dtype=_dtype_name(ctx.in_ctype),
+                          output_dtype=_dtype_name(ctx.out_ctype),
+                          input_shape=ctx.input_shape, output_shape=ctx.output_shape,
+                          input_counts=ctx.input_counts if len(ctx.input_counts) > 1 else ())
 
 
 def generate(layers: Sequence[Any], out_dir: str | Path, prefix: str = "edgeconv_net", *,

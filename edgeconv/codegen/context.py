@@ -20,11 +20,21 @@ from edgeconv.fixedpoint import INT32_MAX
 
 # Class name (anywhere in the MRO) -> op name.
 _OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "conv1d",
-        "MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d", "SignalFilter": "signal_filter"}
+        "MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d", "SignalFilter": "signal_filter",
+        "FullyConnected": "fully_connected"}
 CONV_OPS = ("conv2d", "depthwise_conv2d", "conv1d")
+# The whole-model ops (kernels in edgeconv.codegen.kernels.nnops): no window geometry;
+# their kernel family reads the layer itself.
+NN_OPS = ("fully_connected",)
 _CTYPES = {1: "int8_t", 2: "int16_t", 4: "int32_t"}
 INT64_ACC_LIMIT = 1 << 47  # domain of fixedpoint.multiply_by_quantized_multiplier_int64
 AVG_POOL_MAX_WINDOW = 65535  # 65535 * 32768 < 2**31: the C sum of int16 values fits int32
+
+
+def ctype_of(dtype: Any) -> str:
+    """The C type of a numpy dtype: ``int8_t``, ``int16_t``, ``int32_t`` or ``float``."""
+    dt = np.dtype(dtype)
+    return "float" if dt == np.float32 else _CTYPES[dt.itemsize]
 
 
 def op_of(layer: Any) -> str:
@@ -102,6 +112,7 @@ class LayerContext:
     output_shape: tuple[int, ...]
     input_count: int
     output_count: int
+    input_counts: tuple[int, ...] = ()  # per input of a multi-input op (packed in order)
     geo: Geometry | None = None
     act_min: int = 0
     act_max: int = 0
@@ -180,10 +191,21 @@ def layer_context(layer: Any, name: str, cpu: str,
     ``input_shape`` (default: the layer's own)."""
     op = op_of(layer)
     in_shape = _input_shape(layer) if input_shape is None else tuple(int(d) for d in input_shape)
-    ctype = _CTYPES[np.dtype(layer.activation_dtype).itemsize]
+    ctype = ctype_of(layer.activation_dtype)
     common = dict(layer=layer, name=name, op=op, cpu=cpu, in_ctype=ctype, out_ctype=ctype,
                   input_shape=in_shape, input_count=int(np.prod(in_shape)))
-    if op == "signal_filter":
+    if op in NN_OPS:
+        shapes = getattr(layer, "input_shapes", None) or (in_shape,)
+        if len(shapes) > 1 and in_shape != tuple(layer.input_shape):
+            raise ValueError(f"layer {name!r}: input_shape={in_shape}: a {op} layer with "
+                             f"{len(shapes)} inputs is generated for its own packed shape "
+                             f"{tuple(layer.input_shape)} only")
+        out_shape = tuple(int(d) for d in layer.output_shape_for(in_shape))
+        common["out_ctype"] = ctype_of(getattr(layer, "output_dtype", layer.activation_dtype))
+        ctx = LayerContext(**common, output_shape=out_shape,
+                           output_count=int(np.prod(out_shape)),
+                           input_counts=tuple(int(np.prod(s)) for s in shapes))
+    elif op == "signal_filter":
         sig = _signal_params(layer)
         out_shape: tuple[int, ...] = (sig.output_length,)
         ctx = LayerContext(**common, output_shape=out_shape, output_count=sig.output_length,
@@ -254,6 +276,12 @@ def quant_facts(ctx: LayerContext) -> list[str]:
     facts = [f"op {ctx.op}, input {ctx.input_shape} {ctx.in_ctype}, "
              f"output {ctx.output_shape} {ctx.out_ctype}"]
     sig, geo, conv = ctx.signal, ctx.geo, ctx.conv
+    if ctx.op in NN_OPS:
+        if len(ctx.input_counts) > 1:
+            facts.append(f"inputs packed in order, element counts {list(ctx.input_counts)}")
+        scalars = {k: val for k, val in ctx.layer.spec().items()
+                   if k not in ("op", "input_shape") and not isinstance(val, (list, tuple))}
+        facts.append(f"parameters {scalars}")
     if sig is not None:
         opts = {k: getattr(ctx.layer, k) for k in ("rounding", "saturate", "accumulator")
                 if hasattr(ctx.layer, k)}
