@@ -20,12 +20,14 @@ from edgeconv import codegen
 from edgeconv.codegen.context import op_of
 from edgeconv.codegen.kernels import generic, nnops
 from edgeconv.layers import (
+    Add,
     AvgPool2D,
     Conv1D,
     Conv2D,
     DepthwiseConv2D,
     FullyConnected,
     MaxPool2D,
+    Mul,
 )
 from edgeconv.signal import SignalFilter
 
@@ -358,6 +360,7 @@ def _nn_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
     """The whole-model ops (kernels in edgeconv.codegen.kernels.nnops): (family,
     factory(name)), each op and dtype with its variants."""
     rng = np.random.default_rng(SEED + 2)
+    i8, i16 = np.int8, np.int16
     # FULLY_CONNECTED: per-tensor, per-channel, every rounding, a wrapping int32 sum, 16x8
     yield "fc", lambda n: _fc(rng, n, 5, 13)
     yield "fc", lambda n: _fc(rng, n, 3, 40, rounding="double", activation_min=-20,
@@ -370,6 +373,31 @@ def _nn_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
     yield "fc16", lambda n: _fc(rng, n, 2, 5, wide=True, bias=np.full(2, -(1 << 46), np.int64),
                                 output_multiplier=np.full(2, I32_MAX, np.int32),
                                 output_shift=np.full(2, 7, np.int32))  # 16x8 limits
+    # ADD / MUL: two fed operands, broadcasting (both ways), a folded constant, 16x8
+    q8 = dict(input1_scale=0.05, input1_zero_point=-3, input2_scale=0.11,
+              input2_zero_point=7, output_scale=0.09, output_zero_point=-10)
+    q16 = dict(input1_scale=0.0004, input1_zero_point=0, input2_scale=0.0007,
+               input2_zero_point=0, output_scale=0.001, output_zero_point=0,
+               activation_dtype=i16)
+    yield "add", lambda n: Add.from_quantization(**q8, name=n, input1_shape=(4, 5, 3),
+                                                 input2_shape=(4, 5, 3))
+    yield "add", lambda n: Add.from_quantization(**q8, activation="RELU6", name=n,
+                                                 input1_shape=(3,), input2_shape=(2, 4, 3))
+    yield "add", lambda n: Add.from_quantization(
+        **q8, rounding="single", name=n, input1_shape=(3, 4, 2),
+        constant2=rng.integers(-128, 128, size=(1, 4, 1)).astype(i8))
+    yield "add16", lambda n: Add.from_quantization(**q16, name=n, input1_shape=(2, 3, 1),
+                                                   input2_shape=(1, 3, 5))
+    yield "mul", lambda n: Mul.from_quantization(**q8, name=n, input1_shape=(2, 3, 4),
+                                                 input2_shape=(2, 1, 4))
+    yield "mul", lambda n: Mul.from_quantization(
+        **q8, activation="RELU", name=n, constant1=rng.integers(-128, 128, 4).astype(i8),
+        input2_shape=(3, 2, 4))
+    yield "mul", lambda n: Mul.from_quantization(
+        **{**q8, "output_scale": 0.0004}, name=n, input1_shape=(2, 1, 3, 1, 2),
+        input2_shape=(1, 2, 1, 2, 1))  # 5-D, both broadcast; saturates
+    yield "mul16", lambda n: Mul.from_quantization(**q16, name=n, input1_shape=(3, 4),
+                                                   input2_shape=(3, 4))
 
 
 def representative_layers() -> list:

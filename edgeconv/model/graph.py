@@ -41,6 +41,12 @@ _ACTIVATION_DTYPES = (np.dtype(np.int8), np.dtype(np.int16))
 Kernel = Callable[[list[np.ndarray]], np.ndarray]
 
 
+def unbatched(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A tensor's shape without its leading batch dimension of 1 (codegen's layers see one
+    item); shapes of one dim, or with another leading extent, stay as they are."""
+    return tuple(shape[1:]) if len(shape) >= 2 and shape[0] == 1 else tuple(shape)
+
+
 @dataclasses.dataclass(frozen=True)
 class Node:
     """One operator of the graph: ``kernel(inputs) -> output`` on the arrays of the
@@ -355,6 +361,17 @@ class _Builder:
         a, b, y = (self.tensor(i) for i in (*op.inputs, op.outputs[0]))
         dt = self.activation_dtype(op, a, b, y)
         (s1, z1), (s2, z2), (so, zo) = (self.per_tensor(op, t) for t in (a, b, y))
+        # codegen's view: fed operands without the batch dimension, a constant operand
+        # folded into the layer (its leading 1s beyond the output's rank dropped)
+        rank = len(unbatched(y.shape))
+        for i, t in enumerate((a, b), start=1):
+            if t.data is not None:
+                data = t.data
+                while data.ndim > rank and data.shape[0] == 1:
+                    data = data[0]
+                options[f"constant{i}"] = data
+            else:
+                options[f"input{i}_shape"] = unbatched(t.shape)
         try:
             layer = cls.from_quantization(
                 input1_scale=s1, input1_zero_point=z1, input2_scale=s2, input2_zero_point=z2,

@@ -7,6 +7,10 @@ im2col variants and no Cortex-M fast path yet).
   arrays; the requantization the layer's ``rounding`` names (``'single'``, TFLite's FC,
   by ``edgeconv_round_once_wide`` for 16x8).  int8 sums in int32 (int64 and an explicit
   wrap when the bound can pass 2**31). No scratch.
+- ``add``, ``mul``: ``Add`` / ``Mul`` with numpy (TFLite) broadcasting over up to 6
+  dims: a loop nest over the output with each operand's strides (0 where it
+  broadcasts), adjacent dimensions merged where every operand is contiguous. A constant
+  operand is a ``<name>_const`` array. Two fed operands: two input pointers. No scratch.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ _T = "kernels/nnops/"
 KERNEL = {
     "fully_connected": Kernel("fully_connected", _T + "fully_connected.c.j2",
                               ("weights", "bias", "mult", "shift")),
+    "add": Kernel("add", _T + "binary.c.j2", ("const",)),
+    "mul": Kernel("mul", _T + "binary.c.j2", ("const",)),
 }
 KERNELS = tuple(KERNEL.values())
 OPS = NN_OPS
@@ -34,6 +40,61 @@ OPS = NN_OPS
 def runs_on(cpu: Cpu) -> bool:
     """Portable C: every CPU."""
     return True
+
+
+# ------------------------------------------------------------------------ loop nests
+
+@dataclass(frozen=True)
+class Loop:
+    """One loop of a nest: ``extent`` iterations; ``strides[j]`` is how far operand j's
+    index moves per iteration (elements; 0 where it broadcasts)."""
+
+    extent: int
+    strides: tuple[int, ...]
+
+
+def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """C-order element strides of ``shape``."""
+    strides, step = [], 1
+    for extent in reversed(shape):
+        strides.append(step)
+        step *= extent
+    return tuple(reversed(strides))
+
+
+def loop_nest(extents: tuple[int, ...], strides: list[tuple[int, ...]]) -> list[Loop]:
+    """Loops over ``extents`` (outer first) with per-operand ``strides``: extent-1 loops
+    dropped, a loop merged into the one outside it when every operand steps over the
+    inner one contiguously (outer stride == inner stride * inner extent)."""
+    loops: list[Loop] = []
+    for d, extent in enumerate(extents):
+        if extent == 1:
+            continue
+        step = tuple(s[d] for s in strides)
+        if loops and all(o == i * extent for o, i in zip(loops[-1].strides, step,
+                                                          strict=True)):
+            loops[-1] = Loop(loops[-1].extent * extent, step)
+        else:
+            loops.append(Loop(extent, step))
+    return loops
+
+
+def index_expr(loops: list[Loop], operand: int, var: str = "i", base: int = 0) -> str:
+    """C expression of operand ``operand``'s index in the nest (loop variables
+    ``<var>0``, ``<var>1``, ...)."""
+    terms = [f"{var}{d} * {loop.strides[operand]}" if loop.strides[operand] != 1
+             else f"{var}{d}" for d, loop in enumerate(loops) if loop.strides[operand]]
+    if base:
+        terms.append(str(base))
+    return " + ".join(terms) or "0"
+
+
+def _broadcast_strides(shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[int, ...]:
+    """Strides of ``shape`` read at the output positions of ``out`` (numpy broadcasting:
+    shapes aligned at the end, extent-1 dims repeat)."""
+    full = (1,) * (len(out) - len(shape)) + tuple(shape)
+    own = contiguous_strides(full)
+    return tuple(0 if e == 1 and o != 1 else s for e, o, s in zip(full, out, own, strict=True))
 
 
 def _ints(values: Any) -> list[int]:
@@ -88,7 +149,49 @@ def _fully_connected(ctx: LayerContext) -> KernelPlan:
     return KERNEL["fully_connected"].plan(0, k)
 
 
-_BUILDERS = {"fully_connected": _fully_connected}
+@dataclass(frozen=True)
+class BinaryContext:
+    """``k`` of add / mul: the loop nest over the output, where each operand comes from
+    (``fed``: input pointer name, or None for the constant), the constant's values."""
+
+    loops: list[Loop]
+    index1: str
+    index2: str
+    source1: str
+    source2: str
+    constant: list[int] | None
+    constant_count: int
+    params: dict[str, int]
+
+
+def _binary(ctx: LayerContext) -> KernelPlan:
+    layer = ctx.layer
+    out = tuple(ctx.output_shape)
+    shape1, shape2 = tuple(layer.input1_shape), tuple(layer.input2_shape)
+    strides = [contiguous_strides(out), _broadcast_strides(shape1, out),
+               _broadcast_strides(shape2, out)]
+    loops = loop_nest(out, strides)
+    fed = iter(["input0", "input1"] if len(ctx.input_counts) == 2 else ["input"])
+    sources, constant = [], None
+    for c in (layer.constant1, layer.constant2):
+        if c is None:
+            sources.append(next(fed))
+        else:
+            sources.append(f"{ctx.name}_const")
+            constant = _ints(c)
+    names = ["input1_zero_point", "input2_zero_point", "output_zero_point", "activation_min",
+             "activation_max", "output_multiplier", "output_shift"]
+    if ctx.op == "add":
+        names += ["left_shift", "input1_multiplier", "input1_shift", "input2_multiplier",
+                  "input2_shift"]
+    params = {n: int(getattr(layer, n)) for n in names}
+    k = BinaryContext(loops=loops, index1=index_expr(loops, 1), index2=index_expr(loops, 2),
+                      source1=sources[0], source2=sources[1], constant=constant,
+                      constant_count=len(constant or []), params=params)
+    return KERNEL[ctx.op].plan(0, k)
+
+
+_BUILDERS = {"fully_connected": _fully_connected, "add": _binary, "mul": _binary}
 
 
 def select(ctx: LayerContext) -> KernelPlan | None:
