@@ -27,6 +27,7 @@ from edgeconv.layers import (
     DepthwiseConv2D,
     FullyConnected,
     MaxPool2D,
+    Mean,
     Mul,
 )
 from edgeconv.signal import SignalFilter
@@ -398,6 +399,19 @@ def _nn_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
         input2_shape=(1, 2, 1, 2, 1))  # 5-D, both broadcast; saturates
     yield "mul16", lambda n: Mul.from_quantization(**q16, name=n, input1_shape=(3, 4),
                                                    input2_shape=(3, 4))
+    # MEAN: global average pooling, keep_dims, other axes, 16x8
+    m8 = dict(input_scale=0.07, input_zero_point=5, output_scale=0.05, output_zero_point=-4)
+    yield "mean", lambda n: Mean.from_quantization(**m8, axis=(0, 1), name=n,
+                                                   input_shape=(4, 5, 3))
+    yield "mean", lambda n: Mean.from_quantization(**m8, axis=(-2,), keep_dims=True,
+                                                   rounding="single", name=n,
+                                                   input_shape=(3, 4, 2))
+    yield "mean", lambda n: Mean.from_quantization(**{**m8, "output_scale": 0.01},
+                                                   axis=(0, 2), name=n,
+                                                   input_shape=(2, 3, 7))  # saturates
+    yield "mean16", lambda n: Mean.from_quantization(
+        input_scale=0.001, input_zero_point=0, output_scale=0.0007, output_zero_point=0,
+        activation_dtype=i16, axis=(0, 1), keep_dims=True, name=n, input_shape=(3, 3, 4))
 
 
 def representative_layers() -> list:

@@ -405,20 +405,29 @@ class _Builder:
         dt = self.activation_dtype(op, x, y)
         (s_in, z_in), (s_out, z_out) = self.per_tensor(op, x), self.per_tensor(op, y)
         axis = self.constant(op, op.inputs[1], "axis", (np.int32, np.int64))
+        keep_dims = bool(op.options.get("keep_dims", False))
+        options = dict(input_scale=s_in, input_zero_point=z_in, output_scale=s_out,
+                       output_zero_point=z_out, activation_dtype=dt, keep_dims=keep_dims,
+                       name=f"mean_{op.index}")
         try:
-            layer = Mean.from_quantization(
-                input_scale=s_in, input_zero_point=z_in, output_scale=s_out,
-                output_zero_point=z_out, activation_dtype=dt,
-                axis=axis,
-                keep_dims=bool(op.options.get("keep_dims", False)),
-                name=f"mean_{op.index}")
+            layer = Mean.from_quantization(axis=axis, **options)
             shape = layer.output_shape_for(x.shape)
+            axes = layer.resolve_axis(len(x.shape))
+            in_shape = unbatched(x.shape)
+            if len(in_shape) < len(x.shape) and 0 not in axes:
+                # the same mean on one item: axes shifted past the batch dimension
+                layer = Mean.from_quantization(axis=[a - 1 for a in axes],
+                                               input_shape=in_shape, **options)
         except ValueError as exc:
             raise self.error(op, str(exc)) from None
         if tuple(shape) != y.shape:
             raise self.error(op, f"output shape {tuple(shape)} differs from the model's "
                              f"{y.shape}")
-        return self._node(op, layer, lambda xs: layer(xs[0]))
+        if layer.input_shape is None:
+            return self._node(op, layer, lambda xs: layer(xs[0]))
+        out_shape = y.shape
+        return self._node(op, layer, lambda xs: layer(xs[0].reshape(in_shape)).reshape(
+            out_shape))
 
     def _unary(self, op: OperatorInfo, cls: type, **options: Any) -> Node:
         """SOFTMAX / LOGISTIC: one input, the layer's ``from_quantization`` computes

@@ -11,6 +11,9 @@ im2col variants and no Cortex-M fast path yet).
   dims: a loop nest over the output with each operand's strides (0 where it
   broadcasts), adjacent dimensions merged where every operand is contiguous. A constant
   operand is a ``<name>_const`` array. Two fed operands: two input pointers. No scratch.
+- ``mean``: ``Mean`` over any axes: outer loops over the kept dims, inner ones over the
+  reduced dims; the ``1/n`` multiplier folded at generation time (``Mean.rescale_for``).
+  No scratch.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ KERNEL = {
                               ("weights", "bias", "mult", "shift")),
     "add": Kernel("add", _T + "binary.c.j2", ("const",)),
     "mul": Kernel("mul", _T + "binary.c.j2", ("const",)),
+    "mean": Kernel("mean", _T + "mean.c.j2", ()),
 }
 KERNELS = tuple(KERNEL.values())
 OPS = NN_OPS
@@ -191,7 +195,48 @@ def _binary(ctx: LayerContext) -> KernelPlan:
     return KERNEL[ctx.op].plan(0, k)
 
 
-_BUILDERS = {"fully_connected": _fully_connected, "add": _binary, "mul": _binary}
+@dataclass(frozen=True)
+class MeanContext:
+    """``k`` of mean: outer loops over kept dims (``outer``), inner loops over the reduced
+    ones (``inner``); ``count`` elements per mean and the folded requantization."""
+
+    outer: list[Loop]
+    inner: list[Loop]
+    outer_index: str
+    inner_index: str
+    count: int
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: int
+    shift: int
+    requantize: str
+    out_min: int
+    out_max: int
+
+
+def _mean(ctx: LayerContext) -> KernelPlan:
+    layer = ctx.layer
+    shape = tuple(ctx.input_shape)
+    axes = layer.resolve_axis(len(shape))
+    own = contiguous_strides(shape)
+    kept = [d for d in range(len(shape)) if d not in axes]
+    reduced = sorted(axes)
+    outer = loop_nest(tuple(shape[d] for d in kept), [tuple(own[d] for d in kept)])
+    inner = loop_nest(tuple(shape[d] for d in reduced), [tuple(own[d] for d in reduced)])
+    count = int(np.prod([shape[d] for d in reduced]))
+    mult, shift = layer.rescale_for(count)
+    info = np.iinfo(layer.activation_dtype)
+    k = MeanContext(outer=outer, inner=inner, outer_index=index_expr(outer, 0, "o"),
+                    inner_index=index_expr(inner, 0, "r"), count=count,
+                    input_zero_point=int(layer.input_zero_point),
+                    output_zero_point=int(layer.output_zero_point), multiplier=int(mult),
+                    shift=int(shift), requantize=f"edgeconv_mbqm_{layer.rounding}",
+                    out_min=int(info.min), out_max=int(info.max))
+    return KERNEL["mean"].plan(0, k)
+
+
+_BUILDERS = {"fully_connected": _fully_connected, "add": _binary, "mul": _binary, "mean":
+             _mean}
 
 
 def select(ctx: LayerContext) -> KernelPlan | None:
