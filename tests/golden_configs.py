@@ -26,9 +26,11 @@ from edgeconv.layers import (
     Conv2D,
     DepthwiseConv2D,
     FullyConnected,
+    Logistic,
     MaxPool2D,
     Mean,
     Mul,
+    Softmax,
 )
 from edgeconv.signal import SignalFilter
 
@@ -412,6 +414,32 @@ def _nn_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
     yield "mean16", lambda n: Mean.from_quantization(
         input_scale=0.001, input_zero_point=0, output_scale=0.0007, output_zero_point=0,
         activation_dtype=i16, axis=(0, 1), keep_dims=True, name=n, input_shape=(3, 3, 4))
+    # SOFTMAX: int8 -> int8 (two betas), int8 -> int16, int16
+    yield "softmax", lambda n: Softmax.from_quantization(
+        input_scale=0.1, input_zero_point=3, output_scale=1 / 256, output_zero_point=-128,
+        name=n, input_shape=(3, 10))
+    yield "softmax", lambda n: Softmax.from_quantization(
+        input_scale=0.02, output_scale=1 / 256, output_zero_point=-128, beta=0.7, name=n,
+        input_shape=(1, 37))
+    yield "softmax", lambda n: Softmax.from_quantization(
+        input_scale=0.5, output_scale=1 / 65536, output_zero_point=-32768,
+        output_dtype=i16, name=n, input_shape=(2, 12))
+    yield "softmax16", lambda n: Softmax.from_quantization(
+        input_scale=0.0005, output_scale=1 / 32768, output_zero_point=0,
+        activation_dtype=i16, name=n, input_shape=(2, 9))
+    yield "softmax16", lambda n: Softmax.from_quantization(
+        input_scale=0.00004, output_scale=1 / 32768, output_zero_point=0, beta=2.0,
+        activation_dtype=i16, name=n, input_shape=(20,))
+    # LOGISTIC: int8 tables, int16 general and power-of-two input scale
+    yield "logistic", lambda n: Logistic.from_quantization(
+        input_scale=0.05, input_zero_point=3, output_scale=1 / 256, output_zero_point=-128,
+        name=n, input_shape=(3, 7))
+    yield "logistic16", lambda n: Logistic.from_quantization(
+        input_scale=0.0003, input_zero_point=0, output_scale=1 / 32768, output_zero_point=0,
+        activation_dtype=i16, name=n, input_shape=(40,))
+    yield "logistic16", lambda n: Logistic.from_quantization(
+        input_scale=2.0**-12, input_zero_point=0, output_scale=1 / 32768, output_zero_point=0,
+        activation_dtype=i16, name=n, input_shape=(5, 6))
 
 
 def representative_layers() -> list:

@@ -215,7 +215,10 @@ HELPER_DEPS: dict[str, tuple[str, ...]] = {
     "edgeconv_mbqm_single": ("edgeconv_wrap32",), "edgeconv_mbqm_int64": ("edgeconv_wrap32",),
     "edgeconv_sext64": (), "edgeconv_acc128_add": (),
     "edgeconv_acc128_shift": ("edgeconv_sext64", "edgeconv_acc128_add"),
-    "edgeconv_round_once_wide": ("edgeconv_wrap32",),
+    "edgeconv_round_once_wide": ("edgeconv_wrap32",), "edgeconv_clz32": (),
+    "edgeconv_reciprocal": ("edgeconv_clz32", "edgeconv_wrap32", "edgeconv_srdhm",
+                            "edgeconv_clamp"),
+    "edgeconv_lut16": (),
 }
 
 

@@ -448,7 +448,8 @@ class _Builder:
             layer = cls.from_quantization(
                 input_scale=s_in, input_zero_point=z_in, output_scale=s_out,
                 output_zero_point=z_out, activation_dtype=dt,
-                name=f"{op.opcode.lower()}_{op.index}", **options)
+                name=f"{op.opcode.lower()}_{op.index}", input_shape=unbatched(x.shape),
+                **options)
         except ValueError as exc:
             raise self.error(op, str(exc)) from None
         return self._node(op, layer, lambda xs: layer(xs[0]))

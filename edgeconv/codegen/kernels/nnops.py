@@ -14,6 +14,14 @@ im2col variants and no Cortex-M fast path yet).
 - ``mean``: ``Mean`` over any axes: outer loops over the kept dims, inner ones over the
   reduced dims; the ``1/n`` multiplier folded at generation time (``Mean.rescale_for``).
   No scratch.
+- ``softmax``: int8 -> int8 / int16: the 256 possible differences to the row maximum get
+  their exp (Q0.31, ``<name>_exp``) and its Q12.19 term (``<name>_term``) from the
+  reference layer's own fixed-point functions at generation time; C sums the terms (int32
+  wrap), takes gemmlowp's reciprocal (``edgeconv_reciprocal``) and scales. int16: TFLite's
+  two 513-entry tables (``<name>_exp``, ``<name>_recip``) as const arrays, interpolated
+  by ``edgeconv_lut16``. No scratch.
+- ``logistic``: int8: the layer's 256-entry table (``<name>_lut``); int16: TFLite's
+  interpolation over its 256-entry Q0.16 sigmoid table (``<name>_lut``). No scratch.
 """
 
 from __future__ import annotations
@@ -23,11 +31,18 @@ from typing import Any
 
 import numpy as np
 
+from edgeconv import fixedpoint
 from edgeconv.codegen.context import INT64_ACC_LIMIT, NN_OPS, LayerContext
 from edgeconv.codegen.cpus import Cpu
 from edgeconv.codegen.geometry import acc_bound, max_input_term
 from edgeconv.codegen.plan import Kernel, KernelPlan
 from edgeconv.fixedpoint import INT32_MAX
+from edgeconv.layers.activations import (
+    SOFTMAX_ACCUMULATION_INTEGER_BITS,
+    SOFTMAX_SCALED_DIFF_INTEGER_BITS,
+    sigmoid_table_uint16,
+    softmax_int16_tables,
+)
 
 _T = "kernels/nnops/"
 KERNEL = {
@@ -36,9 +51,12 @@ KERNEL = {
     "add": Kernel("add", _T + "binary.c.j2", ("const",)),
     "mul": Kernel("mul", _T + "binary.c.j2", ("const",)),
     "mean": Kernel("mean", _T + "mean.c.j2", ()),
+    "softmax": Kernel("softmax", _T + "softmax.c.j2", ("exp", "term", "recip")),
+    "logistic": Kernel("logistic", _T + "logistic.c.j2", ("lut",)),
 }
 KERNELS = tuple(KERNEL.values())
 OPS = NN_OPS
+SOFTMAX_MAX_DEPTH = 1 << SOFTMAX_ACCUMULATION_INTEGER_BITS
 
 
 def runs_on(cpu: Cpu) -> bool:
@@ -235,8 +253,82 @@ def _mean(ctx: LayerContext) -> KernelPlan:
     return KERNEL["mean"].plan(0, k)
 
 
+@dataclass(frozen=True)
+class SoftmaxContext:
+    """``k`` of softmax: ``rows`` rows of ``depth`` values (the last axis).  int8:
+    ``exp[d]`` (Q0.31) and ``term[d]`` (Q12.19, 0 below ``diff_min``) for ``d = 255 -
+    (max - x)``, i.e. index 255 is the maximum; ``out_bits`` 8 or 16. int16: the tables."""
+
+    rows: int
+    depth: int
+    wide: bool
+    exp: list[int]
+    term: list[int]
+    recip: list[int]
+    out_bits: int
+    out_min: int
+    out_max: int
+    input_multiplier: int
+    input_left_shift: int
+
+
+def _softmax(ctx: LayerContext) -> KernelPlan:
+    layer = ctx.layer
+    depth = int(ctx.input_shape[-1])
+    rows = ctx.input_count // depth
+    out_info = np.iinfo(layer.output_dtype)
+    if np.dtype(layer.activation_dtype) == np.int16:
+        exp_lut, recip_lut = softmax_int16_tables()
+        k = SoftmaxContext(rows=rows, depth=depth, wide=True, exp=_ints(exp_lut), term=[],
+                           recip=_ints(recip_lut), out_bits=16, out_min=0,
+                           out_max=int(out_info.max),
+                           input_multiplier=int(layer.input_multiplier),
+                           input_left_shift=int(layer.input_left_shift))
+        return KERNEL["softmax"].plan(0, k)
+    if depth >= SOFTMAX_MAX_DEPTH:
+        # 4096 terms of up to 2**19 can wrap the Q12.19 int32 sum, which the reference
+        # refuses at run time for such rows; C cannot, so generation refuses the layer
+        raise ValueError(f"layer {ctx.name!r}: int8 softmax over {depth} values: allowed "
+                         f"are at most {SOFTMAX_MAX_DEPTH - 1} (TFLite's Q12.19 sum)")
+    diff = np.arange(-255, 1, dtype=np.int64)
+    kept = diff >= layer.diff_min
+    # exactly the reference's arithmetic (Softmax._int8), once per possible difference
+    scaled = fixedpoint._srdhm(np.where(kept, diff, 0) << layer.input_left_shift,
+                               np.int64(layer.input_multiplier))
+    exps = fixedpoint._exp_on_negative_values(scaled, SOFTMAX_SCALED_DIFF_INTEGER_BITS)
+    terms = np.where(kept, fixedpoint._rdbp(exps, SOFTMAX_ACCUMULATION_INTEGER_BITS), 0)
+    k = SoftmaxContext(rows=rows, depth=depth, wide=False,
+                       exp=_ints(np.where(kept, exps, 0)), term=_ints(terms), recip=[],
+                       out_bits=out_info.bits, out_min=int(out_info.min),
+                       out_max=int(out_info.max), input_multiplier=0, input_left_shift=0)
+    return KERNEL["softmax"].plan(0, k)
+
+
+@dataclass(frozen=True)
+class LogisticContext:
+    """``k`` of logistic: int8 the layer's table (index ``x + 128``); int16 TFLite's
+    sigmoid table and the input rescale."""
+
+    wide: bool
+    lut: list[int]
+    input_multiplier: int
+    input_left_shift: int
+
+
+def _logistic(ctx: LayerContext) -> KernelPlan:
+    layer = ctx.layer
+    if layer.lut is not None:
+        k = LogisticContext(False, _ints(layer.lut), 0, 0)
+    else:
+        mult, shift = int(layer.input_multiplier), int(layer.input_left_shift)
+        if mult == 0:  # power-of-two input scale (see Logistic.__call__)
+            mult, shift = 3 << shift, 0
+        k = LogisticContext(True, _ints(sigmoid_table_uint16()), mult, shift)
+    return KERNEL["logistic"].plan(0, k)
+
+
 _BUILDERS = {"fully_connected": _fully_connected, "add": _binary, "mul": _binary, "mean":
-             _mean}
+             _mean, "softmax": _softmax, "logistic": _logistic}
 
 
 def select(ctx: LayerContext) -> KernelPlan | None:
