@@ -22,6 +22,7 @@ from edgeconv.codegen.kernels import generic, nnops
 from edgeconv.layers import (
     Add,
     AvgPool2D,
+    Concatenation,
     Conv1D,
     Conv2D,
     DepthwiseConv2D,
@@ -30,6 +31,7 @@ from edgeconv.layers import (
     MaxPool2D,
     Mean,
     Mul,
+    Pad,
     Softmax,
 )
 from edgeconv.signal import SignalFilter
@@ -440,6 +442,15 @@ def _nn_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
     yield "logistic16", lambda n: Logistic.from_quantization(
         input_scale=2.0**-12, input_zero_point=0, output_scale=1 / 32768, output_zero_point=0,
         activation_dtype=i16, name=n, input_shape=(5, 6))
+    # PAD, CONCATENATION
+    yield "movement", lambda n: Pad(paddings=((1, 0), (2, 1), (0, 0)), pad_value=-7, name=n,
+                                    input_shape=(3, 4, 2))
+    yield "movement", lambda n: Pad(paddings=((0, 0), (1, 2), (0, 3)), activation_dtype=i16,
+                                    name=n, input_shape=(2, 3, 2))
+    yield "movement", lambda n: Concatenation(input_shapes=((2, 3, 2), (2, 3, 1)), name=n)
+    yield "movement", lambda n: Concatenation(input_shapes=((1, 4), (3, 4), (2, 4)), axis=0,
+                                              activation_dtype=i16, name=n)
+    yield "movement", lambda n: Concatenation(input_shapes=((2, 2, 3),), axis=1, name=n)
 
 
 def representative_layers() -> list:

@@ -90,10 +90,11 @@ def test_golden_inventory() -> None:
     assert set(families) == {"conv2d", "conv2d16", "depthwise", "depthwise16", "conv1d",
                              "conv1d16", "pool", "pool16", "signal", "fc", "fc16", "add",
                              "add16", "mul", "mul16", "mean", "mean16", "softmax",
-                             "softmax16", "logistic", "logistic16"}
+                             "softmax16", "logistic", "logistic16", "movement"}
     # every whole-model op has cases (tests/golden_configs.py, _nn_cases)
     ops = {type(c.layer).__name__ for c in ALL_CASES}
-    assert {"FullyConnected", "Add", "Mul", "Mean", "Softmax", "Logistic"} <= ops
+    assert {"FullyConnected", "Add", "Mul", "Mean", "Softmax", "Logistic", "Pad",
+            "Concatenation"} <= ops
     assert Counter(c.strategy for c in ALL_CASES).keys() == {"direct", "im2col", None}
     signals = {(c.layer.fmt, c.layer.kind, c.layer.mode) for c in ALL_CASES
                if c.family == "signal"}

@@ -22,12 +22,14 @@ from edgeconv import fixedpoint
 from edgeconv.layers import (
     Add,
     AvgPool2D,
+    Concatenation,
     Conv2D,
     DepthwiseConv2D,
     Logistic,
     MaxPool2D,
     Mean,
     Mul,
+    Pad,
     Softmax,
     _quant,
 )
@@ -329,7 +331,18 @@ class _Builder:
             raise self.error(op, f"paddings {widths} on {x.shape} do not give {y.shape}")
         # PAD (without a value input) fills with the output zero point: real 0.
         _, zp = self.per_tensor(op, y)
-        return self._node(op, None, lambda xs: np.pad(xs[0], widths, constant_values=zp))
+        in_shape = unbatched(x.shape)
+        if len(in_shape) < len(x.shape):
+            if widths[0] != (0, 0):
+                in_shape = x.shape  # the batch dimension itself is padded
+            else:
+                widths = widths[1:]
+        layer = self.make_layer(op, Pad, paddings=widths, pad_value=zp,
+                                activation_dtype=x.dtype, name=f"pad_{op.index}",
+                                input_shape=in_shape)
+        out_shape = y.shape
+        return self._node(op, layer, lambda xs: layer(xs[0].reshape(in_shape)).reshape(
+            out_shape))
 
     def op_concatenation(self, op: OperatorInfo) -> Node:
         if not op.inputs or len(op.outputs) != 1:
@@ -351,8 +364,16 @@ class _Builder:
         if not -rank <= axis < rank:
             raise self.error(op, f"axis {axis} out of range for rank {rank}")
         axis %= rank
-        return self._node(op, None, lambda xs: np.concatenate(xs, axis=axis),
-                          inputs=op.inputs)
+        shapes = [unbatched(t.shape) for t in xs_t]
+        drop = all(len(sh) < rank for sh in shapes) and axis > 0
+        layer = self.make_layer(
+            op, Concatenation, input_shapes=shapes if drop else [t.shape for t in xs_t],
+            axis=axis - 1 if drop else axis, activation_dtype=y.dtype,
+            name=f"concatenation_{op.index}")
+        out_shape = y.shape
+        item_shapes = layer.input_shapes
+        return self._node(op, layer, lambda xs: layer(*[a.reshape(sh) for a, sh in zip(
+            xs, item_shapes, strict=True)]).reshape(out_shape), inputs=op.inputs)
 
     def _binary(self, op: OperatorInfo, cls: type, **options: Any) -> Node:
         """ADD / MUL: two tensors (either may be a constant) broadcasting against each

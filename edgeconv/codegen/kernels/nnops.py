@@ -22,6 +22,8 @@ im2col variants and no Cortex-M fast path yet).
   by ``edgeconv_lut16``. No scratch.
 - ``logistic``: int8: the layer's 256-entry table (``<name>_lut``); int16: TFLite's
   interpolation over its 256-entry Q0.16 sigmoid table (``<name>_lut``). No scratch.
+- ``pad``: fill with the pad value, then copy the input rows into place. No scratch.
+- ``concatenation``: per outer index, one block copy per input. No scratch.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ KERNEL = {
     "mean": Kernel("mean", _T + "mean.c.j2", ()),
     "softmax": Kernel("softmax", _T + "softmax.c.j2", ("exp", "term", "recip")),
     "logistic": Kernel("logistic", _T + "logistic.c.j2", ("lut",)),
+    "pad": Kernel("pad", _T + "pad.c.j2", ()),
+    "concatenation": Kernel("concatenation", _T + "concatenation.c.j2", ()),
 }
 KERNELS = tuple(KERNEL.values())
 OPS = NN_OPS
@@ -327,8 +331,56 @@ def _logistic(ctx: LayerContext) -> KernelPlan:
     return KERNEL["logistic"].plan(0, k)
 
 
+@dataclass(frozen=True)
+class PadContext:
+    """``k`` of pad: the loop nest over the input with input and output strides, the
+    output offset of input element 0."""
+
+    loops: list[Loop]
+    in_index: str
+    out_index: str
+    pad_value: int
+
+
+def _pad(ctx: LayerContext) -> KernelPlan:
+    layer = ctx.layer
+    shape, out = tuple(ctx.input_shape), tuple(ctx.output_shape)
+    out_strides = contiguous_strides(out)
+    base = sum(before * s for (before, _), s in zip(layer.paddings, out_strides, strict=True))
+    loops = loop_nest(shape, [contiguous_strides(shape), out_strides])
+    k = PadContext(loops=loops, in_index=index_expr(loops, 0),
+                   out_index=index_expr(loops, 1, base=base), pad_value=int(layer.pad_value))
+    return KERNEL["pad"].plan(0, k)
+
+
+@dataclass(frozen=True)
+class ConcatContext:
+    """``k`` of concatenation: ``outer`` repetitions; per input its block (elements per
+    outer index) and where that block starts in the output's block of ``out_block``."""
+
+    outer: int
+    blocks: list[int]
+    offsets: list[int]
+    out_block: int
+    sources: list[str]
+
+
+def _concatenation(ctx: LayerContext) -> KernelPlan:
+    layer = ctx.layer
+    axis = layer.axis
+    shapes = [tuple(s) for s in layer.input_shapes]
+    outer = int(np.prod(shapes[0][:axis]))
+    blocks = [int(np.prod(s[axis:])) for s in shapes]
+    offsets = [sum(blocks[:i]) for i in range(len(blocks))]
+    sources = ["input"] if len(shapes) == 1 else [f"input{i}" for i in range(len(shapes))]
+    k = ConcatContext(outer=outer, blocks=blocks, offsets=offsets, out_block=sum(blocks),
+                      sources=sources)
+    return KERNEL["concatenation"].plan(0, k)
+
+
 _BUILDERS = {"fully_connected": _fully_connected, "add": _binary, "mul": _binary, "mean":
-             _mean, "softmax": _softmax, "logistic": _logistic}
+             _mean, "softmax": _softmax, "logistic": _logistic, "pad": _pad,
+             "concatenation": _concatenation}
 
 
 def select(ctx: LayerContext) -> KernelPlan | None:
