@@ -26,12 +26,15 @@ from edgeconv.layers import (
     Conv1D,
     Conv2D,
     DepthwiseConv2D,
+    Dequantize,
     FullyConnected,
     Logistic,
     MaxPool2D,
     Mean,
     Mul,
     Pad,
+    Quantize,
+    Requantize,
     Softmax,
 )
 from edgeconv.signal import SignalFilter
@@ -53,9 +56,12 @@ class GoldenCase:
         return self.layer.name
 
     def inputs(self) -> np.ndarray:
-        """A batch of two inputs: uniform over the dtype, then all-min or all-max."""
+        """A batch of two inputs: uniform over the dtype, then all-min or all-max (float
+        input: values around the quantization grid with exact ties, then huge ones)."""
         rng = np.random.default_rng(_stable_seed(self.name))
         shape = tuple(self.layer.input_shape)
+        if np.dtype(self.layer.activation_dtype).kind == "f":
+            return _float_inputs(rng, shape, float(self.layer.scale))
         info = np.iinfo(self.layer.activation_dtype)
         x = rng.integers(info.min, int(info.max) + 1, size=shape, dtype=np.int64)
         extreme = np.full(shape, info.min if rng.integers(2) else info.max, dtype=np.int64)
@@ -69,6 +75,22 @@ class GoldenCase:
         plan = codegen.plan_layers([self.layer], strategy=self.strategy, cpu=cpu)[0].plan
         return (item * math.prod(self.layer.input_shape),
                 out_item * math.prod(self.layer.output_shape), plan.scratch_bytes)
+
+
+def _float_inputs(rng: np.random.Generator, shape: tuple[int, ...],
+                  scale: float) -> np.ndarray:
+    """float32 inputs of a QUANTIZE: half random around the int8/int16 grid, a quarter
+    exact half-steps (ties of the rounding, in float32), the rest huge or tiny values;
+    then a second input of extremes (+-1e30, +-3e9 * scale, 0, -0)."""
+    n = math.prod(shape)
+    s32 = np.float32(scale)
+    x = (rng.normal(0, 200, n) * scale).astype(np.float32)
+    ties = (rng.integers(-300, 300, n) + np.float32(0.5)).astype(np.float32) * s32
+    x = np.where(rng.random(n) < 0.25, ties, x)
+    x = np.where(rng.random(n) < 0.1, rng.choice([1e30, -1e30, 1e-30, -1e-30], n), x)
+    extreme = rng.choice([1e30, -1e30, 3e9 * scale, -3e9 * scale, 0.0, -0.0, 1.5 * scale,
+                          -2.5 * scale], n)
+    return np.stack([x, extreme]).astype(np.float32).reshape((2, *shape))
 
 
 def _stable_seed(name: str) -> int:
@@ -442,7 +464,7 @@ def _nn_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
     yield "logistic16", lambda n: Logistic.from_quantization(
         input_scale=2.0**-12, input_zero_point=0, output_scale=1 / 32768, output_zero_point=0,
         activation_dtype=i16, name=n, input_shape=(5, 6))
-    # PAD, CONCATENATION
+    # PAD, CONCATENATION, QUANTIZE (int -> int)
     yield "movement", lambda n: Pad(paddings=((1, 0), (2, 1), (0, 0)), pad_value=-7, name=n,
                                     input_shape=(3, 4, 2))
     yield "movement", lambda n: Pad(paddings=((0, 0), (1, 2), (0, 3)), activation_dtype=i16,
@@ -451,6 +473,24 @@ def _nn_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
     yield "movement", lambda n: Concatenation(input_shapes=((1, 4), (3, 4), (2, 4)), axis=0,
                                               activation_dtype=i16, name=n)
     yield "movement", lambda n: Concatenation(input_shapes=((2, 2, 3),), axis=1, name=n)
+    yield "requantize", lambda n: Requantize.from_quantization(
+        input_scale=0.05, input_zero_point=10, output_scale=0.031, output_zero_point=-20,
+        name=n, input_shape=(4, 6))
+    yield "requantize", lambda n: Requantize.from_quantization(
+        input_scale=0.05, input_zero_point=-3, output_scale=0.0004, output_zero_point=0,
+        output_dtype=i16, name=n, input_shape=(17,))
+    yield "requantize", lambda n: Requantize.from_quantization(
+        input_scale=0.00005, input_zero_point=0, output_scale=0.02, output_zero_point=5,
+        activation_dtype=i16, output_dtype=i8, name=n, input_shape=(3, 5))
+    # QUANTIZE float -> int, DEQUANTIZE int -> float
+    yield "float", lambda n: Quantize(scale=0.0235, zero_point=-5, name=n,
+                                      input_shape=(4, 8))
+    yield "float", lambda n: Quantize(scale=0.00031, output_dtype=i16, name=n,
+                                      input_shape=(19,))
+    yield "float", lambda n: Dequantize(scale=0.0235, zero_point=-5, name=n,
+                                        input_shape=(4, 8))
+    yield "float", lambda n: Dequantize(scale=0.00031, activation_dtype=i16, name=n,
+                                        input_shape=(19,))
 
 
 def representative_layers() -> list:

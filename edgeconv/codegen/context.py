@@ -23,12 +23,13 @@ _OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "co
         "MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d", "SignalFilter": "signal_filter",
         "FullyConnected": "fully_connected", "Add": "add", "Mul": "mul", "Mean": "mean",
         "Softmax": "softmax", "Logistic": "logistic", "Pad": "pad", "Concatenation":
-        "concatenation"}
+        "concatenation", "Requantize": "requantize", "Quantize": "quantize",
+        "Dequantize": "dequantize"}
 CONV_OPS = ("conv2d", "depthwise_conv2d", "conv1d")
 # The whole-model ops (kernels in edgeconv.codegen.kernels.nnops): no window geometry;
 # their kernel family reads the layer itself.
 NN_OPS = ("fully_connected", "add", "mul", "mean", "softmax", "logistic", "pad",
-          "concatenation")
+          "concatenation", "requantize", "quantize", "dequantize")
 _CTYPES = {1: "int8_t", 2: "int16_t", 4: "int32_t"}
 INT64_ACC_LIMIT = 1 << 47  # domain of fixedpoint.multiply_by_quantized_multiplier_int64
 AVG_POOL_MAX_WINDOW = 65535  # 65535 * 32768 < 2**31: the C sum of int16 values fits int32

@@ -18,18 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv import fixedpoint
 from edgeconv.layers import (
     Add,
     AvgPool2D,
     Concatenation,
     Conv2D,
     DepthwiseConv2D,
+    Dequantize,
     Logistic,
     MaxPool2D,
     Mean,
     Mul,
     Pad,
+    Quantize,
+    Requantize,
     Softmax,
     _quant,
 )
@@ -53,7 +55,8 @@ def unbatched(shape: tuple[int, ...]) -> tuple[int, ...]:
 class Node:
     """One operator of the graph: ``kernel(inputs) -> output`` on the arrays of the
     operator's non-constant input tensors (in operator order).  ``layer`` is the reference
-    layer object doing the arithmetic (None for pure data movement: RESHAPE, PAD, ...)."""
+    layer object (a codegen-able layer: unbatched ``input_shape``, constants folded; None
+    only for RESHAPE / SQUEEZE, which move no data)."""
 
     operator: OperatorInfo
     layer: Any
@@ -495,26 +498,20 @@ class _Builder:
             raise self.error(op, f"{x.type_name} -> {y.type_name} not supported, allowed are "
                              "FLOAT32, INT8 or INT16 -> INT8 or INT16")
         scale, zp = self.per_tensor(op, y)
-        lo, hi = np.iinfo(y.dtype).min, np.iinfo(y.dtype).max
-        dt = y.dtype
+        name, in_shape = f"quantize_{op.index}", unbatched(x.shape)
         if x.dtype == np.float32:
-            s32 = np.float32(scale)
-
-            def quantize(xs: list[np.ndarray]) -> np.ndarray:
-                q = _quant.round_half_away(xs[0].astype(np.float32) / s32)  # float32 quotient
-                q = np.clip(q, -2.0**31, 2.0**31 - 1)  # static_cast<int32_t> range
-                return np.clip(q.astype(np.int64) + zp, lo, hi).astype(dt)
-            return self._node(op, None, quantize)
-        s_in, zp_in = self.per_tensor(op, x)
-        try:  # Prepare: the ratio of the two float scales, in double
-            requantizer = fixedpoint.Requantizer(
-                *fixedpoint.quantize_multiplier(s_in / scale), "double")
-        except ValueError as exc:
-            raise self.error(op, str(exc)) from None
-
-        def requantize(xs: list[np.ndarray]) -> np.ndarray:
-            return np.clip(requantizer(xs[0].astype(np.int64) - zp_in) + zp, lo, hi).astype(dt)
-        return self._node(op, None, requantize)
+            layer = self.make_layer(op, Quantize, scale=scale, zero_point=zp,
+                                    output_dtype=y.dtype, name=name, input_shape=in_shape)
+        else:
+            s_in, zp_in = self.per_tensor(op, x)
+            try:  # Prepare: the ratio of the two float scales, in double
+                layer = Requantize.from_quantization(
+                    input_scale=s_in, input_zero_point=zp_in, output_scale=scale,
+                    output_zero_point=zp, activation_dtype=x.dtype, output_dtype=y.dtype,
+                    name=name, input_shape=in_shape)
+            except ValueError as exc:
+                raise self.error(op, str(exc)) from None
+        return self._node(op, layer, lambda xs: layer(xs[0]))
 
     def op_dequantize(self, op: OperatorInfo) -> Node:
         """int8/int16 -> float32 at the model's output: TFLite ``Dequantize``,
@@ -525,8 +522,10 @@ class _Builder:
             raise self.error(op, f"{x.type_name} -> {y.type_name} not supported, allowed is "
                              "INT8 / INT16 -> FLOAT32 (float model output)")
         scale, zp = self.per_tensor(op, x)
-        return self._node(op, None, lambda xs: (
-            scale * (xs[0].astype(np.float64) - zp)).astype(np.float32))
+        layer = self.make_layer(op, Dequantize, scale=scale, zero_point=zp,
+                                activation_dtype=x.dtype, name=f"dequantize_{op.index}",
+                                input_shape=unbatched(x.shape))
+        return self._node(op, layer, lambda xs: layer(xs[0]))
 
 
 def supported_ops() -> list[str]:

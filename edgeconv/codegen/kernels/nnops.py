@@ -24,6 +24,10 @@ im2col variants and no Cortex-M fast path yet).
   interpolation over its 256-entry Q0.16 sigmoid table (``<name>_lut``). No scratch.
 - ``pad``: fill with the pad value, then copy the input rows into place. No scratch.
 - ``concatenation``: per outer index, one block copy per input. No scratch.
+- ``requantize``: ``edgeconv_mbqm_double`` per element. No scratch.
+- ``quantize`` (float32 -> int): float32 division, rounding half away from zero without
+  libm (exact: ``q - trunc(q)`` is exact in float32), saturating int32 conversion.
+- ``dequantize`` (int -> float32): the product in double, rounded once to float.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ KERNEL = {
     "logistic": Kernel("logistic", _T + "logistic.c.j2", ("lut",)),
     "pad": Kernel("pad", _T + "pad.c.j2", ()),
     "concatenation": Kernel("concatenation", _T + "concatenation.c.j2", ()),
+    "requantize": Kernel("requantize", _T + "requantize.c.j2", ()),
+    "quantize": Kernel("quantize", _T + "quantize.c.j2", ()),
+    "dequantize": Kernel("dequantize", _T + "dequantize.c.j2", ()),
 }
 KERNELS = tuple(KERNEL.values())
 OPS = NN_OPS
@@ -378,9 +385,30 @@ def _concatenation(ctx: LayerContext) -> KernelPlan:
     return KERNEL["concatenation"].plan(0, k)
 
 
+@dataclass(frozen=True)
+class ScalarContext:
+    """``k`` of requantize / quantize / dequantize: their scalar parameters."""
+
+    params: dict[str, Any]
+
+
+def _scalar(ctx: LayerContext) -> KernelPlan:
+    spec = ctx.layer.spec()
+    params = {key: val for key, val in spec.items() if isinstance(val, (int, float))}
+    out = getattr(ctx.layer, "output_dtype", None)
+    if out is not None and np.dtype(out).kind == "i":
+        info = np.iinfo(out)
+        params.update(out_min=int(info.min), out_max=int(info.max))
+    if ctx.op in ("quantize", "dequantize"):
+        params["scale_hex"] = float(np.float32(ctx.layer.scale)).hex() \
+            if ctx.op == "quantize" else float(ctx.layer.scale).hex()
+    return KERNEL[ctx.op].plan(0, ScalarContext(params))
+
+
 _BUILDERS = {"fully_connected": _fully_connected, "add": _binary, "mul": _binary, "mean":
              _mean, "softmax": _softmax, "logistic": _logistic, "pad": _pad,
-             "concatenation": _concatenation}
+             "concatenation": _concatenation, "requantize": _scalar, "quantize": _scalar,
+             "dequantize": _scalar}
 
 
 def select(ctx: LayerContext) -> KernelPlan | None:
