@@ -22,8 +22,8 @@ from edgeconv.fixedpoint import INT32_MAX
 _OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "conv1d",
         "MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d", "SignalFilter": "signal_filter",
         "FullyConnected": "fully_connected", "Add": "add", "Mul": "mul", "Mean": "mean",
-        "Softmax": "softmax", "Logistic": "logistic", "Pad": "pad", "Concatenation":
-        "concatenation", "Requantize": "requantize", "Quantize": "quantize",
+        "Softmax": "softmax", "Logistic": "logistic", "Pad": "pad",
+        "Concatenation": "concatenation", "Requantize": "requantize", "Quantize": "quantize",
         "Dequantize": "dequantize"}
 CONV_OPS = ("conv2d", "depthwise_conv2d", "conv1d")
 # The whole-model ops (kernels in edgeconv.codegen.kernels.nnops): no window geometry;

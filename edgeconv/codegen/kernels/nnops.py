@@ -405,8 +405,8 @@ def _scalar(ctx: LayerContext) -> KernelPlan:
     return KERNEL[ctx.op].plan(0, ScalarContext(params))
 
 
-_BUILDERS = {"fully_connected": _fully_connected, "add": _binary, "mul": _binary, "mean":
-             _mean, "softmax": _softmax, "logistic": _logistic, "pad": _pad,
+_BUILDERS = {"fully_connected": _fully_connected, "add": _binary, "mul": _binary,
+             "mean": _mean, "softmax": _softmax, "logistic": _logistic, "pad": _pad,
              "concatenation": _concatenation, "requantize": _scalar, "quantize": _scalar,
              "dequantize": _scalar}
 
