@@ -19,6 +19,16 @@ import edgeconv.targets
 from edgeconv import codegen
 from edgeconv.codegen.context import op_of
 from edgeconv.codegen.kernels import nnops
+from edgeconv.layers import (
+    Add,
+    Concatenation,
+    Dequantize,
+    Mul,
+    Pad,
+    Quantize,
+    Requantize,
+    Softmax,
+)
 from edgeconv.model import Model
 
 MODELS = Path(__file__).parent / "models"
@@ -99,3 +109,51 @@ def test_fixture_layers_run_bit_exact_in_c() -> None:
             assert got.dtype == want.dtype and got.shape == want.shape, layer.name
             diff = np.flatnonzero(got.view(np.uint8) != want.view(np.uint8))
             assert diff.size == 0, f"{layer.name}: {diff.size} bytes differ"
+
+
+# ------------------------------------------------------------------ layer contracts
+
+def test_packed_call_equals_the_two_operand_call() -> None:
+    rng = np.random.default_rng(5)
+    layer = Add.from_quantization(input1_scale=0.05, input1_zero_point=2, input2_scale=0.1,
+                                  input2_zero_point=-1, output_scale=0.08, output_zero_point=3,
+                                  input1_shape=(2, 3), input2_shape=(3,))
+    a = rng.integers(-128, 128, (2, 3)).astype(np.int8)
+    b = rng.integers(-128, 128, (3,)).astype(np.int8)
+    assert layer.input_shape == (9,) and layer.output_shape == (2, 3)
+    packed = np.concatenate([a.ravel(), b])
+    assert np.array_equal(layer(packed), layer(a, b))
+    assert np.array_equal(layer(np.stack([packed, packed]))[1], layer(a, b))
+    const = Mul.from_quantization(input1_scale=0.05, input1_zero_point=2, input2_scale=0.1,
+                                  input2_zero_point=-1, output_scale=0.08, output_zero_point=3,
+                                  input1_shape=(2, 3), constant2=b)
+    assert const.input_shape == (2, 3) and np.array_equal(const(a), const(a, b))
+    concat = Concatenation(input_shapes=((2, 3), (2, 1)), axis=1)
+    c = rng.integers(-128, 128, (2, 1)).astype(np.int8)
+    assert np.array_equal(concat(np.concatenate([a.ravel(), c.ravel()])),
+                          np.concatenate([a, c], axis=1))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Pad(paddings=((1, -1),)), "paddings="),
+    (lambda: Pad(paddings=((1, 1),), input_shape=(2, 2)), "input_shape="),
+    (lambda: Concatenation(input_shapes=((2, 3), (3, 3)), axis=1), r"input_shapes\[1\]"),
+    (lambda: Concatenation(input_shapes=((2, 3),), axis=2), "axis="),
+    (lambda: Quantize(scale=0.0), "scale="),
+    (lambda: Dequantize(scale=0.1, zero_point=200), "zero_point="),
+    (lambda: Requantize(multiplier=-1, shift=0), "multiplier="),
+    (lambda: Add.from_quantization(input1_scale=0.1, input1_zero_point=0, input2_scale=0.1,
+                                   input2_zero_point=0, output_scale=0.1, output_zero_point=0,
+                                   input1_shape=(2, 3), input2_shape=(4,)), "broadcast"),
+])
+def test_bad_layer_arguments_name_the_argument(make, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_softmax_rows_beyond_the_q12_19_sum_are_refused(tmp_path: Path) -> None:
+    layer = Softmax.from_quantization(input_scale=0.1, output_scale=1 / 256,
+                                      output_zero_point=-128, name="sm",
+                                      input_shape=(nnops.SOFTMAX_MAX_DEPTH,))
+    with pytest.raises(ValueError, match="at most 4095"):
+        codegen.generate([layer], tmp_path)

@@ -68,6 +68,7 @@ KERNEL = {
 KERNELS = tuple(KERNEL.values())
 OPS = NN_OPS
 SOFTMAX_MAX_DEPTH = 1 << SOFTMAX_ACCUMULATION_INTEGER_BITS
+SOFTMAX16_MAX_DEPTH = 1 << 16
 
 
 def runs_on(cpu: Cpu) -> bool:
@@ -289,6 +290,10 @@ def _softmax(ctx: LayerContext) -> KernelPlan:
     rows = ctx.input_count // depth
     out_info = np.iinfo(layer.output_dtype)
     if np.dtype(layer.activation_dtype) == np.int16:
+        if depth > SOFTMAX16_MAX_DEPTH:
+            # the sum of up to 32767 per value must stay below 2**32 (CountLeadingZeros)
+            raise ValueError(f"layer {ctx.name!r}: int16 softmax over {depth} values: "
+                             f"allowed are at most {SOFTMAX16_MAX_DEPTH}")
         exp_lut, recip_lut = softmax_int16_tables()
         k = SoftmaxContext(rows=rows, depth=depth, wide=True, exp=_ints(exp_lut), term=[],
                            recip=_ints(recip_lut), out_bits=16, out_min=0,
