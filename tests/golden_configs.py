@@ -390,6 +390,7 @@ def _nn_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
     i8, i16 = np.int8, np.int16
     # FULLY_CONNECTED: per-tensor, per-channel, every rounding, a wrapping int32 sum, 16x8
     yield "fc", lambda n: _fc(rng, n, 5, 13)
+    yield "fc", lambda n: _fc(rng, n, 9, 32)  # K % 4 == 0: the DSP 1x1 conv path on M4
     yield "fc", lambda n: _fc(rng, n, 3, 40, rounding="double", activation_min=-20,
                               activation_max=90, output_multiplier=1 << 30,
                               output_shift=-9)  # per-tensor, clamp
