@@ -14,7 +14,9 @@ im2col variants and no Cortex-M fast path yet).
 - ``add``, ``mul``: ``Add`` / ``Mul`` with numpy (TFLite) broadcasting over up to 6
   dims: a loop nest over the output with each operand's strides (0 where it
   broadcasts), adjacent dimensions merged where every operand is contiguous. A constant
-  operand is a ``<name>_const`` array. Two fed operands: two input pointers. No scratch.
+  operand is a ``<name>_const`` array. Two fed operands: two input pointers. int8 ADD
+  reads each operand's rescaled value from a 256-entry table (``<name>_rescale1``,
+  ``<name>_rescale2``, computed by the reference's requantizer). No scratch.
 - ``mean``: ``Mean`` over any axes: outer loops over the kept dims, inner ones over the
   reduced dims; the ``1/n`` multiplier folded at generation time (``Mean.rescale_for``).
   No scratch.
@@ -65,7 +67,7 @@ FC_AS_CONV = {k.strategy: Kernel("fc_" + k.strategy, _T + "fc_as_conv.c.j2", k.s
 KERNEL = {
     "fully_connected": Kernel("fully_connected", _T + "fully_connected.c.j2",
                               ("weights", "bias", "mult", "shift")),
-    "add": Kernel("add", _T + "binary.c.j2", ("const",)),
+    "add": Kernel("add", _T + "binary.c.j2", ("const", "rescale1", "rescale2")),
     "mul": Kernel("mul", _T + "binary.c.j2", ("const",)),
     "mean": Kernel("mean", _T + "mean.c.j2", ()),
     "softmax": Kernel("softmax", _T + "softmax.c.j2", ("exp", "term", "recip")),
@@ -250,6 +252,8 @@ class BinaryContext:
     constant: list[int] | None
     constant_count: int
     params: dict[str, int]
+    rescale1: list[int] | None = None
+    rescale2: list[int] | None = None
 
 
 def _binary(ctx: LayerContext) -> KernelPlan:
@@ -273,9 +277,19 @@ def _binary(ctx: LayerContext) -> KernelPlan:
         names += ["left_shift", "input1_multiplier", "input1_shift", "input2_multiplier",
                   "input2_shift"]
     params = {n: int(getattr(layer, n)) for n in names}
+    tables: dict[str, list[int]] = {}
+    if ctx.op == "add" and np.dtype(layer.activation_dtype) == np.int8:
+        # int8 ADD: each operand's rescaled value depends on its 256 possible values only
+        # (MBQM((x - zp) << left_shift)), tabulated with the reference's requantizer
+        values = np.arange(-128, 128, dtype=np.int64)
+        for i in (1, 2):
+            rescale = fixedpoint.Requantizer(params[f"input{i}_multiplier"],
+                                             params[f"input{i}_shift"], layer.rounding)
+            tables[f"rescale{i}"] = _ints(rescale(
+                (values - params[f"input{i}_zero_point"]) << params["left_shift"]))
     k = BinaryContext(loops=loops, index1=index_expr(loops, 1), index2=index_expr(loops, 2),
                       source1=sources[0], source2=sources[1], constant=constant,
-                      constant_count=len(constant or []), params=params)
+                      constant_count=len(constant or []), params=params, **tables)
     return KERNEL[ctx.op].plan(0, k)
 
 
