@@ -157,15 +157,18 @@ def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
     options: dict = {"cpu": cpu} if cpu else {}
     if opt:
         options["opt"] = opt
-    if not target.startswith("serial:"):
-        _check_fits(target, net, cpu)
+    if not target.startswith("serial:") and not _fits(target, net, cpu):
+        net = Network(model, nodes=False)  # the whole network may still fit
+        _fits(target, net, cpu, raise_error=True)
+        print(f"{target}: the nodes' own buffers do not fit next to the arena: the whole "
+              "network only, no node-by-node run", file=out)
     planned = {p.ctx.name: p for p in plan_layers([net], cpu=cpu or _target_cpu(target))}
     x = _random_input(net.input_shape, net.activation_dtype, seed)
     with edgeconv.targets.open(target, net, **options) as session:
         y = session.run(x)
         whole_bad = int(np.count_nonzero(y != net(x)))
         total, unit = session.last_count, session.count_unit
-        nodes = session.trace(x)
+        nodes = session.trace(x) if net.nodes else []
         print(f"{target}: {session.hello.board} {session.hello.cpu}, "
               f"{len(net.steps)} ops, layer hash {session.hello.layer_hash}", file=out)
     arena = planned[net.name].plan.scratch_bytes
@@ -201,16 +204,20 @@ def _target_cpu(target: str) -> str:
     return spec.cpu or "generic"
 
 
-def _check_fits(target: str, net, cpu: str | None) -> None:
-    """ValueError in one line when the network's buffers exceed the board's RAM."""
+def _fits(target: str, net, cpu: str | None, *, raise_error: bool = False) -> bool:
+    """Whether the network's firmware buffers fit the board's RAM; with ``raise_error``
+    a ValueError in one line when they do not."""
     from edgeconv.targets import buffer_bytes, limits
 
     lim = limits(target)
     need = buffer_bytes(net, cpu or lim.cpu)
-    if sum(need) > lim.ram_bytes:
+    if sum(need) <= lim.ram_bytes:
+        return True
+    if raise_error:
         raise ValueError(f"model does not fit {target}: the firmware needs {sum(need):,} B "
-                         f"(largest input {need[0]:,}, output {need[1]:,}, arena/scratch "
-                         f"{need[2]:,}), {lim.board} leaves {lim.ram_bytes:,} B")
+                         f"(input {need[0]:,}, output {need[1]:,}, arena {need[2]:,}), "
+                         f"{lim.board} leaves {lim.ram_bytes:,} B")
+    return False
 
 
 # ----------------------------------------------------------------------------- commands
@@ -397,8 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``edgeconv`` command."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
+        module = "model" if any(is_model_path(a) for a in argv[1:2]) else "target"
         try:
-            return importlib.import_module("edgeconv.bench.target").main(argv[1:])
+            return importlib.import_module(f"edgeconv.bench.{module}").main(argv[1:])
         except (ValueError, RuntimeError) as exc:  # user errors: bad --target, --opt...
             print(f"edgeconv bench: {exc}", file=sys.stderr)
             return 2

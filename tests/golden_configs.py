@@ -17,8 +17,26 @@ from typing import Any
 import numpy as np
 
 from edgeconv import codegen
-from edgeconv.codegen.kernels import generic
-from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
+from edgeconv.codegen.context import op_of
+from edgeconv.codegen.kernels import generic, nnops
+from edgeconv.layers import (
+    Add,
+    AvgPool2D,
+    Concatenation,
+    Conv1D,
+    Conv2D,
+    DepthwiseConv2D,
+    Dequantize,
+    FullyConnected,
+    Logistic,
+    MaxPool2D,
+    Mean,
+    Mul,
+    Pad,
+    Quantize,
+    Requantize,
+    Softmax,
+)
 from edgeconv.signal import SignalFilter
 from edgeconv.signal2d import SignalFilter2D
 
@@ -39,10 +57,13 @@ class GoldenCase:
         return self.layer.name
 
     def inputs(self) -> np.ndarray:
-        """A batch of two inputs: uniform over the dtype, then all-min or all-max."""
-        info = np.iinfo(self.layer.activation_dtype)
+        """A batch of two inputs: uniform over the dtype, then all-min or all-max (float
+        input: values around the quantization grid with exact ties, then huge ones)."""
         rng = np.random.default_rng(_stable_seed(self.name))
         shape = tuple(self.layer.input_shape)
+        if np.dtype(self.layer.activation_dtype).kind == "f":
+            return _float_inputs(rng, shape, float(self.layer.scale))
+        info = np.iinfo(self.layer.activation_dtype)
         x = rng.integers(info.min, int(info.max) + 1, size=shape, dtype=np.int64)
         extreme = np.full(shape, info.min if rng.integers(2) else info.max, dtype=np.int64)
         return np.stack([x, extreme]).astype(self.layer.activation_dtype)
@@ -50,9 +71,27 @@ class GoldenCase:
     def buffer_bytes(self, cpu: str = "generic") -> tuple[int, int, int]:
         """Input, output and scratch bytes of the layer as generated for ``cpu``."""
         item = np.dtype(self.layer.activation_dtype).itemsize
+        out_item = np.dtype(getattr(self.layer, "output_dtype", None)
+                            or self.layer.activation_dtype).itemsize
         plan = codegen.plan_layers([self.layer], strategy=self.strategy, cpu=cpu)[0].plan
         return (item * math.prod(self.layer.input_shape),
-                item * math.prod(self.layer.output_shape), plan.scratch_bytes)
+                out_item * math.prod(self.layer.output_shape), plan.scratch_bytes)
+
+
+def _float_inputs(rng: np.random.Generator, shape: tuple[int, ...],
+                  scale: float) -> np.ndarray:
+    """float32 inputs of a QUANTIZE: half random around the int8/int16 grid, a quarter
+    exact half-steps (ties of the rounding, in float32), the rest huge or tiny values;
+    then a second input of extremes (+-1e30, +-3e9 * scale, 0, -0)."""
+    n = math.prod(shape)
+    s32 = np.float32(scale)
+    x = (rng.normal(0, 200, n) * scale).astype(np.float32)
+    ties = (rng.integers(-300, 300, n) + np.float32(0.5)).astype(np.float32) * s32
+    x = np.where(rng.random(n) < 0.25, ties, x)
+    x = np.where(rng.random(n) < 0.1, rng.choice([1e30, -1e30, 1e-30, -1e-30], n), x)
+    extreme = rng.choice([1e30, -1e30, 3e9 * scale, -3e9 * scale, 0.0, -0.0, 1.5 * scale,
+                          -2.5 * scale], n)
+    return np.stack([x, extreme]).astype(np.float32).reshape((2, *shape))
 
 
 def _stable_seed(name: str) -> int:
@@ -374,11 +413,142 @@ def _pool_edge_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
                                         input_shape=(2, 9, 2), activation_dtype=np.int16)
 
 
+# ------------------------------------------------------------------ whole-model ops
+
+def _fc(rng: np.random.Generator, name: str, n_out: int, k: int, *, wide: bool = False,
+        **kwargs: Any) -> FullyConnected:
+    w = rng.integers(-128, 128, size=(n_out, k)).astype(np.int8)
+    acc = math.sqrt(k) * 74 * (32768 if wide else 128)
+    shift = int(math.floor(math.log2((10000 if wide else 100) / acc)))
+    params: dict[str, Any] = dict(
+        output_multiplier=rng.integers(1 << 30, I32_MAX, size=n_out).astype(np.int32),
+        output_shift=np.full(n_out, shift, np.int32),
+        bias=(rng.integers(-(1 << 24), 1 << 24, size=n_out).astype(np.int64) if wide
+              else rng.integers(-20000, 20000, size=n_out).astype(np.int32)))
+    if not wide:
+        params.update(input_zero_point=int(rng.integers(-128, 128)),
+                      output_zero_point=int(rng.integers(-128, 128)))
+    params.update(kwargs)
+    return FullyConnected(weights=w, activation_dtype=np.int16 if wide else np.int8,
+                          name=name, input_shape=(k,), **params)
+
+
+def _nn_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
+    """The whole-model ops (kernels in edgeconv.codegen.kernels.nnops): (family,
+    factory(name)), each op and dtype with its variants."""
+    rng = np.random.default_rng(SEED + 2)
+    i8, i16 = np.int8, np.int16
+    # FULLY_CONNECTED: per-tensor, per-channel, every rounding, a wrapping int32 sum, 16x8
+    yield "fc", lambda n: _fc(rng, n, 5, 13)
+    yield "fc", lambda n: _fc(rng, n, 9, 32)  # K % 4 == 0: the DSP 1x1 conv path on M4
+    yield "fc", lambda n: _fc(rng, n, 3, 40, rounding="double", activation_min=-20,
+                              activation_max=90, output_multiplier=1 << 30,
+                              output_shift=-9)  # per-tensor, clamp
+    yield "fc", lambda n: _fc(rng, n, 4, 7, bias=np.full(4, I32_MAX - 100, np.int32),
+                              output_shift=np.full(4, -24, np.int32))  # sum wraps int32
+    yield "fc16", lambda n: _fc(rng, n, 6, 9, wide=True)
+    yield "fc16", lambda n: _fc(rng, n, 3, 17, wide=True, rounding="int64")
+    yield "fc16", lambda n: _fc(rng, n, 2, 5, wide=True, bias=np.full(2, -(1 << 46), np.int64),
+                                output_multiplier=np.full(2, I32_MAX, np.int32),
+                                output_shift=np.full(2, 7, np.int32))  # 16x8 limits
+    # ADD / MUL: two fed operands, broadcasting (both ways), a folded constant, 16x8
+    q8 = dict(input1_scale=0.05, input1_zero_point=-3, input2_scale=0.11,
+              input2_zero_point=7, output_scale=0.09, output_zero_point=-10)
+    q16 = dict(input1_scale=0.0004, input1_zero_point=0, input2_scale=0.0007,
+               input2_zero_point=0, output_scale=0.001, output_zero_point=0,
+               activation_dtype=i16)
+    yield "add", lambda n: Add.from_quantization(**q8, name=n, input1_shape=(4, 5, 3),
+                                                 input2_shape=(4, 5, 3))
+    yield "add", lambda n: Add.from_quantization(**q8, activation="RELU6", name=n,
+                                                 input1_shape=(3,), input2_shape=(2, 4, 3))
+    yield "add", lambda n: Add.from_quantization(
+        **q8, rounding="single", name=n, input1_shape=(3, 4, 2),
+        constant2=rng.integers(-128, 128, size=(1, 4, 1)).astype(i8))
+    yield "add16", lambda n: Add.from_quantization(**q16, name=n, input1_shape=(2, 3, 1),
+                                                   input2_shape=(1, 3, 5))
+    yield "mul", lambda n: Mul.from_quantization(**q8, name=n, input1_shape=(2, 3, 4),
+                                                 input2_shape=(2, 1, 4))
+    yield "mul", lambda n: Mul.from_quantization(
+        **q8, activation="RELU", name=n, constant1=rng.integers(-128, 128, 4).astype(i8),
+        input2_shape=(3, 2, 4))
+    yield "mul", lambda n: Mul.from_quantization(
+        **{**q8, "output_scale": 0.0004}, name=n, input1_shape=(2, 1, 3, 1, 2),
+        input2_shape=(1, 2, 1, 2, 1))  # 5-D, both broadcast; saturates
+    yield "mul16", lambda n: Mul.from_quantization(**q16, name=n, input1_shape=(3, 4),
+                                                   input2_shape=(3, 4))
+    # MEAN: global average pooling, keep_dims, other axes, 16x8
+    m8 = dict(input_scale=0.07, input_zero_point=5, output_scale=0.05, output_zero_point=-4)
+    yield "mean", lambda n: Mean.from_quantization(**m8, axis=(0, 1), name=n,
+                                                   input_shape=(4, 5, 3))
+    yield "mean", lambda n: Mean.from_quantization(**m8, axis=(-2,), keep_dims=True,
+                                                   rounding="single", name=n,
+                                                   input_shape=(3, 4, 2))
+    yield "mean", lambda n: Mean.from_quantization(**{**m8, "output_scale": 0.01},
+                                                   axis=(0, 2), name=n,
+                                                   input_shape=(2, 3, 7))  # saturates
+    yield "mean16", lambda n: Mean.from_quantization(
+        input_scale=0.001, input_zero_point=0, output_scale=0.0007, output_zero_point=0,
+        activation_dtype=i16, axis=(0, 1), keep_dims=True, name=n, input_shape=(3, 3, 4))
+    # SOFTMAX: int8 -> int8 (two betas), int8 -> int16, int16
+    yield "softmax", lambda n: Softmax.from_quantization(
+        input_scale=0.1, input_zero_point=3, output_scale=1 / 256, output_zero_point=-128,
+        name=n, input_shape=(3, 10))
+    yield "softmax", lambda n: Softmax.from_quantization(
+        input_scale=0.02, output_scale=1 / 256, output_zero_point=-128, beta=0.7, name=n,
+        input_shape=(1, 37))
+    yield "softmax", lambda n: Softmax.from_quantization(
+        input_scale=0.5, output_scale=1 / 65536, output_zero_point=-32768,
+        output_dtype=i16, name=n, input_shape=(2, 12))
+    yield "softmax16", lambda n: Softmax.from_quantization(
+        input_scale=0.0005, output_scale=1 / 32768, output_zero_point=0,
+        activation_dtype=i16, name=n, input_shape=(2, 9))
+    yield "softmax16", lambda n: Softmax.from_quantization(
+        input_scale=0.00004, output_scale=1 / 32768, output_zero_point=0, beta=2.0,
+        activation_dtype=i16, name=n, input_shape=(20,))
+    # LOGISTIC: int8 tables, int16 general and power-of-two input scale
+    yield "logistic", lambda n: Logistic.from_quantization(
+        input_scale=0.05, input_zero_point=3, output_scale=1 / 256, output_zero_point=-128,
+        name=n, input_shape=(3, 7))
+    yield "logistic16", lambda n: Logistic.from_quantization(
+        input_scale=0.0003, input_zero_point=0, output_scale=1 / 32768, output_zero_point=0,
+        activation_dtype=i16, name=n, input_shape=(40,))
+    yield "logistic16", lambda n: Logistic.from_quantization(
+        input_scale=2.0**-12, input_zero_point=0, output_scale=1 / 32768, output_zero_point=0,
+        activation_dtype=i16, name=n, input_shape=(5, 6))
+    # PAD, CONCATENATION, QUANTIZE (int -> int)
+    yield "movement", lambda n: Pad(paddings=((1, 0), (2, 1), (0, 0)), pad_value=-7, name=n,
+                                    input_shape=(3, 4, 2))
+    yield "movement", lambda n: Pad(paddings=((0, 0), (1, 2), (0, 3)), activation_dtype=i16,
+                                    name=n, input_shape=(2, 3, 2))
+    yield "movement", lambda n: Concatenation(input_shapes=((2, 3, 2), (2, 3, 1)), name=n)
+    yield "movement", lambda n: Concatenation(input_shapes=((1, 4), (3, 4), (2, 4)), axis=0,
+                                              activation_dtype=i16, name=n)
+    yield "movement", lambda n: Concatenation(input_shapes=((2, 2, 3),), axis=1, name=n)
+    yield "requantize", lambda n: Requantize.from_quantization(
+        input_scale=0.05, input_zero_point=10, output_scale=0.031, output_zero_point=-20,
+        name=n, input_shape=(4, 6))
+    yield "requantize", lambda n: Requantize.from_quantization(
+        input_scale=0.05, input_zero_point=-3, output_scale=0.0004, output_zero_point=0,
+        output_dtype=i16, name=n, input_shape=(17,))
+    yield "requantize", lambda n: Requantize.from_quantization(
+        input_scale=0.00005, input_zero_point=0, output_scale=0.02, output_zero_point=5,
+        activation_dtype=i16, output_dtype=i8, name=n, input_shape=(3, 5))
+    # QUANTIZE float -> int, DEQUANTIZE int -> float
+    yield "float", lambda n: Quantize(scale=0.0235, zero_point=-5, name=n,
+                                      input_shape=(4, 8))
+    yield "float", lambda n: Quantize(scale=0.00031, output_dtype=i16, name=n,
+                                      input_shape=(19,))
+    yield "float", lambda n: Dequantize(scale=0.0235, zero_point=-5, name=n,
+                                        input_shape=(4, 8))
+    yield "float", lambda n: Dequantize(scale=0.00031, activation_dtype=i16, name=n,
+                                        input_shape=(19,))
+
+
 def representative_layers() -> list:
     """Every template and shared helper: each op, int8 and 16x8, both roundings, an
     accumulator that wraps, 1-D, pools, signal filters narrow and 128-bit, saturating
     and wrapping, 2-D filters (the row kernel with and without blocks of four, the
-    portable one with 64- and 128-bit sums)."""
+    portable one with 64- and 128-bit sums), and the whole-model ops."""
     rng = np.random.default_rng(7)
 
     def q(n: int, shift: int = -8) -> dict:
@@ -424,6 +594,9 @@ def representative_layers() -> list:
                        name="s2q15w"),
         SignalFilter2D(np.array([[1 << 30, -5]], np.int32), fmt="q31", accumulator=128,
                        saturate=True, input_shape=(3, 4), name="s2q31"),
+        # the whole-model ops: every nnops template variant (int8/16x8, fed and constant
+        # operands, int8 -> int16 softmax, float quantize/dequantize)
+        *(make(f"rnn{i}") for i, (_, make) in enumerate(_nn_cases())),
     ]
 
 
@@ -468,6 +641,8 @@ def golden_cases(n_random: int = 150, n_fast: int = 120) -> list[GoldenCase]:
     cases.extend(_signal_cases(rng))
     cases.extend(_signal_edge_cases())
     cases.extend(_signal2d_cases(np.random.default_rng(SEED + 2)))
+    for i, (family, make) in enumerate(_nn_cases()):
+        cases.append(GoldenCase(make(f"nn{i}"), None, family))
     return cases
 
 
@@ -477,14 +652,19 @@ def uses_fast_kernel(case: GoldenCase, cpu: str) -> bool:
     return planned.plan.kernel not in generic.KERNELS
 
 
+def uses_nn_kernel(case: GoldenCase) -> bool:
+    """True for the whole-model ops (kernels of edgeconv.codegen.kernels.nnops)."""
+    return op_of(case.layer) in nnops.OPS
+
+
 def select_for(cases: list[GoldenCase], ram_bytes: int, cpu: str,
                limit: int) -> list[GoldenCase]:
     """A subset for a small target: cases whose input, output and scratch each fit a
     third of ``ram_bytes`` (the harness sizes each buffer for the largest layer). Every
-    case that runs one of ``cpu``'s fast kernels is in; ``limit`` more are spread evenly
-    over the rest so every family stays represented."""
+    case that runs one of ``cpu``'s fast kernels or a whole-model op's kernel is in;
+    ``limit`` more are spread evenly over the rest so every family stays represented."""
     fitting = [c for c in cases if max(c.buffer_bytes(cpu)) * 3 <= ram_bytes]
-    fast = [c for c in fitting if uses_fast_kernel(c, cpu)]
+    fast = [c for c in fitting if uses_fast_kernel(c, cpu) or uses_nn_kernel(c)]
     rest = [c for c in fitting if c not in fast]
     if len(rest) > limit:
         step = len(rest) / limit

@@ -88,7 +88,14 @@ def test_golden_inventory() -> None:
     assert len(ALL_CASES) >= 500
     families = Counter(c.family for c in ALL_CASES)
     assert set(families) == {"conv2d", "conv2d16", "depthwise", "depthwise16", "conv1d",
-                             "conv1d16", "pool", "pool16", "signal", "signal2d"}
+                             "conv1d16", "pool", "pool16", "signal", "signal2d", "fc", "fc16",
+                             "add", "add16", "mul", "mul16", "mean", "mean16", "softmax",
+                             "softmax16", "logistic", "logistic16", "movement",
+                             "requantize", "float"}
+    # every whole-model op has cases (tests/golden_configs.py, _nn_cases)
+    ops = {type(c.layer).__name__ for c in ALL_CASES}
+    assert {"FullyConnected", "Add", "Mul", "Mean", "Softmax", "Logistic", "Pad",
+            "Concatenation", "Requantize", "Quantize", "Dequantize"} <= ops
     assert Counter(c.strategy for c in ALL_CASES).keys() == {"direct", "im2col", None}
     signals = {(c.layer.fmt, c.layer.kind, c.layer.mode) for c in ALL_CASES
                if c.family == "signal"}
@@ -116,6 +123,8 @@ def test_golden(golden_session, case: GoldenCase, edgeconv_target: str) -> None:
         detail = process.stderr_text()[-3000:] if process is not None else ""
         raise AssertionError(f"{case.name}: {exc}\n{detail}") from exc
     assert got.dtype == want.dtype and got.shape == want.shape
+    if want.dtype == np.float32:  # bit-exact: compare the bits (0.0 vs -0.0, NaN)
+        got, want = got.view(np.int32), want.view(np.int32)
     diff = np.flatnonzero(got != want)
     if diff.size:
         first = np.unravel_index(diff[0], want.shape)

@@ -16,15 +16,21 @@ from edgeconv import codegen, targets
 from edgeconv.codegen import Network
 
 MODELS = Path(__file__).parent / "models"
-# Fixtures whose every op has a C kernel.
-NETWORK_FIXTURES = ["conv_chain"]
+# Every fixture model of tests/models/generate_models.py that holds only supported ops.
+NETWORK_FIXTURES = ["conv_chain", "ds_cnn", "resnet8", "mobilenet_v1_025", "fc_autoencoder",
+                    "misc_ops", "small_cnn_16x8", "small_cnn_float_io", "concat_requantize"]
+# The host build of the Cortex-M code paths: the fixtures with the most fast kernels.
+CPU_FIXTURES = ["conv_chain", "ds_cnn", "resnet8", "small_cnn_16x8"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+_CTYPE = {"int8": "int8_t", "int16": "int16_t", "float32": "float"}
 
 
 def _input(model: edgeconv.Model, seed: int) -> np.ndarray:
     t = model.inputs[0]
-    info = np.iinfo(t.dtype)
     rng = np.random.default_rng(seed)
+    if t.dtype == np.float32:
+        return rng.normal(scale=2.0, size=t.shape[1:]).astype(np.float32)
+    info = np.iinfo(t.dtype)
     return rng.integers(info.min, int(info.max) + 1, t.shape[1:]).astype(t.dtype)
 
 
@@ -34,10 +40,17 @@ def _run_on_host(tmp_path: Path, model: edgeconv.Model, cpu: str,
     UBSan, and run ``net_run`` on every input."""
     gen = codegen.generate(model, tmp_path, prefix="net", cpu=cpu)
     t_in, t_out = model.inputs[0], model.outputs[0]
-    cin, cout = f"{t_in.dtype.name}_t", f"{t_out.dtype.name}_t"
+    cin, cout = _CTYPE[t_in.dtype.name], _CTYPE[t_out.dtype.name]
+    # floats travel as their bit patterns (exact), integers as decimal numbers
+    fin, fout = (t.dtype == np.float32 for t in (t_in, t_out))
+    read = ("{ uint32_t u = (uint32_t)v; memcpy(&input[i], &u, 4); }" if fin
+            else f"input[i] = ({cin})v;")
+    write = ('{ uint32_t u; memcpy(&u, &output[i], 4); printf("%lu ", (unsigned long)u); }'
+             if fout else 'printf("%ld ", (long)output[i]);')
     main = tmp_path / "main.c"
     main.write_text(f"""#include <stdio.h>
 #include <stdint.h>
+#include <string.h>
 #include "net.h"
 static uint32_t arena[(NET_ARENA_BYTES + 3u) / 4u];
 static {cin} input[NET_INPUT_COUNT];
@@ -49,10 +62,12 @@ int main(void)
         long v;
         for (i = 0; i < NET_INPUT_COUNT; ++i) {{
             if (scanf("%ld", &v) != 1) return 0;
-            input[i] = ({cin})v;
+            {read}
         }}
         if (net_run(input, output, arena) != 0) return 1;
-        for (i = 0; i < NET_OUTPUT_COUNT; ++i) printf("%ld ", (long)output[i]);
+        for (i = 0; i < NET_OUTPUT_COUNT; ++i) {{
+            {write}
+        }}
         printf("\\n");
     }}
 }}
@@ -61,19 +76,26 @@ int main(void)
     subprocess.run(["gcc", "-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", *SANITIZE,
                     "-I", str(tmp_path), str(gen.source), str(main), "-o", str(exe)],
                    check=True, capture_output=True, text=True)
-    text = "\n".join(" ".join(map(str, x.ravel())) for x in xs) + "\n"
+    bits = [x.view(np.uint32) if fin else x for x in xs]
+    text = "\n".join(" ".join(map(str, b.ravel())) for b in bits) + "\n"
     out = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True)
-    return [np.array(line.split(), np.int64) for line in out.stdout.splitlines()]
+    rows = [np.array(line.split(), np.int64) for line in out.stdout.splitlines()]
+    return [r.astype(np.uint32).view(np.float32) for r in rows] if fout else rows
 
 
-@pytest.mark.parametrize("cpu", ["generic", "cortex-m0", "cortex-m4", "cortex-m55"])
-@pytest.mark.parametrize("fixture", NETWORK_FIXTURES)
+@pytest.mark.parametrize("fixture, cpu", [
+    *((f, "generic") for f in NETWORK_FIXTURES),
+    *((f, cpu) for f in CPU_FIXTURES for cpu in ("cortex-m0", "cortex-m4", "cortex-m55"))])
 def test_network_bit_exact_on_host(tmp_path: Path, fixture: str, cpu: str) -> None:
     model = edgeconv.load(MODELS / f"{fixture}.tflite")
-    xs = [_input(model, seed) for seed in range(4)]
+    xs = [_input(model, seed) for seed in range(3)]
     got = _run_on_host(tmp_path, model, cpu, xs)
     for x, y in zip(xs, got, strict=True):
-        np.testing.assert_array_equal(y, np.asarray(model(x)).ravel())
+        want = np.asarray(model(x)).ravel()
+        if want.dtype == np.float32:  # bit for bit, -0.0 and NaN included
+            np.testing.assert_array_equal(y.view(np.uint32), want.view(np.uint32))
+        else:
+            np.testing.assert_array_equal(y, want)
 
 
 def test_network_header_states_the_arena(tmp_path: Path) -> None:
@@ -111,20 +133,61 @@ def test_bad_network_names(name: str, message: str) -> None:
 
 
 TARGETS = ["native", "qemu:mps2-an386", "qemu:mps2-an385:cortex-m0", "qemu:mps3-an547"]
+# node by node on a board as well (the others run node by node on native)
+TRACED = {"conv_chain", "ds_cnn", "misc_ops", "small_cnn_16x8", "small_cnn_float_io"}
 
 
 @pytest.mark.parametrize("spec", TARGETS)
-def test_network_on_targets_whole_and_node_by_node(spec: str) -> None:
+@pytest.mark.parametrize("fixture", NETWORK_FIXTURES)
+def test_fixture_models_on_targets(spec: str, fixture: str) -> None:
     if spec != "native":
         assert shutil.which("qemu-system-arm"), "qemu-system-arm not installed"
-    model = edgeconv.load(MODELS / "conv_chain.tflite")
+    model = edgeconv.load(MODELS / f"{fixture}.tflite")
     x = _input(model, 7)
-    with targets.open(spec, model) as session:
+    want = np.asarray(model(x))
+    trace = spec == "native" or (spec == "qemu:mps2-an386" and fixture in TRACED)
+    with targets.open(spec, model, nodes=trace) as session:
         y = session.run(x)
-        np.testing.assert_array_equal(y, np.asarray(model(x)).reshape(y.shape))
+        if want.dtype == np.float32:
+            np.testing.assert_array_equal(y.view(np.uint32), want.reshape(y.shape).view(
+                np.uint32))
+        else:
+            np.testing.assert_array_equal(y, want.reshape(y.shape))
         if session.count_unit == "instructions":
-            assert session.last_count > 0
-        nodes = session.trace(x)
+            assert session.last_count > session.network.macs() / 4
+        nodes = session.trace(x) if trace else []
+    if trace:
+        kernels = [s for s in session.network.steps if s.kind == "kernel"]
+        assert [n.layer for n in nodes] == [s.layer.name for s in kernels]
+        assert all(n.bit_exact for n in nodes), [(n.layer, n.mismatches) for n in nodes]
+
+
+def test_conv_chain_node_by_node_names() -> None:
+    model = edgeconv.load(MODELS / "conv_chain.tflite")
+    with targets.open("native", model) as session:
+        nodes = session.trace(_input(model, 1))
     assert [n.opcode for n in nodes] == ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D",
                                          "MAX_POOL_2D", "AVERAGE_POOL_2D"]
-    assert all(n.bit_exact for n in nodes), [(n.layer, n.mismatches) for n in nodes]
+
+
+@pytest.mark.parametrize("fixture", ["ds_cnn", "small_cnn_16x8"])
+def test_fixture_models_on_the_stm32_board(fixture: str) -> None:
+    """netduinoplus2 (STM32F405, 96 KB for the harness' buffers): the models that fit."""
+    model = edgeconv.load(MODELS / f"{fixture}.tflite")
+    x = _input(model, 3)
+    with targets.open("qemu:netduinoplus2", model, nodes=False) as session:
+        y = session.run(x)
+    np.testing.assert_array_equal(y, np.asarray(model(x)).reshape(y.shape))
+
+
+def test_a_model_too_large_for_the_board_is_refused_in_one_line(capsys) -> None:
+    from edgeconv.cli import main
+
+    model = MODELS / "mobilenet_v1_025.tflite"
+    assert main(["verify", str(model), "--target", "qemu:microbit"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model does not fit qemu:microbit" in err[0]
+    assert "microbit leaves 10,240 B" in err[0]
+    net = Network(edgeconv.load(model), nodes=False)
+    kept, skipped = targets.fitting_layers("qemu:microbit", [net])
+    assert kept == [] and skipped == [net]

@@ -21,7 +21,7 @@ import jinja2
 import numpy as np
 
 from edgeconv.codegen import kernels
-from edgeconv.codegen.context import LayerContext, c_type, layer_context, op_of, quant_facts
+from edgeconv.codegen.context import LayerContext, layer_context, op_of, quant_facts
 from edgeconv.codegen.cpus import CPU_NAMES as CPUS
 from edgeconv.codegen.cpus import cpu as cpu_named
 from edgeconv.codegen.kernels import generic
@@ -61,6 +61,36 @@ class GeneratedLayer:
     output_dtype: str
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
+    # Element counts of the inputs of a multi-input op (ADD, MUL, CONCATENATION): its
+    # function takes one pointer per input; the packed input buffer holds them in order.
+    input_counts: tuple[int, ...] = ()
+
+    @property
+    def input_ctype(self) -> str:
+        """C type of an input element (``int8_t``, ``int16_t``, ``int32_t``, ``float``)."""
+        return "float" if self.input_dtype == "float32" else f"{self.input_dtype}_t"
+
+    @property
+    def output_ctype(self) -> str:
+        """C type of an output element."""
+        return "float" if self.output_dtype == "float32" else f"{self.output_dtype}_t"
+
+    @property
+    def input_elem_bytes(self) -> int:
+        return _bytes(self.input_dtype)
+
+    @property
+    def output_elem_bytes(self) -> int:
+        return _bytes(self.output_dtype)
+
+    @property
+    def input_offsets(self) -> tuple[int, ...]:
+        """Element offset of each input of a multi-input op in the packed buffer."""
+        offsets, at = [], 0
+        for count in self.input_counts:
+            offsets.append(at)
+            at += count
+        return tuple(offsets)
 
 
 @dataclass(frozen=True)
@@ -140,9 +170,18 @@ def _layer_list(layers: Any, prefix: str) -> list[Any]:
 
 
 def expand_layers(layers: Sequence[Any] | Any, prefix: str = "net") -> list[Any]:
-    """The layers :func:`generate` writes functions for, in registry order: a model
-    becomes ``Network(model, name=prefix)``, every network comes after its node layers."""
+    """The layers :func:`generate` writes functions for: a model becomes
+    ``Network(model, name=prefix)``, every network comes after its node layers."""
     return _layer_list(layers, prefix)
+
+
+def registry_layers(layers: Sequence[Any] | Any, prefix: str = "net") -> list[Any]:
+    """The layers of the firmware registry, in its order: :func:`expand_layers` without
+    the nodes of networks built with ``nodes=False``."""
+    expanded = _layer_list(layers, prefix)
+    hidden = {id(node) for layer in expanded if isinstance(layer, Network) and not layer.nodes
+              for node in layer.layers}
+    return [layer for layer in expanded if id(layer) not in hidden]
 
 
 def plan_layers(layers: Sequence[Any] | Any, *, prefix: str = "edgeconv_net",
@@ -204,8 +243,7 @@ def _environment() -> jinja2.Environment:
                              lstrip_blocks=True, keep_trailing_newline=True,
                              autoescape=False)
     env.filters.update(c_int=c_int, c_initializer=c_initializer, c_comment=c_comment,
-                       c_string=c_string, c_plus=c_plus, ctype=c_type,
-                       itemsize=lambda dtype: np.dtype(dtype).itemsize)
+                       c_string=c_string, c_plus=c_plus)
     return env
 
 
@@ -216,6 +254,10 @@ HELPER_DEPS: dict[str, tuple[str, ...]] = {
     "edgeconv_mbqm_single": ("edgeconv_wrap32",), "edgeconv_mbqm_int64": ("edgeconv_wrap32",),
     "edgeconv_sext64": (), "edgeconv_acc128_add": (),
     "edgeconv_acc128_shift": ("edgeconv_sext64", "edgeconv_acc128_add"),
+    "edgeconv_round_once_wide": ("edgeconv_wrap32",), "edgeconv_clz32": (),
+    "edgeconv_reciprocal": ("edgeconv_clz32", "edgeconv_wrap32", "edgeconv_srdhm",
+                            "edgeconv_clamp"),
+    "edgeconv_lut16": (),
 }
 
 
@@ -232,15 +274,19 @@ def _helpers_used(bodies: list[str]) -> set[str]:
     return used
 
 
+def _dtype_name(ctype: str) -> str:
+    return "float32" if ctype == "float" else ctype.removesuffix("_t")
+
+
 def _info(p: _Planned) -> GeneratedLayer:
     ctx = p.ctx
-    out_dtype = getattr(ctx.layer, "output_dtype", None) or ctx.layer.activation_dtype
     return GeneratedLayer(name=ctx.name, op=ctx.op, strategy=p.plan.strategy,
                           scratch_bytes=p.plan.scratch_bytes, input_count=ctx.input_count,
                           output_count=ctx.output_count,
-                          input_dtype=np.dtype(ctx.layer.activation_dtype).name,
-                          output_dtype=np.dtype(out_dtype).name,
-                          input_shape=ctx.input_shape, output_shape=ctx.output_shape)
+                          input_dtype=_dtype_name(ctx.in_ctype),
+                          output_dtype=_dtype_name(ctx.out_ctype),
+                          input_shape=ctx.input_shape, output_shape=ctx.output_shape,
+                          input_counts=ctx.input_counts if len(ctx.input_counts) > 1 else ())
 
 
 def generate(layers: Sequence[Any] | Any, out_dir: str | Path, prefix: str = "edgeconv_net", *,
@@ -281,12 +327,17 @@ def generate(layers: Sequence[Any] | Any, out_dir: str | Path, prefix: str = "ed
         common, bodies=bodies, helpers=_helpers_used(bodies)))
     reg_source = reg_config = None
     if registry:
+        shown = {id(layer) for layer in registry_layers([p.ctx.layer for p in planned])}
+        entries = [e for e, p in zip(common["layers"], planned, strict=True)
+                   if id(p.ctx.layer) in shown]
+        regs = [e["info"] for e in entries]
+        reg_common = {**common, "layers": entries}
         reg_source, reg_config = out / REGISTRY_SOURCE, out / REGISTRY_CONFIG
-        reg_source.write_text(env.get_template("registry.c.j2").render(common))
+        reg_source.write_text(env.get_template("registry.c.j2").render(reg_common))
         reg_config.write_text(env.get_template("registry_config.h.j2").render(
-            common, max_scratch=max([1] + [i.scratch_bytes for i in infos]),
-            max_input=max([1] + [i.input_count * _bytes(i.input_dtype) for i in infos]),
-            max_output=max([1] + [i.output_count * _bytes(i.output_dtype) for i in infos])))
+            reg_common, max_scratch=max([1] + [i.scratch_bytes for i in regs]),
+            max_input=max([1] + [i.input_count * _bytes(i.input_dtype) for i in regs]),
+            max_output=max([1] + [i.output_count * _bytes(i.output_dtype) for i in regs])))
     return GeneratedCode(header, source, reg_source, reg_config, layer_hash, infos)
 
 
@@ -305,4 +356,4 @@ def _bytes(dtype: str) -> int:
 
 
 __all__ = ["CPUS", "GeneratedCode", "GeneratedLayer", "Network", "check_identifier",
-           "expand_layers", "generate", "layer_set_hash", "plan_layers"]
+           "expand_layers", "generate", "layer_set_hash", "plan_layers", "registry_layers"]

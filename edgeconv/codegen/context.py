@@ -23,11 +23,29 @@ from edgeconv.signal2d import BOUNDARIES, _axis_region, _index_map
 # Class name (anywhere in the MRO) -> op name.
 _OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "conv1d",
         "MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d", "SignalFilter": "signal_filter",
-        "Network": "network", "SignalFilter2D": "signal_filter2d"}
+        "Network": "network", "SignalFilter2D": "signal_filter2d",
+        "FullyConnected": "fully_connected", "Add": "add", "Mul": "mul", "Mean": "mean",
+        "Softmax": "softmax", "Logistic": "logistic", "Pad": "pad",
+        "Concatenation": "concatenation", "Requantize": "requantize", "Quantize": "quantize",
+        "Dequantize": "dequantize"}
 CONV_OPS = ("conv2d", "depthwise_conv2d", "conv1d")
-_CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
+# The whole-model ops (kernels in edgeconv.codegen.kernels.nnops): no window geometry;
+# their kernel family reads the layer itself.
+NN_OPS = ("fully_connected", "add", "mul", "mean", "softmax", "logistic", "pad",
+          "concatenation", "requantize", "quantize", "dequantize")
+_CTYPES = {1: "int8_t", 2: "int16_t", 4: "int32_t"}
 INT64_ACC_LIMIT = 1 << 47  # domain of fixedpoint.multiply_by_quantized_multiplier_int64
 AVG_POOL_MAX_WINDOW = 65535  # 65535 * 32768 < 2**31: the C sum of int16 values fits int32
+
+
+def ctype_of(dtype: Any) -> str:
+    """The C type of a numpy dtype: ``int8_t``, ``int16_t``, ``int32_t`` or ``float``."""
+    dt = np.dtype(dtype)
+    if dt == np.float32:
+        return "float"
+    if dt.kind != "i" or dt.itemsize not in _CTYPES:
+        raise ValueError(f"dtype {dt.name}: allowed are int8, int16, int32, float32")
+    return _CTYPES[dt.itemsize]
 
 
 def op_of(layer: Any) -> str:
@@ -137,6 +155,7 @@ class LayerContext:
     output_shape: tuple[int, ...]
     input_count: int
     output_count: int
+    input_counts: tuple[int, ...] = ()  # per input of a multi-input op (packed in order)
     geo: Geometry | None = None
     act_min: int = 0
     act_max: int = 0
@@ -158,14 +177,6 @@ class LayerContext:
             if part is not None:
                 out.update({f.name: getattr(part, f.name) for f in fields(part)})
         return out
-
-
-def c_type(dtype: Any) -> str:
-    """The C type of a numpy dtype the generated code handles."""
-    name = np.dtype(dtype).name
-    if name not in _CTYPES:
-        raise ValueError(f"dtype {name}: allowed are {', '.join(_CTYPES)}")
-    return _CTYPES[name]
 
 
 def _input_shape(layer: Any) -> tuple[int, ...]:
@@ -224,14 +235,24 @@ def layer_context(layer: Any, name: str, cpu: str,
     ``input_shape`` (default: the layer's own)."""
     op = op_of(layer)
     in_shape = _input_shape(layer) if input_shape is None else tuple(int(d) for d in input_shape)
-    ctype = c_type(layer.activation_dtype)
-    out_ctype = c_type(getattr(layer, "output_dtype", None) or layer.activation_dtype)
+    ctype = ctype_of(layer.activation_dtype)
+    out_ctype = ctype_of(getattr(layer, "output_dtype", None) or layer.activation_dtype)
     common = dict(layer=layer, name=name, op=op, cpu=cpu, in_ctype=ctype, out_ctype=out_ctype,
                   input_shape=in_shape, input_count=int(np.prod(in_shape)))
     if op == "network":
         out_shape = tuple(int(d) for d in layer.output_shape)
         ctx = LayerContext(**common, output_shape=out_shape,
                            output_count=int(np.prod(out_shape)))
+    elif op in NN_OPS:
+        shapes = getattr(layer, "input_shapes", None) or (in_shape,)
+        if len(shapes) > 1 and in_shape != tuple(layer.input_shape):
+            raise ValueError(f"layer {name!r}: input_shape={in_shape}: a {op} layer with "
+                             f"{len(shapes)} inputs is generated for its own packed shape "
+                             f"{tuple(layer.input_shape)} only")
+        out_shape = tuple(int(d) for d in layer.output_shape_for(in_shape))
+        ctx = LayerContext(**common, output_shape=out_shape,
+                           output_count=int(np.prod(out_shape)),
+                           input_counts=tuple(int(np.prod(s)) for s in shapes))
     elif op == "signal_filter":
         sig = _signal_params(layer)
         out_shape: tuple[int, ...] = (sig.output_length,)
@@ -361,6 +382,12 @@ def quant_facts(ctx: LayerContext) -> list[str]:
                      f"boundary={sig2.boundary} fillvalue={sig2.fillvalue} "
                      f"rounding={sig2.rounding} saturate={sig2.saturate} "
                      f"accumulator={sig2.accumulator}")
+    if ctx.op in NN_OPS:
+        if len(ctx.input_counts) > 1:
+            facts.append(f"inputs packed in order, element counts {list(ctx.input_counts)}")
+        scalars = {k: val for k, val in ctx.layer.spec().items()
+                   if k not in ("op", "input_shape") and not isinstance(val, (list, tuple))}
+        facts.append(f"parameters {scalars}")
     if sig is not None:
         opts = {k: getattr(ctx.layer, k) for k in ("rounding", "saturate", "accumulator")
                 if hasattr(ctx.layer, k)}

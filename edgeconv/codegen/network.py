@@ -67,11 +67,13 @@ class Step:
 class Network:
     """A single-input, single-output model (:class:`edgeconv.model.Model`) as one
     codegen-able unit; ``name`` is the stem of every C symbol (``<name>_run``,
-    ``<name>_<nn>_<op>``, ``<NAME>_ARENA_BYTES``)."""
+    ``<name>_<nn>_<op>``, ``<NAME>_ARENA_BYTES``). ``nodes``: the firmware harness's
+    registry lists every node too, so each can run on its own (``session.trace``); without
+    them the harness needs buffers for the network's input, output and arena only."""
 
     op = "Network"
 
-    def __init__(self, model: Any, *, name: str = "net") -> None:
+    def __init__(self, model: Any, *, name: str = "net", nodes: bool = True) -> None:
         check_identifier(name, "name")
         if len(name) + len("_99_avgpool") > MAX_NAME_LENGTH:
             raise ValueError(f"name={name!r}: length {len(name)}, allowed range is "
@@ -80,7 +82,10 @@ class Network:
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise ValueError(f"model: {len(model.inputs)} inputs and {len(model.outputs)} "
                              "outputs, allowed is one of each")
+        if not isinstance(nodes, bool):
+            raise ValueError(f"nodes={nodes!r}: allowed are True, False")
         self.model = model
+        self.nodes = nodes
         self.stem = name
         self.name = f"{name}_run"
         tin, tout = model.inputs[0], model.outputs[0]
@@ -105,15 +110,17 @@ class Network:
         layer = copy.copy(node.layer)
         layer.name = f"{self.stem}_{index:02d}_{_SHORT[op.opcode]}"
         shapes = [unbatched(self.model.tensors[i].shape) for i in node.inputs]
-        if len(shapes) == 1:
+        fed = int(sum(np.prod(s) for s in shapes))
+        if getattr(layer, "input_shape", None) is None:  # the graph left it to us
             setter = getattr(layer, "_set_input_shape", None)
             if setter is not None:
                 setter(shapes[0])
             else:
                 layer.input_shape = shapes[0]
-        else:
-            layer.input_shapes = tuple(shapes)
-            layer.input_shape = (int(sum(np.prod(s) for s in shapes)),)
+        if int(np.prod(layer.input_shape)) != fed:  # multi-input layers take them packed
+            raise ValueError(f"{op.opcode} (operator {op.index}): the layer takes "
+                             f"{int(np.prod(layer.input_shape))} input elements, the model "
+                             f"feeds {fed}")
         want = int(np.prod(self.model.tensors[node.output].shape))
         got = int(np.prod(layer.output_shape))
         if got != want:
@@ -179,7 +186,7 @@ class Network:
 
     def spec(self) -> dict[str, Any]:
         """Every node layer's name and spec, and the step list."""
-        return {"steps": [[s.opcode, s.kind, list(s.inputs), s.output,
+        return {"nodes": self.nodes, "steps": [[s.opcode, s.kind, list(s.inputs), s.output,
                            None if s.layer is None else s.layer.name] for s in self.steps],
                 "layers": {layer.name: layer.spec() for layer in self.layers}}
 

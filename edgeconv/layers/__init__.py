@@ -16,8 +16,11 @@ from edgeconv.layers.conv1d import Conv1D
 from edgeconv.layers.dense import FullyConnected
 from edgeconv.layers.depthwise import DepthwiseConv2D
 from edgeconv.layers.elementwise import Add, Mul
+from edgeconv.layers.movement import Concatenation, Pad
 from edgeconv.layers.pool import AvgPool2D, MaxPool2D
+from edgeconv.layers.quantize import Dequantize, Quantize, Requantize
 from edgeconv.layers.reduce import Mean
 
-__all__ = ["Add", "AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "FullyConnected",
-           "Logistic", "MaxPool2D", "Mean", "Mul", "Softmax"]
+__all__ = ["Add", "AvgPool2D", "Concatenation", "Conv1D", "Conv2D", "DepthwiseConv2D",
+           "Dequantize", "FullyConnected", "Logistic", "MaxPool2D", "Mean", "Mul", "Pad",
+           "Quantize", "Requantize", "Softmax"]

@@ -31,6 +31,7 @@ from edgeconv.fixedpoint import _exp_on_negative_values, _rdbp, _srdhm, _wrap32
 from edgeconv.im2col import check_int
 from edgeconv.layers import _quant
 from edgeconv.layers import _validate as v
+from edgeconv.layers._shaped import SameShape, check_shape
 from edgeconv.layers.reduce import check_activation_none
 
 SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5  # Q5.26 input of exp(): differences down to -32
@@ -123,7 +124,7 @@ def _check_lut(name: str, value: object, dtype: type, size: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------- softmax
 
-class Softmax:
+class Softmax(SameShape):
     """Quantized softmax over the last axis (TFLite SOFTMAX, reference kernels).
 
     int8 (input any scale and zero point, output scale 1/256 and zero point -128):
@@ -141,8 +142,10 @@ class Softmax:
 
     def __init__(self, *, input_multiplier: int, input_left_shift: int,
                  diff_min: int | None = None, activation_dtype: object = np.int8,
-                 output_dtype: object = None, name: str | None = None) -> None:
+                 output_dtype: object = None, name: str | None = None,
+                 input_shape: tuple[int, ...] | None = None) -> None:
         self.activation_dtype = dt = v.check_activation_dtype(activation_dtype)
+        self.input_shape = check_shape("input_shape", input_shape)
         self.output_dtype = dt if output_dtype is None else v.check_activation_dtype(
             output_dtype)
         if dt == np.int16 and self.output_dtype != np.int16:
@@ -268,6 +271,7 @@ class Softmax:
         """Every parameter that affects the numbers."""
         return {"op": self.op, "activation_dtype": self.activation_dtype.name,
                 "output_dtype": self.output_dtype.name,
+                "input_shape": None if self.input_shape is None else list(self.input_shape),
                 "input_multiplier": self.input_multiplier,
                 "input_left_shift": self.input_left_shift, "diff_min": self.diff_min}
 
@@ -277,7 +281,7 @@ class Softmax:
 
 # ------------------------------------------------------------------------ logistic
 
-class Logistic:
+class Logistic(SameShape):
     """Quantized ``1 / (1 + exp(-x))`` (TFLite LOGISTIC, reference kernels).
 
     int8: ``lut`` holds the 256 outputs for the inputs -128 .. 127 (in that order), as
@@ -291,8 +295,9 @@ class Logistic:
 
     def __init__(self, *, lut: np.ndarray | None = None, input_multiplier: int | None = None,
                  input_left_shift: int | None = None, activation_dtype: object = np.int8,
-                 name: str | None = None) -> None:
+                 name: str | None = None, input_shape: tuple[int, ...] | None = None) -> None:
         self.activation_dtype = dt = v.check_activation_dtype(activation_dtype)
+        self.input_shape = check_shape("input_shape", input_shape)
         self.name = v.check_name(name)
         if dt == np.int8:
             if input_multiplier is not None or input_left_shift is not None:
@@ -381,6 +386,7 @@ class Logistic:
     def spec(self) -> dict[str, Any]:
         """Every parameter that affects the numbers."""
         return {"op": self.op, "activation_dtype": self.activation_dtype.name,
+                "input_shape": None if self.input_shape is None else list(self.input_shape),
                 "lut": None if self.lut is None else self.lut.tolist(),
                 "input_multiplier": self.input_multiplier,
                 "input_left_shift": self.input_left_shift}

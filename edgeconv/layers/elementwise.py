@@ -17,6 +17,7 @@ from edgeconv import fixedpoint
 from edgeconv.im2col import check_int
 from edgeconv.layers import _quant
 from edgeconv.layers import _validate as v
+from edgeconv.layers._shaped import check_shape, need_shape
 
 # TFLite's ADD pre-shifts the offset inputs left by 20 bits (int8) or 15 bits (int16)
 # before rescaling them to a common scale; both keep ``(x - zp) << left_shift`` and the
@@ -45,14 +46,99 @@ class _Binary:
             activation_min, activation_max, dt)
         self.rounding = v.check_choice("rounding", rounding, v.ROUNDINGS)
 
-    def output_shape_for(self, shape1: tuple[int, ...], shape2: tuple[int, ...]
-                         ) -> tuple[int, ...]:
-        """Broadcast shape of the two inputs (numpy rules, as TFLite's)."""
+    def _init_operands(self, input1_shape: object, input2_shape: object, constant1: object,
+                       constant2: object) -> None:
+        """The operands as codegen sees them: each is fed (``inputN_shape``, unbatched) or a
+        constant folded into the layer (``constantN``, an array of ``activation_dtype``).
+        ``input_shapes`` are the fed operands' shapes in order; ``input_shape`` is the
+        single fed shape, or with two fed operands the packed shape ``(n1 + n2,)`` (both
+        flattened, C order, one after the other)."""
+        dt = self.activation_dtype
+        shapes: list[tuple[int, ...] | None] = []
+        constants: list[np.ndarray | None] = []
+        for i, shape, const in ((1, input1_shape, constant1), (2, input2_shape, constant2)):
+            checked = check_shape(f"input{i}_shape", shape)
+            if const is not None:
+                const = v.check_array(f"constant{i}", const, dt, (None,) * np.ndim(const))
+                if const.ndim > 6:
+                    raise ValueError(f"constant{i}: {const.ndim} dims, allowed are at most 6")
+                if checked is not None and checked != const.shape:
+                    raise ValueError(f"input{i}_shape={checked}: differs from constant{i}'s "
+                                     f"shape {const.shape}")
+                checked = const.shape
+            shapes.append(checked)
+            constants.append(const)
+        self.constant1, self.constant2 = constants
+        if constants[0] is not None and constants[1] is not None:
+            raise ValueError("constant1, constant2: at most one operand may be constant")
+        self.input1_shape, self.input2_shape = shapes
+        self.input_shapes: tuple[tuple[int, ...], ...] | None = None
+        self.input_shape: tuple[int, ...] | None = None
+        if shapes[0] is None and shapes[1] is None:
+            return
+        if shapes[0] is None or shapes[1] is None:
+            raise ValueError(f"input1_shape={shapes[0]}, input2_shape={shapes[1]}: give "
+                             "both operand shapes (or a constant) or neither")
+        self.output_shape_for(shapes[0], shapes[1])  # they must broadcast
+        fed = tuple(s for s, c in zip(shapes, constants, strict=True) if c is None)
+        self.input_shapes = fed  # type: ignore[assignment]
+        self.input_shape = fed[0] if len(fed) == 1 else (sum(int(np.prod(s)) for s in fed),)
+
+    def output_shape_for(self, shape1: tuple[int, ...],
+                         shape2: tuple[int, ...] | None = None) -> tuple[int, ...]:
+        """Broadcast shape of the two operands (numpy rules, as TFLite's); with one shape,
+        that of the layer's own operands when it is their ``input_shape``."""
+        if shape2 is None:
+            if self.input_shape is None or tuple(shape1) != self.input_shape:
+                raise ValueError(f"input_shape={shape1!r}: must be the layer's input_shape "
+                                 f"{self.input_shape}")
+            assert self.input1_shape is not None and self.input2_shape is not None
+            shape1, shape2 = self.input1_shape, self.input2_shape
         try:
             return tuple(np.broadcast_shapes(tuple(shape1), tuple(shape2)))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"x1.shape={tuple(shape1)}, x2.shape={tuple(shape2)}: the shapes "
                              "must broadcast (numpy rules)") from exc
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.output_shape_for(need_shape(self))
+
+    def macs(self, input_shape: object = None) -> int:
+        """One operation per output element."""
+        return int(np.prod(self.output_shape))
+
+    def _operands(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The two operands of one unbatched call on the fed input(s) ``x``."""
+        assert self.input_shapes is not None and self.input_shape is not None
+        fed = [x]
+        if len(self.input_shapes) == 2:
+            n1 = int(np.prod(self.input_shapes[0]))
+            fed = [x[:n1].reshape(self.input_shapes[0]), x[n1:].reshape(self.input_shapes[1])]
+        it = iter(fed)
+        x1 = self.constant1 if self.constant1 is not None else next(it)
+        x2 = self.constant2 if self.constant2 is not None else next(it)
+        return x1, x2
+
+    def _apply(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, x1: np.ndarray, x2: np.ndarray | None = None) -> np.ndarray:
+        """``layer(x1, x2)``: the op on two arrays broadcasting against each other.
+        ``layer(x)``: on the layer's fed input(s), ``x`` shaped ``input_shape`` (two fed
+        operands packed) or a batch ``(N, *input_shape)``; the output is shaped
+        ``output_shape`` (or ``(N, *output_shape)``)."""
+        if x2 is not None:
+            return self._apply(x1, x2)
+        if self.input_shape is None:
+            raise ValueError("x2=None: a layer without input shapes needs both operands")
+        shape = self.input_shape
+        x = v.check_input("x", x1, self.activation_dtype)
+        if x.shape == shape:
+            return self._apply(*self._operands(x))
+        if x.ndim == len(shape) + 1 and x.shape[1:] == shape and x.shape[0] >= 1:
+            return np.stack([self._apply(*self._operands(item)) for item in x])
+        raise ValueError(f"x: shape {x.shape} not allowed, must be {shape} or (N, *{shape})")
 
     def _offset_inputs(self, x1: object, x2: object) -> tuple[np.ndarray, np.ndarray]:
         """Checked inputs minus their zero points, int64, broadcast against each other."""
@@ -73,6 +159,11 @@ class _Binary:
     def spec(self) -> dict[str, Any]:
         """Every integer parameter that affects the numbers."""
         fields = {k: val for k, val in vars(self).items() if not k.startswith("_")}
+        for key, val in fields.items():
+            if isinstance(val, np.ndarray):
+                fields[key] = val.tolist()
+            elif isinstance(val, tuple):
+                fields[key] = [list(t) if isinstance(t, tuple) else t for t in val]
         fields["activation_dtype"] = self.activation_dtype.name
         return {"op": self.op, **fields}
 
@@ -105,12 +196,17 @@ class Add(_Binary):
                  input2_zero_point: int = 0, output_zero_point: int = 0,
                  activation_min: int | None = None, activation_max: int | None = None,
                  activation_dtype: object = np.int8, rounding: str = "double",
-                 name: str | None = None) -> None:
+                 name: str | None = None,
+                 input1_shape: tuple[int, ...] | None = None,
+                 input2_shape: tuple[int, ...] | None = None,
+                 constant1: np.ndarray | None = None,
+                 constant2: np.ndarray | None = None) -> None:
         self._init_common(input1_zero_point=input1_zero_point,
                           input2_zero_point=input2_zero_point,
                           output_zero_point=output_zero_point, activation_min=activation_min,
                           activation_max=activation_max, activation_dtype=activation_dtype,
                           rounding=rounding, name=name)
+        self._init_operands(input1_shape, input2_shape, constant1, constant2)
         max_left = ADD_LEFT_SHIFT[self.activation_dtype]
         self.left_shift = max_left if left_shift is None else check_int(
             "left_shift", left_shift, 0, max_left)
@@ -176,7 +272,7 @@ class Add(_Binary):
                    input2_zero_point=input2_zero_point, output_zero_point=zo,
                    activation_min=amin, activation_max=amax, activation_dtype=dt, **kwargs)
 
-    def __call__(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    def _apply(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
         """Exact ``x1 + x2`` (arrays of ``activation_dtype`` broadcasting against each
         other); returns the broadcast shape in ``activation_dtype``."""
         a, b = self._offset_inputs(x1, x2)
@@ -203,12 +299,17 @@ class Mul(_Binary):
                  input1_zero_point: int = 0, input2_zero_point: int = 0,
                  output_zero_point: int = 0, activation_min: int | None = None,
                  activation_max: int | None = None, activation_dtype: object = np.int8,
-                 rounding: str = "double", name: str | None = None) -> None:
+                 rounding: str = "double", name: str | None = None,
+                 input1_shape: tuple[int, ...] | None = None,
+                 input2_shape: tuple[int, ...] | None = None,
+                 constant1: np.ndarray | None = None,
+                 constant2: np.ndarray | None = None) -> None:
         self._init_common(input1_zero_point=input1_zero_point,
                           input2_zero_point=input2_zero_point,
                           output_zero_point=output_zero_point, activation_min=activation_min,
                           activation_max=activation_max, activation_dtype=activation_dtype,
                           rounding=rounding, name=name)
+        self._init_operands(input1_shape, input2_shape, constant1, constant2)
         self.output_multiplier = _check_multiplier("output_multiplier", output_multiplier)
         self.output_shift = check_int("output_shift", output_shift, -31, 30)
         self._rq_out = fixedpoint.Requantizer(self.output_multiplier, self.output_shift,
@@ -241,7 +342,7 @@ class Mul(_Binary):
                    output_zero_point=zo, activation_min=amin, activation_max=amax,
                    activation_dtype=dt, **kwargs)
 
-    def __call__(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    def _apply(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
         """Exact ``x1 * x2`` (broadcasting); returns ``activation_dtype``."""
         a, b = self._offset_inputs(x1, x2)
         return self._finish(self._rq_out(a * b))

@@ -11,6 +11,7 @@ from edgeconv import fixedpoint
 from edgeconv.im2col import check_int
 from edgeconv.layers import _quant
 from edgeconv.layers import _validate as v
+from edgeconv.layers._shaped import check_shape, need_shape, per_item
 
 
 def _check_axis(axis: object) -> tuple[int, ...]:
@@ -54,7 +55,8 @@ class Mean:
     def __init__(self, *, output_multiplier: int, output_shift: int, axis: object = (1, 2),
                  keep_dims: bool = False, input_zero_point: int = 0,
                  output_zero_point: int = 0, activation_dtype: object = np.int8,
-                 rounding: str = "double", name: str | None = None) -> None:
+                 rounding: str = "double", name: str | None = None,
+                 input_shape: tuple[int, ...] | None = None) -> None:
         self.activation_dtype = dt = v.check_activation_dtype(activation_dtype)
         self.name = v.check_name(name)
         self.axis = _check_axis(axis)
@@ -67,6 +69,9 @@ class Mean:
                                            fixedpoint.INT32_MAX)
         self.output_shift = check_int("output_shift", output_shift, -31, 30)
         self.rounding = v.check_choice("rounding", rounding, v.ROUNDINGS)
+        self.input_shape = check_shape("input_shape", input_shape)
+        if self.input_shape is not None:
+            self.output_shape_for(self.input_shape)  # the axes must fit its rank
 
     @classmethod
     def from_quantization(cls, *, input_scale: float, input_zero_point: int,
@@ -105,13 +110,32 @@ class Mean:
             return tuple(1 if i in axes else int(s) for i, s in enumerate(input_shape))
         return tuple(int(s) for i, s in enumerate(input_shape) if i not in axes)
 
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.output_shape_for(need_shape(self))
+
+    def macs(self, input_shape: object = None) -> int:
+        """One addition per input element."""
+        shape = need_shape(self) if input_shape is None else check_shape("input_shape",
+                                                                          input_shape)
+        assert shape is not None
+        return int(np.prod(shape))
+
+    def rescale_for(self, count: int) -> tuple[int, int]:
+        """``(multiplier, shift)`` of a mean over ``count`` elements (class doc)."""
+        return self._rescale_for(count)
+
     def _rescale_for(self, count: int) -> tuple[int, int]:
         """``(multiplier, shift)`` with ``1/count`` folded in, as TFLite computes them."""
         k = min(count.bit_length() - 1, 32, 31 + self.output_shift)
         return (self.output_multiplier << k) // count, self.output_shift - k
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Exact mean of ``x`` (array of ``activation_dtype``, at most 6 dims)."""
+        """Exact mean of ``x`` (array of ``activation_dtype``, at most 6 dims; with
+        ``input_shape`` set, ``(N, *input_shape)`` is a batch of N inputs)."""
+        return per_item(x, self.input_shape, self._mean)
+
+    def _mean(self, x: np.ndarray) -> np.ndarray:
         x = v.check_input("x", x, self.activation_dtype)
         axes = self.resolve_axis(x.ndim)
         if x.size == 0:
@@ -128,6 +152,7 @@ class Mean:
     def spec(self) -> dict[str, Any]:
         """Every parameter that affects the numbers."""
         return {"op": self.op, "activation_dtype": self.activation_dtype.name,
+                "input_shape": None if self.input_shape is None else list(self.input_shape),
                 "axis": list(self.axis), "keep_dims": self.keep_dims,
                 "input_zero_point": self.input_zero_point,
                 "output_zero_point": self.output_zero_point,

@@ -18,16 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv import fixedpoint
 from edgeconv.layers import (
     Add,
     AvgPool2D,
+    Concatenation,
     Conv2D,
     DepthwiseConv2D,
+    Dequantize,
     Logistic,
     MaxPool2D,
     Mean,
     Mul,
+    Pad,
+    Quantize,
+    Requantize,
     Softmax,
     _quant,
 )
@@ -41,11 +45,18 @@ _ACTIVATION_DTYPES = (np.dtype(np.int8), np.dtype(np.int16))
 Kernel = Callable[[list[np.ndarray]], np.ndarray]
 
 
+def unbatched(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A tensor's shape without its leading batch dimension of 1 (codegen's layers see one
+    item); shapes of one dim, or with another leading extent, stay as they are."""
+    return tuple(shape[1:]) if len(shape) >= 2 and shape[0] == 1 else tuple(shape)
+
+
 @dataclasses.dataclass(frozen=True)
 class Node:
     """One operator of the graph: ``kernel(inputs) -> output`` on the arrays of the
     operator's non-constant input tensors (in operator order).  ``layer`` is the reference
-    layer object doing the arithmetic (None for pure data movement: RESHAPE, PAD, ...)."""
+    layer object (a codegen-able layer: unbatched ``input_shape``, constants folded; None
+    only for RESHAPE / SQUEEZE, which move no data)."""
 
     operator: OperatorInfo
     layer: Any
@@ -323,7 +334,18 @@ class _Builder:
             raise self.error(op, f"paddings {widths} on {x.shape} do not give {y.shape}")
         # PAD (without a value input) fills with the output zero point: real 0.
         _, zp = self.per_tensor(op, y)
-        return self._node(op, None, lambda xs: np.pad(xs[0], widths, constant_values=zp))
+        in_shape = unbatched(x.shape)
+        if len(in_shape) < len(x.shape):
+            if widths[0] != (0, 0):
+                in_shape = x.shape  # the batch dimension itself is padded
+            else:
+                widths = widths[1:]
+        layer = self.make_layer(op, Pad, paddings=widths, pad_value=zp,
+                                activation_dtype=x.dtype, name=f"pad_{op.index}",
+                                input_shape=in_shape)
+        out_shape = y.shape
+        return self._node(op, layer, lambda xs: layer(xs[0].reshape(in_shape)).reshape(
+            out_shape))
 
     def op_concatenation(self, op: OperatorInfo) -> Node:
         if not op.inputs or len(op.outputs) != 1:
@@ -345,8 +367,16 @@ class _Builder:
         if not -rank <= axis < rank:
             raise self.error(op, f"axis {axis} out of range for rank {rank}")
         axis %= rank
-        return self._node(op, None, lambda xs: np.concatenate(xs, axis=axis),
-                          inputs=op.inputs)
+        shapes = [unbatched(t.shape) for t in xs_t]
+        drop = all(len(sh) < rank for sh in shapes) and axis > 0
+        layer = self.make_layer(
+            op, Concatenation, input_shapes=shapes if drop else [t.shape for t in xs_t],
+            axis=axis - 1 if drop else axis, activation_dtype=y.dtype,
+            name=f"concatenation_{op.index}")
+        out_shape = y.shape
+        item_shapes = layer.input_shapes
+        return self._node(op, layer, lambda xs: layer(*[a.reshape(sh) for a, sh in zip(
+            xs, item_shapes, strict=True)]).reshape(out_shape), inputs=op.inputs)
 
     def _binary(self, op: OperatorInfo, cls: type, **options: Any) -> Node:
         """ADD / MUL: two tensors (either may be a constant) broadcasting against each
@@ -355,6 +385,17 @@ class _Builder:
         a, b, y = (self.tensor(i) for i in (*op.inputs, op.outputs[0]))
         dt = self.activation_dtype(op, a, b, y)
         (s1, z1), (s2, z2), (so, zo) = (self.per_tensor(op, t) for t in (a, b, y))
+        # codegen's view: fed operands without the batch dimension, a constant operand
+        # folded into the layer (its leading 1s beyond the output's rank dropped)
+        rank = len(unbatched(y.shape))
+        for i, t in enumerate((a, b), start=1):
+            if t.data is not None:
+                data = t.data
+                while data.ndim > rank and data.shape[0] == 1:
+                    data = data[0]
+                options[f"constant{i}"] = data
+            else:
+                options[f"input{i}_shape"] = unbatched(t.shape)
         try:
             layer = cls.from_quantization(
                 input1_scale=s1, input1_zero_point=z1, input2_scale=s2, input2_zero_point=z2,
@@ -388,20 +429,29 @@ class _Builder:
         dt = self.activation_dtype(op, x, y)
         (s_in, z_in), (s_out, z_out) = self.per_tensor(op, x), self.per_tensor(op, y)
         axis = self.constant(op, op.inputs[1], "axis", (np.int32, np.int64))
+        keep_dims = bool(op.options.get("keep_dims", False))
+        options = dict(input_scale=s_in, input_zero_point=z_in, output_scale=s_out,
+                       output_zero_point=z_out, activation_dtype=dt, keep_dims=keep_dims,
+                       name=f"mean_{op.index}")
         try:
-            layer = Mean.from_quantization(
-                input_scale=s_in, input_zero_point=z_in, output_scale=s_out,
-                output_zero_point=z_out, activation_dtype=dt,
-                axis=axis,
-                keep_dims=bool(op.options.get("keep_dims", False)),
-                name=f"mean_{op.index}")
+            layer = Mean.from_quantization(axis=axis, **options)
             shape = layer.output_shape_for(x.shape)
+            axes = layer.resolve_axis(len(x.shape))
+            in_shape = unbatched(x.shape)
+            if len(in_shape) < len(x.shape) and 0 not in axes:
+                # the same mean on one item: axes shifted past the batch dimension
+                layer = Mean.from_quantization(axis=[a - 1 for a in axes],
+                                               input_shape=in_shape, **options)
         except ValueError as exc:
             raise self.error(op, str(exc)) from None
         if tuple(shape) != y.shape:
             raise self.error(op, f"output shape {tuple(shape)} differs from the model's "
                              f"{y.shape}")
-        return self._node(op, layer, lambda xs: layer(xs[0]))
+        if layer.input_shape is None:
+            return self._node(op, layer, lambda xs: layer(xs[0]))
+        out_shape = y.shape
+        return self._node(op, layer, lambda xs: layer(xs[0].reshape(in_shape)).reshape(
+            out_shape))
 
     def _unary(self, op: OperatorInfo, cls: type, **options: Any) -> Node:
         """SOFTMAX / LOGISTIC: one input, the layer's ``from_quantization`` computes
@@ -422,7 +472,8 @@ class _Builder:
             layer = cls.from_quantization(
                 input_scale=s_in, input_zero_point=z_in, output_scale=s_out,
                 output_zero_point=z_out, activation_dtype=dt,
-                name=f"{op.opcode.lower()}_{op.index}", **options)
+                name=f"{op.opcode.lower()}_{op.index}", input_shape=unbatched(x.shape),
+                **options)
         except ValueError as exc:
             raise self.error(op, str(exc)) from None
         return self._node(op, layer, lambda xs: layer(xs[0]))
@@ -447,26 +498,20 @@ class _Builder:
             raise self.error(op, f"{x.type_name} -> {y.type_name} not supported, allowed are "
                              "FLOAT32, INT8 or INT16 -> INT8 or INT16")
         scale, zp = self.per_tensor(op, y)
-        lo, hi = np.iinfo(y.dtype).min, np.iinfo(y.dtype).max
-        dt = y.dtype
+        name, in_shape = f"quantize_{op.index}", unbatched(x.shape)
         if x.dtype == np.float32:
-            s32 = np.float32(scale)
-
-            def quantize(xs: list[np.ndarray]) -> np.ndarray:
-                q = _quant.round_half_away(xs[0].astype(np.float32) / s32)  # float32 quotient
-                q = np.clip(q, -2.0**31, 2.0**31 - 1)  # static_cast<int32_t> range
-                return np.clip(q.astype(np.int64) + zp, lo, hi).astype(dt)
-            return self._node(op, None, quantize)
-        s_in, zp_in = self.per_tensor(op, x)
-        try:  # Prepare: the ratio of the two float scales, in double
-            requantizer = fixedpoint.Requantizer(
-                *fixedpoint.quantize_multiplier(s_in / scale), "double")
-        except ValueError as exc:
-            raise self.error(op, str(exc)) from None
-
-        def requantize(xs: list[np.ndarray]) -> np.ndarray:
-            return np.clip(requantizer(xs[0].astype(np.int64) - zp_in) + zp, lo, hi).astype(dt)
-        return self._node(op, None, requantize)
+            layer = self.make_layer(op, Quantize, scale=scale, zero_point=zp,
+                                    output_dtype=y.dtype, name=name, input_shape=in_shape)
+        else:
+            s_in, zp_in = self.per_tensor(op, x)
+            try:  # Prepare: the ratio of the two float scales, in double
+                layer = Requantize.from_quantization(
+                    input_scale=s_in, input_zero_point=zp_in, output_scale=scale,
+                    output_zero_point=zp, activation_dtype=x.dtype, output_dtype=y.dtype,
+                    name=name, input_shape=in_shape)
+            except ValueError as exc:
+                raise self.error(op, str(exc)) from None
+        return self._node(op, layer, lambda xs: layer(xs[0]))
 
     def op_dequantize(self, op: OperatorInfo) -> Node:
         """int8/int16 -> float32 at the model's output: TFLite ``Dequantize``,
@@ -477,8 +522,10 @@ class _Builder:
             raise self.error(op, f"{x.type_name} -> {y.type_name} not supported, allowed is "
                              "INT8 / INT16 -> FLOAT32 (float model output)")
         scale, zp = self.per_tensor(op, x)
-        return self._node(op, None, lambda xs: (
-            scale * (xs[0].astype(np.float64) - zp)).astype(np.float32))
+        layer = self.make_layer(op, Dequantize, scale=scale, zero_point=zp,
+                                activation_dtype=x.dtype, name=f"dequantize_{op.index}",
+                                input_shape=unbatched(x.shape))
+        return self._node(op, layer, lambda xs: layer(xs[0]))
 
 
 def supported_ops() -> list[str]:

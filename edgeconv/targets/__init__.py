@@ -109,11 +109,15 @@ def limits(spec: str, *, board_name: str | None = None) -> TargetLimits:
 
 def buffer_bytes(layer, cpu: str, **codegen_options) -> tuple[int, int, int]:
     """Input, output and scratch bytes the harness needs for ``layer`` built for ``cpu``
-    (for a network: the largest of its nodes' and its own, the arena being its scratch)."""
+    (for a network: the largest of its registered nodes' and its own, the arena being its
+    scratch)."""
     from edgeconv import codegen
 
     need = (0, 0, 0)
+    shown = {id(x) for x in codegen.registry_layers([layer])}
     for p in codegen.plan_layers([layer], cpu=cpu, **codegen_options):  # a network: each node
+        if id(p.ctx.layer) not in shown:
+            continue
         layer_in = p.ctx.layer.activation_dtype
         layer_out = getattr(p.ctx.layer, "output_dtype", None) or layer_in
         this = (np.dtype(layer_in).itemsize * p.ctx.input_count,
@@ -205,6 +209,7 @@ def _open_native(spec: str, t: TargetSpec, layers, options: dict) -> Session:
         proc.stop()
         raise
     session.process = proc
+    session.image = image
     return session
 
 
@@ -220,6 +225,7 @@ def _open_qemu(spec: str, t: TargetSpec, layers, options: dict) -> Session:
         machine.stop(grace=0)
         raise
     session.machine = machine
+    session.image = image
     return session
 
 
@@ -247,17 +253,22 @@ def open(spec: str, layers, **options) -> Session:  # noqa: A001 - the documente
 
     ``layers`` may also be an ``edgeconv.Model`` or a :class:`edgeconv.codegen.Network`:
     the firmware then holds the network's node layers and ``net_run``; ``session.run(x)``
-    runs the whole network, ``session.trace(x)`` every node on its own."""
-    from edgeconv.codegen import Network, expand_layers
+    runs the whole network, ``session.trace(x)`` every node on its own (option
+    ``nodes=False``: the whole network only, for boards whose RAM does not hold the
+    largest node's buffers besides the arena)."""
+    from edgeconv.codegen import Network, registry_layers
 
     t = parse_spec(spec)
+    nodes = options.pop("nodes", True)
     if hasattr(layers, "nodes") and hasattr(layers, "tensors"):  # an edgeconv.Model
-        layers = [Network(layers)]
+        layers = [Network(layers, nodes=nodes)]
+    elif nodes is not True:
+        raise ValueError("nodes: only with a model (a Network states its own)")
     if isinstance(layers, Network):
         layers = [layers]
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Iterable):
         raise ValueError(f"layers={layers!r}: must be an iterable of layers, or a model")
-    layers = expand_layers(list(layers))
+    layers = registry_layers(list(layers))
     if t.kind == "native":
         if options.pop("cpu", None) not in (None, "generic"):
             raise ValueError("cpu: the native target builds generic code only")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
@@ -58,6 +59,7 @@ class Session:
         self._on_close = on_close
         self.process: PtyProcess | None = None
         self.machine: QemuMachine | None = None
+        self.image: Path | None = None  # the firmware image, where this session built one
         self.count_unit, self._count_scale = count_unit_for(self.hello, icount)
         self.last_count: int | None = None
         self.closed = False
@@ -108,7 +110,8 @@ class Session:
                              f"known: {', '.join(self._layers)}")
         layer = self._layers[name][1]
         info = self._layer_info(name, layer)
-        in_type, out_type = _SIGNED[info.input_elem_bytes], _SIGNED[info.output_elem_bytes]
+        in_type = _elem_type(getattr(layer, "activation_dtype", None), info.input_elem_bytes)
+        out_type = _elem_type(getattr(layer, "output_dtype", None), info.output_elem_bytes)
         x = _as_input(x, tuple(layer.input_shape), in_type)
         batch = x.reshape((-1, *layer.input_shape))
         outs, total = [], 0
@@ -149,6 +152,14 @@ class Session:
         self.close()
 
 
+def _elem_type(declared, elem_bytes: int) -> type:
+    """The element type on the wire: float32 where the layer declares it (QUANTIZE input,
+    DEQUANTIZE output), else the signed integer of ``elem_bytes``."""
+    if declared is not None and np.dtype(declared) == np.float32 and elem_bytes == 4:
+        return np.float32
+    return _SIGNED[elem_bytes]
+
+
 def _as_input(x, shape: tuple[int, ...], dtype) -> np.ndarray:
     """``x`` as an array of ``dtype``; ValueError if its shape or values do not fit."""
     try:
@@ -160,6 +171,8 @@ def _as_input(x, shape: tuple[int, ...], dtype) -> np.ndarray:
                          "batch >= 1")
     if arr.dtype == dtype:
         return arr
+    if np.dtype(dtype).kind == "f":
+        raise ValueError(f"x.dtype={arr.dtype} must be float32")
     if arr.dtype.kind not in "iu":
         raise ValueError(f"x.dtype={arr.dtype} must be an integer type ({np.dtype(dtype)})")
     info = np.iinfo(dtype)

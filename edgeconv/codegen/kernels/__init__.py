@@ -17,12 +17,12 @@ from typing import Any
 
 from edgeconv.codegen.context import LayerContext, layer_context
 from edgeconv.codegen.cpus import cpu as cpu_named
-from edgeconv.codegen.kernels import dsp, filter2d, generic, m0, mve
+from edgeconv.codegen.kernels import dsp, filter2d, generic, m0, mve, nnops
 from edgeconv.codegen.plan import Kernel, KernelPlan
 
 FAST_FAMILIES: tuple[ModuleType, ...] = (mve, dsp, m0, filter2d)
 ALL_KERNELS: tuple[Kernel, ...] = tuple(
-    k for family in (*FAST_FAMILIES, generic) for k in family.KERNELS)
+    k for family in (*FAST_FAMILIES, generic, nnops) for k in family.KERNELS)
 
 
 def select_fast(ctx: LayerContext) -> KernelPlan | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeconv.codegen.context import LayerContext
-from edgeconv.codegen.kernels import filter2d
+from edgeconv.codegen.kernels import filter2d, nnops
 from edgeconv.codegen.plan import Kernel, KernelPlan
 
 # Scratch bytes a layer may use when the caller gives no budget (fits the smallest boards).
@@ -81,7 +81,13 @@ def im2col_plan(ctx: LayerContext, budget: int, *, forced: bool) -> KernelPlan |
 
 
 def select(ctx: LayerContext, forced: str | None, budget: int) -> KernelPlan:
-    """The plan for a forced generic strategy, or the default rule (module docstring)."""
+    """The plan for a forced generic strategy, or the default rule (module docstring);
+    the whole-model ops (FULLY_CONNECTED, ADD, SOFTMAX, ...) get their one kernel from
+    :mod:`edgeconv.codegen.kernels.nnops`, whatever the strategy."""
+    if ctx.op in nnops.OPS:
+        plan = nnops.select(ctx)
+        assert plan is not None
+        return plan
     if forced == "im2col":
         plan = im2col_plan(ctx, budget, forced=True)
         assert plan is not None
