@@ -134,7 +134,9 @@ def plan_layers(layers: Sequence[Any], *, prefix: str = "edgeconv_net", strategy
     planned = []
     for layer, name, forced in zip(layers, names, _forced(strategy, names, ops), strict=True):
         ctx = layer_context(layer, name, cpu)
-        plan = kernels.select_fast(ctx) if forced is None else None
+        # Backward layers have one kernel each: a forced generic strategy does not apply.
+        plan = kernels.select_fast(ctx) if forced is None or ctx.op in kernels.backward.OPS \
+            else None
         planned.append(_Planned(ctx, plan or generic.select(ctx, forced, budget)))
     return planned
 
@@ -185,6 +187,8 @@ HELPER_DEPS: dict[str, tuple[str, ...]] = {
     "edgeconv_mbqm_single": ("edgeconv_wrap32",), "edgeconv_mbqm_int64": ("edgeconv_wrap32",),
     "edgeconv_sext64": (), "edgeconv_acc128_add": (),
     "edgeconv_acc128_shift": ("edgeconv_sext64", "edgeconv_acc128_add"),
+    "edgeconv_grad_fits": (), "edgeconv_grad_exponent": ("edgeconv_grad_fits",),
+    "edgeconv_grad_round": (), "edgeconv_round_shift_sat32": (),
 }
 
 

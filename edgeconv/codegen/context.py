@@ -20,7 +20,11 @@ from edgeconv.fixedpoint import INT32_MAX
 
 # Class name (anywhere in the MRO) -> op name.
 _OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "conv1d",
-        "MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d", "SignalFilter": "signal_filter"}
+        "MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d", "SignalFilter": "signal_filter",
+        "ConvBackward": "conv_backward", "PoolBackward": "pool_backward",
+        "SGDUpdate": "sgd_update"}
+# edgeconv.backprop's layers: kernels in edgeconv.codegen.kernels.backward.
+BACKWARD_OPS = ("conv_backward", "pool_backward", "sgd_update")
 CONV_OPS = ("conv2d", "depthwise_conv2d", "conv1d")
 _CTYPES = {1: "int8_t", 2: "int16_t", 4: "int32_t"}
 INT64_ACC_LIMIT = 1 << 47  # domain of fixedpoint.multiply_by_quantized_multiplier_int64
@@ -179,6 +183,8 @@ def layer_context(layer: Any, name: str, cpu: str,
     """Everything a layer template needs except the kernel's own context, for
     ``input_shape`` (default: the layer's own)."""
     op = op_of(layer)
+    if op in BACKWARD_OPS:
+        return _backward_context(layer, name, cpu, op)
     in_shape = _input_shape(layer) if input_shape is None else tuple(int(d) for d in input_shape)
     ctype = _CTYPES[np.dtype(layer.activation_dtype).itemsize]
     common = dict(layer=layer, name=name, op=op, cpu=cpu, in_ctype=ctype, out_ctype=ctype,
@@ -198,6 +204,24 @@ def layer_context(layer: Any, name: str, cpu: str,
                            output_count=int(np.prod(out_shape)), geo=geo,
                            act_min=int(layer.activation_min), act_max=int(layer.activation_max),
                            conv=_conv_params(layer, op, geo) if op in CONV_OPS else None)
+    _check_index_range(ctx)
+    return ctx
+
+
+def _backward_context(layer: Any, name: str, cpu: str, op: str) -> LayerContext:
+    """A backward layer: flat vectors in and out (dtypes of their own); ``geo`` is the
+    forward layer's geometry (None for the SGD step)."""
+    in_shape, out_shape = tuple(layer.input_shape), tuple(layer.output_shape)
+    geo = None
+    if op != "sgd_update":
+        fwd = layer.layer
+        geo = geometry(fwd, op_of(fwd), tuple(fwd.input_shape))
+    ctx = LayerContext(layer=layer, name=name, op=op, cpu=cpu,
+                       in_ctype=_CTYPES[np.dtype(layer.activation_dtype).itemsize],
+                       out_ctype=_CTYPES[np.dtype(layer.output_dtype).itemsize],
+                       input_shape=in_shape, output_shape=out_shape,
+                       input_count=int(np.prod(in_shape)), output_count=int(np.prod(out_shape)),
+                       geo=geo)
     _check_index_range(ctx)
     return ctx
 

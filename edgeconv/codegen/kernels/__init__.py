@@ -17,18 +17,20 @@ from typing import Any
 
 from edgeconv.codegen.context import LayerContext, layer_context
 from edgeconv.codegen.cpus import cpu as cpu_named
-from edgeconv.codegen.kernels import dsp, generic, m0, mve
+from edgeconv.codegen.kernels import backward, dsp, generic, m0, mve
 from edgeconv.codegen.plan import Kernel, KernelPlan
 
 FAST_FAMILIES: tuple[ModuleType, ...] = (mve, dsp, m0)
 ALL_KERNELS: tuple[Kernel, ...] = tuple(
-    k for family in (*FAST_FAMILIES, generic) for k in family.KERNELS)
+    k for family in (*FAST_FAMILIES, generic, backward) for k in family.KERNELS)
 
 
 def select_fast(ctx: LayerContext) -> KernelPlan | None:
     """The first fast family that runs on ``ctx.cpu`` and accepts the layer, or None to
-    use the generic kernels."""
+    use the generic kernels; the backward layers' kernels (every CPU) for those."""
     cpu = cpu_named(ctx.cpu)
+    if ctx.op in backward.OPS:
+        return backward.select(ctx)
     for family in FAST_FAMILIES:
         if family.runs_on(cpu):
             plan = family.select(ctx)

@@ -1,0 +1,178 @@
+"""Backward-pass kernels (templates ``codegen/kernels/backward/``), portable C99 for every
+CPU: the layers of :mod:`edgeconv.backprop`, bit-exact with :mod:`edgeconv.grad`.
+
+Every gradient kernel sums exactly into an accumulator array in scratch (int32 when the
+layer's worst case ``terms * max|grad_output| * max|operand|`` fits, else int64; the
+layer refuses worst cases of ``2**61`` or more, as the reference does), then requantizes
+the whole tensor as :func:`edgeconv.grad.quantize_gradient`: the power-of-two format is
+chosen **at run time from the tensor's max** (``edgeconv_grad_exponent``: the smallest
+``e`` with ``2*peak < (2*qmax + 1) * D * 2**e``), each element is rounded to nearest
+(ties away from zero, ``edgeconv_grad_round``) and saturated to ``[-qmax, qmax]``; the
+last output element is ``frac_bits = -e``.
+
+- ``bwd_conv_input`` (ConvBackward part 'input'; Conv2D, Conv1D, DepthwiseConv2D): scatter
+  ``dL/dx[iy, ix, c] += sum_m g[oy, ox, grp*OG + m] * w[grp*OG + m, ky, kx, c - grp*ICG]``
+  over output pixels and in-image taps (col2im of ``g @ W``). Weights packed
+  ``[ky][kx][grp][ic][m]`` (the output channels of a group innermost, contiguous with
+  ``g``). Scratch: ``in_h*in_w*in_c`` accumulators.
+- ``bwd_conv_weights`` (part 'weights'): ``dL/dw[o, ky, kx, ic] = sum_{oy, ox}
+  (x[iy, ix, grp*ICG + ic] - zero_point) * g[oy, ox, o]`` over the output pixels whose
+  tap is in the image; written in the layer's weight layout (OHWI; depthwise
+  ``(KH, KW, C*M)``). Scratch: one accumulator per weight.
+- ``bwd_conv_bias`` (part 'bias'): ``dL/db[o] = sum g[., o]``. Scratch: ``out_c``
+  accumulators.
+- ``bwd_max_pool``: each window's gradient to its first maximal in-image tap (row-major,
+  strict ``>``); ``bwd_avg_pool``: ``g * (D / n)`` to each of the window's ``n``
+  in-image taps, ``D`` the lcm of the window sizes (denominator of the exact gradient).
+  Scratch: ``in_h*in_w*in_c`` accumulators.
+- ``sgd`` (SGDUpdate): the elementwise step of :func:`edgeconv.backprop.sgd_update` with
+  ``edgeconv_round_shift_sat32``; no scratch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeconv.codegen.context import LayerContext
+from edgeconv.codegen.cpus import Cpu
+from edgeconv.codegen.plan import Kernel, KernelPlan
+from edgeconv.fixedpoint import INT32_MAX, dtype_bounds
+
+OPS = ("conv_backward", "pool_backward", "sgd_update")
+_T = "kernels/backward/"
+CONV_INPUT = Kernel("bwd_conv_input", _T + "conv_input.c.j2", ("weights",))
+CONV_WEIGHTS = Kernel("bwd_conv_weights", _T + "conv_weights.c.j2", ())
+CONV_BIAS = Kernel("bwd_conv_bias", _T + "conv_bias.c.j2", ())
+MAX_POOL = Kernel("bwd_max_pool", _T + "pool.c.j2", ())
+AVG_POOL = Kernel("bwd_avg_pool", _T + "pool.c.j2", ())
+SGD = Kernel("sgd", _T + "sgd.c.j2", ())
+KERNELS = (CONV_INPUT, CONV_WEIGHTS, CONV_BIAS, MAX_POOL, AVG_POOL, SGD)
+Q_LIMIT = 1 << 62  # (2*qmax + 1) * D must stay below this for the 64-bit format rule
+
+
+@dataclass(frozen=True)
+class GradContext:
+    """``k`` of the gradient templates.
+
+    ``acc_ctype``: the accumulator; ``n_acc``: accumulators (the gradient's elements);
+    ``x_count``: elements of ``x`` ahead of ``grad_output`` in the input vector (0 when
+    the kernel takes ``grad_output`` only); ``qmax``, ``den``, ``q`` = ``(2*qmax + 1) *
+    den``: the format rule's constants; ``groups``, ``icpg``, ``ocpg``: grouping (depthwise:
+    ``in_c``, 1, the multiplier); ``depthwise``: weight layout ``(KH, KW, C*M)``;
+    ``input_offset``: ``-input_zero_point``; ``weights``: packed weights (part 'input')."""
+
+    acc_ctype: str
+    n_acc: int
+    x_count: int
+    qmax: int
+    den: int
+    q: int
+    groups: int = 1
+    icpg: int = 1
+    ocpg: int = 1
+    depthwise: bool = False
+    input_offset: int = 0
+    weights: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SgdContext:
+    """``k`` of ``sgd``: the layer's constants (module docstring of edgeconv.backprop)."""
+
+    count: int
+    lr_mult: int
+    lr_shift: int
+    momentum: int | None
+    velocity_frac_bits: int
+    w_min: int
+    w_max: int
+
+
+def runs_on(cpu: Cpu) -> bool:
+    """Portable C: every CPU."""
+    return True
+
+
+def _acc_ctype(terms: tuple[int, ...]) -> str:
+    return "int32_t" if int(np.prod(terms, dtype=object)) <= INT32_MAX else "int64_t"
+
+
+def _grad_constants(layer: object, den: int) -> dict[str, int]:
+    qmax = dtype_bounds(layer.grad_dtype)[1]  # type: ignore[attr-defined]
+    q = (2 * qmax + 1) * den
+    if q >= Q_LIMIT:
+        raise ValueError(f"layer {layer.name!r}: (2*qmax + 1) * denominator = {q}: allowed "  # type: ignore[attr-defined]
+                         "range is < 2**62 (64-bit format rule)")
+    return {"qmax": qmax, "den": den, "q": q}
+
+
+def _packed_input_weights(layer: object, groups: int, icpg: int, ocpg: int) -> tuple[int, ...]:
+    """Forward weights as ``[ky][kx][grp][ic][m]`` (output channel ``grp*OG + m``)."""
+    fwd = layer.layer  # type: ignore[attr-defined]
+    w = np.asarray(fwd.weights, np.int64)
+    if w.ndim == 3:  # Conv1D (O, KW, I/g) -> OHWI with H = 1
+        w = w[:, None]
+    if type(fwd).__name__ == "DepthwiseConv2D":  # (1, KH, KW, C*M) -> OHWI (C*M, KH, KW, 1)
+        w = w[0].transpose(2, 0, 1)[..., None]
+    _, kh, kw, _ = w.shape
+    packed = w.reshape(groups, ocpg, kh, kw, icpg).transpose(2, 3, 0, 4, 1)
+    return tuple(int(v) for v in packed.ravel())
+
+
+def _conv_plan(ctx: LayerContext) -> KernelPlan:
+    layer, geo = ctx.layer, ctx.geo
+    assert geo is not None
+    fwd = layer.layer
+    depthwise = type(fwd).__name__ == "DepthwiseConv2D"
+    groups = geo.in_c if depthwise else int(fwd.groups)
+    icpg = 1 if depthwise else int(fwd.weights.shape[-1])
+    ocpg = geo.out_c // groups
+    n_acc = ctx.output_count - 1
+    acc = _acc_ctype(layer.acc_terms())
+    common = dict(acc_ctype=acc, n_acc=n_acc, groups=groups, icpg=icpg, ocpg=ocpg,
+                  depthwise=depthwise, **_grad_constants(layer, 1))
+    scratch = n_acc * (4 if acc == "int32_t" else 8)
+    if layer.part == "input":
+        k = GradContext(x_count=0, weights=_packed_input_weights(layer, groups, icpg, ocpg),
+                        **common)
+        return CONV_INPUT.plan(scratch, k)
+    if layer.part == "weights":
+        k = GradContext(x_count=geo.in_h * geo.in_w * geo.in_c,
+                        input_offset=-int(fwd.input_zero_point), **common)
+        return CONV_WEIGHTS.plan(scratch, k)
+    return CONV_BIAS.plan(scratch, GradContext(x_count=0, **common))
+
+
+def _pool_plan(ctx: LayerContext) -> KernelPlan:
+    layer, geo = ctx.layer, ctx.geo
+    assert geo is not None
+    n_acc = ctx.output_count - 1
+    fh_fw = geo.k_h * geo.k_w
+    gmax = -int(np.iinfo(layer.activation_dtype).min)
+    acc = _acc_ctype((gmax, layer.denominator, fh_fw))
+    kernel = MAX_POOL if layer.kind == "max" else AVG_POOL
+    k = GradContext(acc_ctype=acc, n_acc=n_acc, x_count=n_acc if layer.kind == "max" else 0,
+                    **_grad_constants(layer, layer.denominator))
+    return kernel.plan(n_acc * (4 if acc == "int32_t" else 8), k)
+
+
+def _sgd_plan(ctx: LayerContext) -> KernelPlan:
+    layer = ctx.layer
+    lo, hi = dtype_bounds(layer.weight_dtype)
+    return SGD.plan(0, SgdContext(count=layer.count, lr_mult=layer.lr.mult,
+                                  lr_shift=layer.lr.shift, momentum=layer.momentum,
+                                  velocity_frac_bits=layer.velocity_frac_bits,
+                                  w_min=lo, w_max=hi))
+
+
+def select(ctx: LayerContext) -> KernelPlan | None:
+    """The kernel of a backward layer (``ctx.op`` in OPS), None for every other op."""
+    if ctx.op == "conv_backward":
+        return _conv_plan(ctx)
+    if ctx.op == "pool_backward":
+        return _pool_plan(ctx)
+    if ctx.op == "sgd_update":
+        return _sgd_plan(ctx)
+    return None
