@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgeconv import codegen
+from edgeconv.backprop import ConvBackward, PoolBackward, SGDUpdate
 from edgeconv.codegen.kernels import generic
 from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
 from edgeconv.signal import SignalFilter
@@ -49,9 +50,11 @@ class GoldenCase:
     def buffer_bytes(self, cpu: str = "generic") -> tuple[int, int, int]:
         """Input, output and scratch bytes of the layer as generated for ``cpu``."""
         item = np.dtype(self.layer.activation_dtype).itemsize
+        out_item = np.dtype(getattr(self.layer, "output_dtype", self.layer.activation_dtype))\
+            .itemsize
         plan = codegen.plan_layers([self.layer], strategy=self.strategy, cpu=cpu)[0].plan
         return (item * math.prod(self.layer.input_shape),
-                item * math.prod(self.layer.output_shape), plan.scratch_bytes)
+                out_item * math.prod(self.layer.output_shape), plan.scratch_bytes)
 
 
 def _stable_seed(name: str) -> int:
@@ -224,6 +227,68 @@ def _signal_edge_cases() -> Iterator[GoldenCase]:
                                           accumulator=accumulator, name=f"sedge{index}"),
                              None, "signal")
             index += 1
+
+
+# ------------------------------------------------------------------------ backward
+
+@dataclass(frozen=True)
+class BackwardCase(GoldenCase):
+    """A layer of edgeconv.backprop: gradient layers get a third input, all zeros (the
+    all-zero gradient's format); the SGD step gets inputs in its working range (weights
+    in their dtype, gradients with frac_bits in [-8, 24], velocities) and one row at
+    the extremes (huge shifts and saturation both ways)."""
+
+    def inputs(self) -> np.ndarray:
+        layer = self.layer
+        if not isinstance(layer, SGDUpdate):
+            x = super().inputs()
+            return np.concatenate([x, np.zeros_like(x[:1])])
+        rng = np.random.default_rng(_stable_seed(self.name))
+        n, info = layer.count, np.iinfo(layer.weight_dtype)
+        rows = []
+        for _ in range(3):
+            w = rng.integers(info.min, int(info.max) + 1, n)
+            g = rng.integers(-(1 << 15), 1 << 15, n)
+            vel = rng.integers(-(1 << 22), 1 << 22, n)
+            rows.append(np.concatenate([w, g, [rng.integers(-8, 25)], vel]))
+        big = np.iinfo(np.int32)
+        rows.append(np.concatenate([np.full(n, big.max), np.full(n, big.min), [-40],
+                                    np.full(n, big.max)]))
+        rows.append(np.concatenate([np.full(n, big.min), np.full(n, big.max), [big.max],
+                                    np.full(n, big.min)]))
+        width = layer.input_shape[0]
+        return np.asarray([r[:width] for r in rows], np.int64).astype(np.int32)
+
+
+def _backward_cases() -> Iterator[GoldenCase]:
+    """Every backward kernel: the three parts of random conv-like layers (int8 and
+    16x8, groups, depth multipliers, dilation, strides, every padding), max and average
+    pool gradients (avg 'same' windows of several sizes: denominators > 1) and the SGD
+    step with and without momentum."""
+    rng = np.random.default_rng(SEED + 9)
+    for i, (op, wide) in enumerate([("conv2d", False), ("conv2d", True), ("depthwise", False),
+                                    ("depthwise", True), ("conv1d", False),
+                                    ("conv1d", True), ("conv2d", False)]):
+        forward = _random_conv(rng, f"fw{i}", op, wide, extreme=False)
+        for part in ("input", "weights", "bias"):
+            if part == "bias" and (forward.bias is None or i % 2):
+                continue
+            yield BackwardCase(ConvBackward(forward, part=part, name=f"bw{i}{part[0]}"), None,
+                               "backward")
+    pools = [MaxPool2D(pool_size=3, stride=2, padding="same", input_shape=(5, 6, 3)),
+             MaxPool2D(pool_size=(2, 3), stride=1, padding=((1, 1), (0, 2)),
+                       input_shape=(4, 4, 2), activation_dtype=np.int16),
+             AvgPool2D(pool_size=3, stride=2, padding="same", input_shape=(6, 5, 2)),
+             AvgPool2D(pool_size=(4, 3), stride=(3, 1), padding="same", input_shape=(7, 4, 2),
+                       activation_dtype=np.int16),
+             AvgPool2D(pool_size=2, input_shape=(4, 6, 3))]
+    for i, pool in enumerate(pools):
+        yield BackwardCase(PoolBackward(pool, name=f"bp{i}"), None, "backward")
+    yield BackwardCase(SGDUpdate(9, lr=0.01, name="sgd0"), None, "backward")
+    yield BackwardCase(SGDUpdate(9, lr=3e-5, momentum=29491, weight_dtype=np.int16,
+                                 name="sgd1"), None, "backward")
+    yield BackwardCase(SGDUpdate(5, lr=40.0, momentum=32767, velocity_frac_bits=4,
+                                 name="sgd2"), None, "backward")
 
 
 # ------------------------------------------------------------------------ edge cases
@@ -407,6 +472,7 @@ def golden_cases(n_random: int = 150, n_fast: int = 120) -> list[GoldenCase]:
                                 "pool" + ("16" if wide else "")))
     cases.extend(_signal_cases(rng))
     cases.extend(_signal_edge_cases())
+    cases.extend(_backward_cases())
     return cases
 
 

@@ -88,7 +88,7 @@ def test_golden_inventory() -> None:
     assert len(ALL_CASES) >= 500
     families = Counter(c.family for c in ALL_CASES)
     assert set(families) == {"conv2d", "conv2d16", "depthwise", "depthwise16", "conv1d",
-                             "conv1d16", "pool", "pool16", "signal"}
+                             "conv1d16", "pool", "pool16", "signal", "backward"}
     assert Counter(c.strategy for c in ALL_CASES).keys() == {"direct", "im2col", None}
     signals = {(c.layer.fmt, c.layer.kind, c.layer.mode) for c in ALL_CASES
                if c.family == "signal"}
