@@ -392,3 +392,98 @@ class SGDUpdate:
     def __repr__(self) -> str:
         return (f"SGDUpdate({self.count}, lr={self.lr}, momentum={self.momentum}, "
                 f"name={self.name!r})")
+
+
+# ------------------------------------------------------------------- FIR train step
+
+class FirTrainStep:
+    """One training step of a 1-D FIR filter on the board (issue 9, item 4a), a layer.
+
+    Model: ``y = signal.convolve(x, w, 'valid')`` in q15 (``taps`` weights ``w``, ``length``
+    samples ``x``, ``T = length - taps + 1`` outputs: exact 64-bit sums shifted right by
+    15, floor, saturated: CMSIS-DSP's ``arm_conv_q15``); error ``e = sat16(y - target)``;
+    loss ``MSE = mean(e_real**2)``.  Gradient: :func:`edgeconv.grad.signal_backward` of
+    ``e`` (int16 FixedGrad, the run-time format rule), i.e. ``G[k] = sum_t e[t] *
+    x[t + taps - 1 - k]``; ``dMSE/dw_real = (2/T) * 2**-30 * G``.  Update:
+    :func:`sgd_update` (no momentum, int16 weights) with ``lr`` the real step size on the
+    MSE, so the integer learning rate is ``lr * 2**-14 / T`` (a :class:`LearningRate`).
+
+    Input (int16): ``w (taps), x (length), target (T)``.  Output (int32): ``new w
+    (taps)``, then the exact sum of squared errors ``sum e**2`` (``< T * 2**30``, in units
+    of ``2**-30``) as two words, low 32 bits (two's complement) and high; the MSE is
+    ``sum / T * 2**-30``."""
+
+    op = "fir_train_step"
+    LOSS_FRAC_BITS = 30
+
+    def __init__(self, taps: int, length: int, *, lr: float, name: object = None) -> None:
+        self.taps = v.check_int("taps", taps, 1)
+        self.length = v.check_int("length", length, self.taps)
+        self.outputs = self.length - self.taps + 1
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr={lr!r}: must be a positive finite number")
+        self.lr_real = float(lr)
+        self.lr = LearningRate.from_float(lr * 2.0**-14 / self.outputs)
+        if not -31 <= self.lr.shift <= 62:
+            raise ValueError(f"lr={lr!r}: integer learning rate {self.lr} out of range")
+        self.name = v.check_name(name)
+        self.activation_dtype = np.dtype(np.int16)
+        self.output_dtype = np.dtype(np.int32)
+        self.input_shape = (self.taps + self.length + self.outputs,)
+        self.output_shape = (self.taps + 2,)
+
+    def output_shape_for(self, input_shape: object) -> tuple[int, ...]:
+        if tuple(input_shape) != self.input_shape:  # type: ignore[arg-type]
+            raise ValueError(f"input_shape={input_shape!r}: must be {self.input_shape}")
+        return self.output_shape
+
+    def pack(self, w: np.ndarray, x: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """The input vector of one step (int16 arrays of lengths taps, length, T)."""
+        parts = {"w": (w, self.taps), "x": (x, self.length), "target": (target, self.outputs)}
+        for what, (arr, n) in parts.items():
+            arr = np.asarray(arr)
+            if arr.dtype != np.int16 or arr.shape != (n,):
+                raise ValueError(f"{what}: {arr.dtype} {arr.shape} not allowed, must be int16 "
+                                 f"({n},)")
+        return np.concatenate([w, x, target]).astype(np.int16)
+
+    def step(self, w: np.ndarray, x: np.ndarray, target: np.ndarray
+             ) -> tuple[np.ndarray, int, _grad.FixedGrad]:
+        """``(new w int16, sum of squared errors, the gradient FixedGrad)`` of one step."""
+        from edgeconv import signal
+
+        y = signal.convolve(x, w, "valid").astype(np.int64)
+        e = fixedpoint.saturate(y - target.astype(np.int64), np.int16)
+        sq = int((e.astype(np.int64) ** 2).sum())
+        _, gw = _grad.signal_backward(x, w, e, kind="convolve", mode="valid",
+                                      grad_dtype=np.int16)
+        w_new, _ = sgd_update(w, gw, lr=self.lr, weight_dtype=np.int16)
+        return w_new, sq, gw
+
+    def loss(self, output: np.ndarray) -> float:
+        """The MSE (real) from one step's output vector."""
+        sse = (int(output[self.taps]) & 0xFFFFFFFF) | (int(output[self.taps + 1]) << 32)
+        return sse / self.outputs * 2.0**-self.LOSS_FRAC_BITS
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        batch, batched = _split_batch(x, self.input_shape[0], self.activation_dtype,
+                                      "w + x + target")
+        n, m = self.taps, self.length
+        rows = []
+        for vec in batch:
+            w_new, sse, _ = self.step(vec[:n], vec[n:n + m], vec[n + m:])
+            low = sse & 0xFFFFFFFF
+            rows.append(np.concatenate([w_new.astype(np.int64),
+                                        [low - (1 << 32) if low >> 31 else low, sse >> 32]]))
+        out = np.asarray(rows).astype(np.int32)
+        return out if batched else out[0]
+
+    def macs(self, input_shape: object = None) -> int:
+        return 2 * self.taps * self.outputs
+
+    def spec(self) -> dict[str, Any]:
+        return {"op": self.op, "name": self.name, "taps": self.taps, "length": self.length,
+                "lr": [self.lr.mult, self.lr.shift]}
+
+    def __repr__(self) -> str:
+        return f"FirTrainStep({self.taps}, {self.length}, lr={self.lr_real}, name={self.name!r})"

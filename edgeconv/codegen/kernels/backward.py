@@ -27,11 +27,16 @@ last output element is ``frac_bits = -e``.
   Scratch: ``in_h*in_w*in_c`` accumulators.
 - ``sgd`` (SGDUpdate): the elementwise step of :func:`edgeconv.backprop.sgd_update` with
   ``edgeconv_round_shift_sat32``; no scratch.
+- ``fir_train`` (FirTrainStep): q15 valid convolution, saturated errors, the squared
+  error sum (uint64), the gradient ``sum_t e[t] * x[t + taps - 1 - k]`` (int64), its
+  run-time format, the SGD step. Scratch: ``taps`` int64 accumulators (+4 to align)
+  and ``T`` int16 errors.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +45,7 @@ from edgeconv.codegen.cpus import Cpu
 from edgeconv.codegen.plan import Kernel, KernelPlan
 from edgeconv.fixedpoint import INT32_MAX, dtype_bounds
 
-OPS = ("conv_backward", "pool_backward", "sgd_update")
+OPS = ("conv_backward", "pool_backward", "sgd_update", "fir_train_step")
 _T = "kernels/backward/"
 CONV_INPUT = Kernel("bwd_conv_input", _T + "conv_input.c.j2", ("weights",))
 CONV_WEIGHTS = Kernel("bwd_conv_weights", _T + "conv_weights.c.j2", ())
@@ -48,7 +53,8 @@ CONV_BIAS = Kernel("bwd_conv_bias", _T + "conv_bias.c.j2", ())
 MAX_POOL = Kernel("bwd_max_pool", _T + "pool.c.j2", ())
 AVG_POOL = Kernel("bwd_avg_pool", _T + "pool.c.j2", ())
 SGD = Kernel("sgd", _T + "sgd.c.j2", ())
-KERNELS = (CONV_INPUT, CONV_WEIGHTS, CONV_BIAS, MAX_POOL, AVG_POOL, SGD)
+FIR_TRAIN = Kernel("fir_train", _T + "fir_train.c.j2", ())
+KERNELS = (CONV_INPUT, CONV_WEIGHTS, CONV_BIAS, MAX_POOL, AVG_POOL, SGD, FIR_TRAIN)
 Q_LIMIT = 1 << 62  # (2*qmax + 1) * D must stay below this for the 64-bit format rule
 
 
@@ -99,13 +105,22 @@ def _acc_ctype(terms: tuple[int, ...]) -> str:
     return "int32_t" if int(np.prod(terms, dtype=object)) <= INT32_MAX else "int64_t"
 
 
-def _grad_constants(layer: object, den: int) -> dict[str, int]:
-    qmax = dtype_bounds(layer.grad_dtype)[1]  # type: ignore[attr-defined]
+def _acc_scratch(acc_ctype: str, count: int) -> int:
+    """Scratch bytes of ``count`` accumulators; int64 ones get 4 bytes to align to 8."""
+    return count * 4 if acc_ctype == "int32_t" else count * 8 + 4
+
+
+def _grad_constants_for(grad_dtype: object, den: int, name: str) -> dict[str, int]:
+    qmax = dtype_bounds(grad_dtype)[1]
     q = (2 * qmax + 1) * den
     if q >= Q_LIMIT:
-        raise ValueError(f"layer {layer.name!r}: (2*qmax + 1) * denominator = {q}: allowed "  # type: ignore[attr-defined]
-                         "range is < 2**62 (64-bit format rule)")
+        raise ValueError(f"layer {name!r}: (2*qmax + 1) * denominator = {q}: allowed range "
+                         "is < 2**62 (64-bit format rule)")
     return {"qmax": qmax, "den": den, "q": q}
+
+
+def _grad_constants(layer: Any, den: int) -> dict[str, int]:
+    return _grad_constants_for(layer.grad_dtype, den, layer.name)
 
 
 def _packed_input_weights(layer: object, groups: int, icpg: int, ocpg: int) -> tuple[int, ...]:
@@ -133,7 +148,7 @@ def _conv_plan(ctx: LayerContext) -> KernelPlan:
     acc = _acc_ctype(layer.acc_terms())
     common = dict(acc_ctype=acc, n_acc=n_acc, groups=groups, icpg=icpg, ocpg=ocpg,
                   depthwise=depthwise, **_grad_constants(layer, 1))
-    scratch = n_acc * (4 if acc == "int32_t" else 8)
+    scratch = _acc_scratch(acc, n_acc)
     if layer.part == "input":
         k = GradContext(x_count=0, weights=_packed_input_weights(layer, groups, icpg, ocpg),
                         **common)
@@ -155,7 +170,7 @@ def _pool_plan(ctx: LayerContext) -> KernelPlan:
     kernel = MAX_POOL if layer.kind == "max" else AVG_POOL
     k = GradContext(acc_ctype=acc, n_acc=n_acc, x_count=n_acc if layer.kind == "max" else 0,
                     **_grad_constants(layer, layer.denominator))
-    return kernel.plan(n_acc * (4 if acc == "int32_t" else 8), k)
+    return kernel.plan(_acc_scratch(acc, n_acc), k)
 
 
 def _sgd_plan(ctx: LayerContext) -> KernelPlan:
@@ -167,6 +182,13 @@ def _sgd_plan(ctx: LayerContext) -> KernelPlan:
                                   w_min=lo, w_max=hi))
 
 
+def _fir_plan(ctx: LayerContext) -> KernelPlan:
+    layer = ctx.layer
+    k = GradContext(acc_ctype="int64_t", n_acc=layer.taps, x_count=layer.taps,
+                    **_grad_constants_for(np.int16, 1, layer.name))
+    return FIR_TRAIN.plan(_acc_scratch("int64_t", layer.taps) + 2 * layer.outputs, k)
+
+
 def select(ctx: LayerContext) -> KernelPlan | None:
     """The kernel of a backward layer (``ctx.op`` in OPS), None for every other op."""
     if ctx.op == "conv_backward":
@@ -175,4 +197,6 @@ def select(ctx: LayerContext) -> KernelPlan | None:
         return _pool_plan(ctx)
     if ctx.op == "sgd_update":
         return _sgd_plan(ctx)
+    if ctx.op == "fir_train_step":
+        return _fir_plan(ctx)
     return None
