@@ -76,7 +76,7 @@ def make_data(steps: int, *, taps: int, outputs: int, seed: int,
 
 
 def run_filter(target: str = "native", *, epochs: int = 8, steps_per_epoch: int = 8,
-               outputs: int = 64, lr: float = 0.5, seed: int = 0,
+               outputs: int = 64, lr: float = 1.0, seed: int = 0,
                echo: Callable[[str], None] | None = print) -> FilterResult:
     """Train the FIR filter on ``target`` (a spec for :func:`edgeconv.targets.open`) and
     return the losses and taps; ``echo`` prints the progress (None: silent)."""

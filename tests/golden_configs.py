@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgeconv import codegen
-from edgeconv.backprop import ConvBackward, PoolBackward, SGDUpdate
+from edgeconv.backprop import ConvBackward, FirTrainStep, PoolBackward, SGDUpdate
 from edgeconv.codegen.kernels import generic
 from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
 from edgeconv.signal import SignalFilter
@@ -264,7 +264,7 @@ def _backward_cases() -> Iterator[GoldenCase]:
     """Every backward kernel: the three parts of random conv-like layers (int8 and
     16x8, groups, depth multipliers, dilation, strides, every padding), max and average
     pool gradients (avg 'same' windows of several sizes: denominators > 1) and the SGD
-    step with and without momentum."""
+    step with and without momentum, the FIR train step."""
     rng = np.random.default_rng(SEED + 9)
     for i, (op, wide) in enumerate([("conv2d", False), ("conv2d", True), ("depthwise", False),
                                     ("depthwise", True), ("conv1d", False),
@@ -289,6 +289,9 @@ def _backward_cases() -> Iterator[GoldenCase]:
                                  name="sgd1"), None, "backward")
     yield BackwardCase(SGDUpdate(5, lr=40.0, momentum=32767, velocity_frac_bits=4,
                                  name="sgd2"), None, "backward")
+    # Full-range int16 inputs: outputs and errors saturate; the zero row: zero gradient.
+    yield BackwardCase(FirTrainStep(5, 20, lr=0.5, name="fir0"), None, "backward")
+    yield BackwardCase(FirTrainStep(1, 3, lr=1e-3, name="fir1"), None, "backward")
 
 
 # ------------------------------------------------------------------------ edge cases
