@@ -275,6 +275,23 @@ def _backward_cases() -> Iterator[GoldenCase]:
                 continue
             yield BackwardCase(ConvBackward(forward, part=part, name=f"bw{i}{part[0]}"), None,
                                "backward")
+    # Shaped for the DSP variants (groups 1): odd channel counts (pair padding, 2x2 block
+    # tails), more output positions than one block of bwd_conv_weights_dsp, 16x8 (SMLALD).
+    w_rng = np.random.default_rng(SEED + 10)
+    dsp_shaped = [
+        Conv2D(weights=w_rng.integers(-128, 128, (5, 3, 3, 3)).astype(np.int8), padding="same",
+               input_shape=(9, 8, 3), input_zero_point=-7, name="fwd_dsp0",
+               output_multiplier=np.full(5, 1 << 30, np.int32),
+               output_shift=np.full(5, -8, np.int32)),
+        Conv2D(weights=w_rng.integers(-128, 128, (4, 2, 3, 6)).astype(np.int8), stride=(2, 1),
+               dilation=(1, 2), padding=((1, 0), (2, 1)), input_shape=(7, 9, 6),
+               activation_dtype=np.int16, name="fwd_dsp1",
+               output_multiplier=np.full(4, 1 << 30, np.int32),
+               output_shift=np.full(4, -8, np.int32))]
+    for i, forward in enumerate(dsp_shaped):
+        for part in ("input", "weights"):
+            yield BackwardCase(ConvBackward(forward, part=part, name=f"bd{i}{part[0]}"), None,
+                               "backward")
     pools = [MaxPool2D(pool_size=3, stride=2, padding="same", input_shape=(5, 6, 3)),
              MaxPool2D(pool_size=(2, 3), stride=1, padding=((1, 1), (0, 2)),
                        input_shape=(4, 4, 2), activation_dtype=np.int16),

@@ -188,7 +188,7 @@ HELPER_DEPS: dict[str, tuple[str, ...]] = {
     "edgeconv_sext64": (), "edgeconv_acc128_add": (),
     "edgeconv_acc128_shift": ("edgeconv_sext64", "edgeconv_acc128_add"),
     "edgeconv_grad_fits": (), "edgeconv_grad_exponent": ("edgeconv_grad_fits",),
-    "edgeconv_grad_round": (), "edgeconv_round_shift_sat32": (),
+    "edgeconv_grad_round": (), "edgeconv_grad_round32": (), "edgeconv_round_shift_sat32": (),
 }
 
 

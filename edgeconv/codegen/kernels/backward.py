@@ -19,6 +19,15 @@ last output element is ``frac_bits = -e``.
   (x[iy, ix, grp*ICG + ic] - zero_point) * g[oy, ox, o]`` over the output pixels whose
   tap is in the image; written in the layer's weight layout (OHWI; depthwise
   ``(KH, KW, C*M)``). Scratch: one accumulator per weight.
+- ``bwd_conv_input_dsp`` (part 'input', groups 1, int32 sums, CPUs with the DSP
+  extension): per output pixel ``g`` as int16 pairs, then four input channels at a time
+  SMLAD against the weights packed as int16 pairs ``[ky][kx][ic][pair]`` (output channels
+  padded to even). Scratch: ``in_h*in_w*in_c`` int32 + ``out_c`` rounded up to even int16.
+- ``bwd_conv_weights_dsp`` (part 'weights', groups 1, DSP CPUs): output positions in blocks
+  of ``WEIGHTS_BLOCK``; per block ``g`` transposed to int16 ``[o][pb]``, per tap the centred
+  input to int16 ``[ic][pb]`` (zeros outside the image); 2x2 register blocks of (o, ic)
+  by SMLAD (int32 sums) or SMLALD (int64). Scratch: the accumulators +
+  ``2 * block * (out_c + in_c)``.
 - ``bwd_conv_bias`` (part 'bias'): ``dL/db[o] = sum g[., o]``. Scratch: ``out_c``
   accumulators.
 - ``bwd_max_pool``: each window's gradient to its first maximal in-image tap (row-major,
@@ -42,6 +51,8 @@ import numpy as np
 
 from edgeconv.codegen.context import LayerContext
 from edgeconv.codegen.cpus import Cpu
+from edgeconv.codegen.cpus import cpu as cpu_named
+from edgeconv.codegen.kernels import packing as pk
 from edgeconv.codegen.plan import Kernel, KernelPlan
 from edgeconv.fixedpoint import INT32_MAX, dtype_bounds
 
@@ -49,12 +60,16 @@ OPS = ("conv_backward", "pool_backward", "sgd_update", "fir_train_step")
 _T = "kernels/backward/"
 CONV_INPUT = Kernel("bwd_conv_input", _T + "conv_input.c.j2", ("weights",))
 CONV_WEIGHTS = Kernel("bwd_conv_weights", _T + "conv_weights.c.j2", ())
+CONV_INPUT_DSP = Kernel("bwd_conv_input_dsp", _T + "conv_input_dsp.c.j2", ("weights",))
+CONV_WEIGHTS_DSP = Kernel("bwd_conv_weights_dsp", _T + "conv_weights_dsp.c.j2", ())
 CONV_BIAS = Kernel("bwd_conv_bias", _T + "conv_bias.c.j2", ())
 MAX_POOL = Kernel("bwd_max_pool", _T + "pool.c.j2", ())
 AVG_POOL = Kernel("bwd_avg_pool", _T + "pool.c.j2", ())
 SGD = Kernel("sgd", _T + "sgd.c.j2", ())
 FIR_TRAIN = Kernel("fir_train", _T + "fir_train.c.j2", ())
-KERNELS = (CONV_INPUT, CONV_WEIGHTS, CONV_BIAS, MAX_POOL, AVG_POOL, SGD, FIR_TRAIN)
+KERNELS = (CONV_INPUT, CONV_WEIGHTS, CONV_INPUT_DSP, CONV_WEIGHTS_DSP, CONV_BIAS, MAX_POOL,
+           AVG_POOL, SGD, FIR_TRAIN)
+WEIGHTS_BLOCK = 32  # output positions per block of bwd_conv_weights_dsp
 Q_LIMIT = 1 << 62  # (2*qmax + 1) * D must stay below this for the 64-bit format rule
 
 
@@ -67,7 +82,9 @@ class GradContext:
     the kernel takes ``grad_output`` only); ``qmax``, ``den``, ``q`` = ``(2*qmax + 1) *
     den``: the format rule's constants; ``groups``, ``icpg``, ``ocpg``: grouping (depthwise:
     ``in_c``, 1, the multiplier); ``depthwise``: weight layout ``(KH, KW, C*M)``;
-    ``input_offset``: ``-input_zero_point``; ``weights``: packed weights (part 'input')."""
+    ``input_offset``: ``-input_zero_point``; ``weights``: packed weights (part 'input');
+    ``wwords``, ``ocp``: the DSP kernel's int16 weight pairs and padded channel count;
+    ``block``: positions per block of ``bwd_conv_weights_dsp``."""
 
     acc_ctype: str
     n_acc: int
@@ -81,6 +98,9 @@ class GradContext:
     depthwise: bool = False
     input_offset: int = 0
     weights: tuple[int, ...] = ()
+    wwords: tuple[int, ...] = ()
+    ocp: int = 0
+    block: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,6 +156,37 @@ def _packed_input_weights(layer: object, groups: int, icpg: int, ocpg: int) -> t
     return tuple(int(v) for v in packed.ravel())
 
 
+def _ohwi(fwd: Any) -> np.ndarray:
+    """Forward weights as OHWI (Conv1D: H = 1)."""
+    w = np.asarray(fwd.weights, np.int64)
+    return w[:, None] if w.ndim == 3 else w
+
+
+def _dsp_plan(ctx: LayerContext, common: dict[str, Any]) -> KernelPlan | None:
+    """The DSP variants (groups 1, not depthwise): SMLAD needs int32 sums for 'input';
+    'weights' uses SMLALD for int64 ones."""
+    layer, geo = ctx.layer, ctx.geo
+    assert geo is not None
+    if not cpu_named(ctx.cpu).dsp or common["depthwise"] or common["groups"] != 1:
+        return None
+    if layer.part == "input" and common["acc_ctype"] == "int32_t":
+        ocp = geo.out_c + geo.out_c % 2
+        w = np.zeros((ocp, geo.k_h, geo.k_w, geo.in_c), np.int64)
+        w[:geo.out_c] = _ohwi(layer.layer)
+        pairs = w.transpose(1, 2, 3, 0).reshape(-1, 2)
+        k = GradContext(x_count=0, wwords=tuple(pk.pack_pairs(pairs)), ocp=ocp, **common)
+        return CONV_INPUT_DSP.plan(common["n_acc"] * 4 + ocp * 2, k)
+    if layer.part == "weights":
+        positions = geo.out_h * geo.out_w
+        block = min(WEIGHTS_BLOCK, positions + positions % 2)
+        k = GradContext(x_count=geo.in_h * geo.in_w * geo.in_c, block=block,
+                        input_offset=-int(layer.layer.input_zero_point), **common)
+        scratch = _acc_scratch(common["acc_ctype"], common["n_acc"]) \
+            + 2 * block * (geo.out_c + geo.in_c)
+        return CONV_WEIGHTS_DSP.plan(scratch, k)
+    return None
+
+
 def _conv_plan(ctx: LayerContext) -> KernelPlan:
     layer, geo = ctx.layer, ctx.geo
     assert geo is not None
@@ -149,6 +200,9 @@ def _conv_plan(ctx: LayerContext) -> KernelPlan:
     common = dict(acc_ctype=acc, n_acc=n_acc, groups=groups, icpg=icpg, ocpg=ocpg,
                   depthwise=depthwise, **_grad_constants(layer, 1))
     scratch = _acc_scratch(acc, n_acc)
+    dsp = _dsp_plan(ctx, common)
+    if dsp is not None:
+        return dsp
     if layer.part == "input":
         k = GradContext(x_count=0, weights=_packed_input_weights(layer, groups, icpg, ocpg),
                         **common)
