@@ -233,29 +233,31 @@ def _signal_edge_cases() -> Iterator[GoldenCase]:
 
 @dataclass(frozen=True)
 class BackwardCase(GoldenCase):
-    """A layer of edgeconv.backprop: gradient layers get a third input, all zeros (the
-    all-zero gradient's format); the SGD step gets inputs in its working range (weights
-    in their dtype, gradients with frac_bits in [-8, 24], velocities) and one row at
-    the extremes (huge shifts and saturation both ways)."""
+    """A layer of edgeconv.backprop, driven by a batch of two inputs like every case.
+    Gradient layers: a uniform input, then (by the name's seed) one at the dtype's
+    extremes or all zeros (the all-zero gradient's format).  The SGD step: inputs in its
+    working range (weights in their dtype, gradients with frac_bits in [-8, 24],
+    velocities), then one at the extremes (huge shifts and saturation either way)."""
 
     def inputs(self) -> np.ndarray:
         layer = self.layer
+        rng = np.random.default_rng(_stable_seed(self.name))
         if not isinstance(layer, SGDUpdate):
             x = super().inputs()
-            return np.concatenate([x, np.zeros_like(x[:1])])
-        rng = np.random.default_rng(_stable_seed(self.name))
+            if rng.integers(2):
+                x[1] = 0
+            return x
         n, info = layer.count, np.iinfo(layer.weight_dtype)
-        rows = []
-        for _ in range(3):
-            w = rng.integers(info.min, int(info.max) + 1, n)
-            g = rng.integers(-(1 << 15), 1 << 15, n)
-            vel = rng.integers(-(1 << 22), 1 << 22, n)
-            rows.append(np.concatenate([w, g, [rng.integers(-8, 25)], vel]))
+        w = rng.integers(info.min, int(info.max) + 1, n)
+        g = rng.integers(-(1 << 15), 1 << 15, n)
+        vel = rng.integers(-(1 << 22), 1 << 22, n)
         big = np.iinfo(np.int32)
-        rows.append(np.concatenate([np.full(n, big.max), np.full(n, big.min), [-40],
-                                    np.full(n, big.max)]))
-        rows.append(np.concatenate([np.full(n, big.min), np.full(n, big.max), [big.max],
-                                    np.full(n, big.min)]))
+        extremes = [np.concatenate([np.full(n, big.max), np.full(n, big.min), [-40],
+                                    np.full(n, big.max)]),
+                    np.concatenate([np.full(n, big.min), np.full(n, big.max), [big.max],
+                                    np.full(n, big.min)])]
+        rows = [np.concatenate([w, g, [rng.integers(-8, 25)], vel]),
+                extremes[int(rng.integers(2))]]
         width = layer.input_shape[0]
         return np.asarray([r[:width] for r in rows], np.int64).astype(np.int32)
 
@@ -276,7 +278,8 @@ def _backward_cases() -> Iterator[GoldenCase]:
             yield BackwardCase(ConvBackward(forward, part=part, name=f"bw{i}{part[0]}"), None,
                                "backward")
     # Shaped for the DSP variants (groups 1): odd channel counts (pair padding, 2x2 block
-    # tails), more output positions than one block of bwd_conv_weights_dsp, 16x8 (SMLALD).
+    # tails), more output positions than one block of bwd_conv_weights_dsp, 16x8 (SMLALD),
+    # one input channel (the 4x1 register block).
     w_rng = np.random.default_rng(SEED + 10)
     dsp_shaped = [
         Conv2D(weights=w_rng.integers(-128, 128, (5, 3, 3, 3)).astype(np.int8), padding="same",
@@ -287,7 +290,11 @@ def _backward_cases() -> Iterator[GoldenCase]:
                dilation=(1, 2), padding=((1, 0), (2, 1)), input_shape=(7, 9, 6),
                activation_dtype=np.int16, name="fwd_dsp1",
                output_multiplier=np.full(4, 1 << 30, np.int32),
-               output_shift=np.full(4, -8, np.int32))]
+               output_shift=np.full(4, -8, np.int32)),
+        Conv1D(weights=w_rng.integers(-128, 128, (3, 5, 1)).astype(np.int8), padding="same",
+               input_shape=(40, 1), input_zero_point=5, name="fwd_dsp2",
+               output_multiplier=np.full(3, 1 << 30, np.int32),
+               output_shift=np.full(3, -8, np.int32))]
     for i, forward in enumerate(dsp_shaped):
         for part in ("input", "weights"):
             yield BackwardCase(ConvBackward(forward, part=part, name=f"bd{i}{part[0]}"), None,
@@ -412,7 +419,7 @@ def _pool_edge_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
 def representative_layers() -> list:
     """Every template and shared helper: each op, int8 and 16x8, both roundings, an
     accumulator that wraps, 1-D, pools, signal filters narrow and 128-bit, saturating
-    and wrapping."""
+    and wrapping; the backward layers of edgeconv.backprop."""
     rng = np.random.default_rng(7)
 
     def q(n: int, shift: int = -8) -> dict:
@@ -421,6 +428,26 @@ def representative_layers() -> list:
 
     w = rng.integers(-128, 128, size=(4, 3, 3, 2)).astype(np.int8)
     dw = rng.integers(-128, 128, size=(1, 3, 3, 4)).astype(np.int8)
+    layers = _representative_forward(rng, w, dw, q)
+    c8, c8wrap, c16, dw8, c1d, mp, ap = (layers[i] for i in (0, 1, 2, 4, 6, 7, 8))
+    backward = [ConvBackward(c8, part="input", name="bc8i"),
+                ConvBackward(c8, part="weights", name="bc8w"),
+                ConvBackward(c8wrap, part="bias", name="bc8b")] + \
+        [ConvBackward(c16, part=p, name=f"bc16{p[0]}") for p in ("input", "weights", "bias")] + \
+        [ConvBackward(dw8, part="input", name="bdw8i"),
+         ConvBackward(dw8, part="weights", name="bdw8w"),
+         ConvBackward(c1d, part="weights", name="bc1dw"),
+         ConvBackward(Conv2D(weights=w, activation_dtype=np.int16, input_shape=(4, 5, 2),
+                             **q(4)), part="weights", name="bc16g1w"),  # int64: SMLALD
+         PoolBackward(mp, name="bmp"), PoolBackward(ap, name="bap"),
+         SGDUpdate(6, lr=0.01, name="bsgd"),
+         SGDUpdate(6, lr=1e-4, momentum=29491, weight_dtype=np.int16, name="bsgdm"),
+         FirTrainStep(4, 12, lr=0.5, name="bfir")]
+    return layers + backward
+
+
+def _representative_forward(rng: np.random.Generator, w: np.ndarray, dw: np.ndarray,
+                            q: Callable[..., dict]) -> list:
     return [
         Conv2D(weights=w, padding="same", name="c8", input_shape=(6, 6, 2),
                input_zero_point=3, **q(4)),

@@ -24,10 +24,12 @@ last output element is ``frac_bits = -e``.
   SMLAD against the weights packed as int16 pairs ``[ky][kx][ic][pair]`` (output channels
   padded to even). Scratch: ``in_h*in_w*in_c`` int32 + ``out_c`` rounded up to even int16.
 - ``bwd_conv_weights_dsp`` (part 'weights', groups 1, DSP CPUs): output positions in blocks
-  of ``WEIGHTS_BLOCK``; per block ``g`` transposed to int16 ``[o][pb]``, per tap the centred
-  input to int16 ``[ic][pb]`` (zeros outside the image); 2x2 register blocks of (o, ic)
-  by SMLAD (int32 sums) or SMLALD (int64). Scratch: the accumulators +
-  ``2 * block * (out_c + in_c)``.
+  of ``WEIGHTS_BLOCK`` (fewer positions: their count rounded up to a multiple of 4); per
+  block ``g`` transposed to int16 ``[o][pb]``, per tap the centred input to int16
+  ``[ic][pb]`` (zeros outside the image); register blocks of (o, ic) rows, 2x2 (4x1 for
+  one input channel) by SMLAD in inline assembly (int32 sums), 2x1 by SMLALD (int64).
+  Scratch: the accumulators + ``2 * block * (out_c + in_c)`` with the counts rounded up
+  to the register block (zero rows).
 - ``bwd_conv_bias`` (part 'bias'): ``dL/db[o] = sum g[., o]``. Scratch: ``out_c``
   accumulators.
 - ``bwd_max_pool``: each window's gradient to its first maximal in-image tap (row-major,
@@ -84,7 +86,8 @@ class GradContext:
     ``in_c``, 1, the multiplier); ``depthwise``: weight layout ``(KH, KW, C*M)``;
     ``input_offset``: ``-input_zero_point``; ``weights``: packed weights (part 'input');
     ``wwords``, ``ocp``: the DSP kernel's int16 weight pairs and padded channel count;
-    ``block``: positions per block of ``bwd_conv_weights_dsp``."""
+    ``block``: positions per block of ``bwd_conv_weights_dsp``, ``block_o`` x ``block_i``
+    its register block."""
 
     acc_ctype: str
     n_acc: int
@@ -101,6 +104,8 @@ class GradContext:
     wwords: tuple[int, ...] = ()
     ocp: int = 0
     block: int = 0
+    block_o: int = 2
+    block_i: int = 2
 
 
 @dataclass(frozen=True)
@@ -178,11 +183,15 @@ def _dsp_plan(ctx: LayerContext, common: dict[str, Any]) -> KernelPlan | None:
         return CONV_INPUT_DSP.plan(common["n_acc"] * 4 + ocp * 2, k)
     if layer.part == "weights":
         positions = geo.out_h * geo.out_w
-        block = min(WEIGHTS_BLOCK, positions + positions % 2)
-        k = GradContext(x_count=geo.in_h * geo.in_w * geo.in_c, block=block,
-                        input_offset=-int(layer.layer.input_zero_point), **common)
-        scratch = _acc_scratch(common["acc_ctype"], common["n_acc"]) \
-            + 2 * block * (geo.out_c + geo.in_c)
+        block = min(WEIGHTS_BLOCK, -(-positions // 4) * 4)  # a multiple of 4
+        # register block (output, input channels): 2x2; 4x1 for one input channel; 2x1
+        # for int64 sums (SMLALD)
+        bo, bi = (2, 1) if common["acc_ctype"] == "int64_t" else \
+            ((4, 1) if geo.in_c == 1 else (2, 2))
+        k = GradContext(x_count=geo.in_h * geo.in_w * geo.in_c, block=block, block_o=bo,
+                        block_i=bi, input_offset=-int(layer.layer.input_zero_point), **common)
+        rows = -(-geo.out_c // bo) * bo + -(-geo.in_c // bi) * bi  # padded with zero rows
+        scratch = _acc_scratch(common["acc_ctype"], common["n_acc"]) + 2 * block * rows
         return CONV_WEIGHTS_DSP.plan(scratch, k)
     return None
 
