@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"] and _bench_available():
         return importlib.import_module("edgeconv.bench.target").main(argv[1:])
+    if argv[:2] == ["demo", "train"]:  # learning a FIR filter on a target (issue 9, 4a)
+        return importlib.import_module("edgeconv.demo_train").main(argv[2:])
     parser = argparse.ArgumentParser(prog="edgeconv")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("verify", help="run layers on a target and compare bit for bit")
@@ -103,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
                         "instructions)")
     if _bench_available():
         sub.add_parser("bench", help="benchmark layers on a target (edgeconv.bench.target)")
+    sub.add_parser("demo", help="demo train [--target T]: learn a FIR filter on the board "
+                                "(edgeconv.demo_train)")
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        parser.error("demo: the demo is 'edgeconv demo train [--target T] [--epochs N]'")
     try:
         failures = verify(args.target, load_layers(args.layers), seed=args.seed, cpu=args.cpu,
                           icount=args.icount)

@@ -295,3 +295,11 @@ def test_demo_learns_the_filter_on_the_board(target: str) -> None:
     assert all(b < a for a, b in zip(result.losses, result.losses[1:], strict=False))
     assert result.max_tap_error < 1e-3
     assert any(line.startswith("epoch 8: loss") for line in lines)
+
+
+def test_demo_train_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeconv import cli
+
+    assert cli.main(["demo", "train", "--target", "native", "--epochs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 3: loss (MSE)" in out and "tap   learned    true" in out
