@@ -10,6 +10,9 @@ and protocol can run and verify it unchanged: one integer vector in, one out.
   (input: ``x`` then ``grad_output``), ``'bias'`` (input: ``grad_output``).
 - :class:`PoolBackward` ``(layer)`` for ``MaxPool2D`` (input: ``x`` then
   ``grad_output``) and ``AvgPool2D`` (input: ``grad_output``).
+- :class:`SignalBackward` ``(filter, part=...)`` for q7/q15 ``SignalFilter``:
+  ``part='input'`` (input: ``grad_output``), ``'kernel'`` (input: ``x`` then
+  ``grad_output``).
 - :class:`SGDUpdate` (``count``, learning rate, optional momentum): int32 vector
   ``(weights, grad values, grad frac_bits[, velocity])`` in, ``(new weights[, new
   velocity])`` out; the reference is :func:`sgd_update`.
@@ -252,6 +255,65 @@ class PoolBackward(_BackwardLayer):
 
     def __repr__(self) -> str:
         return f"PoolBackward({self.layer!r}, name={self.name!r})"
+
+
+class SignalBackward(_BackwardLayer):
+    """One gradient of a q7/q15 :class:`edgeconv.signal.SignalFilter` (every kind, mode
+    and stride), as :func:`edgeconv.grad.signal_backward`: ``part='input'`` gives
+    ``dL/dx`` (input vector: ``grad_output``), ``'kernel'`` gives ``dL/dh`` (input: ``x``
+    then ``grad_output``), before the filter's own requantization.  The filter's kernel
+    is fixed at construction (a copy)."""
+
+    op = "signal_backward"
+
+    def __init__(self, layer: Any, *, part: str, grad_dtype: object = None,
+                 name: object = None) -> None:
+        from edgeconv.signal import SignalFilter, _select
+
+        if not isinstance(layer, SignalFilter):
+            raise ValueError(f"layer: {type(layer).__name__} not allowed, must be SignalFilter")
+        if layer.fmt not in ("q7", "q15"):
+            raise ValueError(f"layer: fmt={layer.fmt!r} not allowed, must be 'q7' or 'q15' "
+                             "(edgeconv.grad takes int8/int16 operands)")
+        self.layer = layer
+        self.part = v.check_choice("part", part, ("input", "kernel"))
+        self.activation_dtype = np.dtype(layer.activation_dtype)
+        m, n = layer.input_length, layer.kernel.size
+        self.input_parts = ("x", "grad_output") if part == "kernel" else ("grad_output",)
+        self._init_io({"x": m, "grad_output": layer.output_length},
+                      m if part == "input" else n, grad_dtype, name)
+        self._check_frac_bits_fit(1)
+        # Position in the full (M + N - 1) output of each output sample; -1 for the
+        # constant zeros of the integer correlate 'full' layout.
+        self.full_index = _select(np.arange(1, m + n), layer.kind, layer.mode, m, n, True,
+                                  layer.stride).astype(np.int64) - 1
+        _grad._check_acc(f"{self.name}: worst case", *self.acc_terms())
+
+    def acc_terms(self) -> tuple[int, int, int]:
+        """(terms, |grad_output| bound, |other operand| bound) of the largest exact sum."""
+        g = _peak_bound(self.activation_dtype)
+        if self.part == "input":
+            return self.layer.kernel.size, g, int(np.abs(self.layer.kernel.astype(
+                np.int64)).max())
+        return self.layer.input_length, g, g
+
+    def _gradient(self, parts: dict[str, np.ndarray]) -> _grad.FixedGrad:
+        layer = self.layer
+        x = parts.get("x", np.zeros(layer.input_length, self.activation_dtype))
+        gx, gh = _grad.signal_backward(x, layer.kernel, parts["grad_output"], kind=layer.kind,
+                                       mode=layer.mode, stride=layer.stride,
+                                       grad_dtype=self.grad_dtype)
+        return gx if self.part == "input" else gh
+
+    def macs(self, input_shape: object = None) -> int:
+        return self.layer.input_length * self.layer.kernel.size
+
+    def spec(self) -> dict[str, Any]:
+        return {"op": self.op, "name": self.name, "part": self.part,
+                "grad_dtype": self.grad_dtype.name, "forward": self.layer.spec()}
+
+    def __repr__(self) -> str:
+        return f"SignalBackward({self.layer!r}, part={self.part!r}, name={self.name!r})"
 
 
 # ------------------------------------------------------------------------------ SGD

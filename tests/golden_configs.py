@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 
 from edgeconv import codegen
-from edgeconv.backprop import ConvBackward, FirTrainStep, PoolBackward, SGDUpdate
+from edgeconv.backprop import (
+    ConvBackward,
+    FirTrainStep,
+    PoolBackward,
+    SGDUpdate,
+    SignalBackward,
+)
 from edgeconv.codegen.kernels import generic
 from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
 from edgeconv.signal import SignalFilter
@@ -313,6 +319,19 @@ def _backward_cases() -> Iterator[GoldenCase]:
                                  name="sgd1"), None, "backward")
     yield BackwardCase(SGDUpdate(5, lr=40.0, momentum=32767, velocity_frac_bits=4,
                                  name="sgd2"), None, "backward")
+    # 1-D signal filters: both formats and kinds, every mode, strides, M < N and M > N
+    # (the integer correlate 'full' layout's constant zeros).
+    s_rng = np.random.default_rng(SEED + 11)
+    for i, (fmt, kind, mode, (m, n), stride) in enumerate([
+            ("q7", "convolve", "full", (9, 4), 1), ("q15", "correlate", "full", (4, 9), 2),
+            ("q7", "correlate", "same", (7, 3), 1), ("q15", "convolve", "valid", (5, 8), 1),
+            ("q15", "correlate", "full", (10, 3), 1), ("q7", "convolve", "same", (6, 6), 3)]):
+        dt = np.int8 if fmt == "q7" else np.int16
+        info = np.iinfo(dt)
+        filt = SignalFilter(s_rng.integers(info.min, int(info.max) + 1, n).astype(dt),
+                            kind=kind, mode=mode, fmt=fmt, input_length=m, stride=stride)
+        yield BackwardCase(SignalBackward(filt, part=("input", "kernel")[i % 2],
+                                          name=f"bs{i}"), None, "backward")
     # Full-range int16 inputs: outputs and errors saturate; the zero row: zero gradient.
     yield BackwardCase(FirTrainStep(5, 20, lr=0.5, name="fir0"), None, "backward")
     yield BackwardCase(FirTrainStep(1, 3, lr=1e-3, name="fir1"), None, "backward")
@@ -442,7 +461,9 @@ def representative_layers() -> list:
          PoolBackward(mp, name="bmp"), PoolBackward(ap, name="bap"),
          SGDUpdate(6, lr=0.01, name="bsgd"),
          SGDUpdate(6, lr=1e-4, momentum=29491, weight_dtype=np.int16, name="bsgdm"),
-         FirTrainStep(4, 12, lr=0.5, name="bfir")]
+         FirTrainStep(4, 12, lr=0.5, name="bfir"),
+         SignalBackward(layers[9], part="input", name="bsq7i"),
+         SignalBackward(layers[10], part="kernel", name="bsq15k")]
     return layers + backward
 
 

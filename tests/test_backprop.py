@@ -18,12 +18,14 @@ from edgeconv.backprop import (
     LearningRate,
     PoolBackward,
     SGDUpdate,
+    SignalBackward,
     round_shift,
     sgd_update,
 )
 from edgeconv.demo_train import run_filter
 from edgeconv.grad import FixedGrad
 from edgeconv.layers import AvgPool2D, Conv2D, DepthwiseConv2D, MaxPool2D
+from edgeconv.signal import SignalFilter
 
 # ------------------------------------------------------------------------- oracles
 
@@ -173,6 +175,50 @@ def test_pool_backward_equals_loop_oracle(pool) -> None:
     values, frac_bits = _oracle_quantize(list(dx.ravel()), _qmax(info.dtype))
     got = back(vec)
     assert got[:-1].tolist() == values and int(got[-1]) == frac_bits
+
+
+@pytest.mark.parametrize("fmt", ["q7", "q15"])
+@pytest.mark.parametrize("kind", ["convolve", "correlate"])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("m, n, stride", [(7, 3, 1), (3, 6, 2), (5, 5, 3)])
+def test_signal_backward_equals_loop_oracle(fmt: str, kind: str, mode: str, m: int, n: int,
+                                            stride: int) -> None:
+    dt = np.int8 if fmt == "q7" else np.int16
+    rng = np.random.default_rng(m * 100 + n * 10 + stride)
+    info = np.iinfo(dt)
+    h = rng.integers(info.min, int(info.max) + 1, n).astype(dt)
+    x = rng.integers(info.min, int(info.max) + 1, m).astype(dt)
+    filt = SignalFilter(h, kind=kind, mode=mode, fmt=fmt, input_length=m, stride=stride)
+    g = rng.integers(info.min, int(info.max) + 1, filt.output_length).astype(dt)
+    # The integer outputs' definition: out[j] = sum over the products x[a] * h[b] that
+    # land on full position t (convolve: t = a + b; correlate: t = a - b + n - 1), the
+    # full output cut by mode (CMSIS correlate 'full' pads |m - n| zeros) and stride.
+    full = list(range(m + n - 1))
+    if mode == "same":
+        full = full[(n - 1) // 2:(n - 1) // 2 + m]
+    elif mode == "valid":
+        full = full[min(m, n) - 1:min(m, n) - 1 + abs(m - n) + 1]
+    elif kind == "correlate" and m != n:
+        full = [None] * (m - n) + full if m > n else full + [None] * (n - m)
+    positions = full[::stride]
+    assert len(positions) == filt.output_length
+    dx, dh = [Fraction(0)] * m, [Fraction(0)] * n
+    for j, t in enumerate(positions):
+        for a in range(m):
+            for b in range(n):
+                if t is not None and t == (a + b if kind == "convolve" else a - b + n - 1):
+                    dx[a] += int(g[j]) * int(h[b])
+                    dh[b] += int(g[j]) * int(x[a])
+    for part, exact, vec in (("input", dx, g), ("kernel", dh, np.concatenate([x, g]))):
+        values, frac_bits = _oracle_quantize(exact, _qmax(dt))
+        out = SignalBackward(filt, part=part, name="s")(vec.astype(dt))
+        assert out[:-1].tolist() == values and int(out[-1]) == frac_bits, part
+
+
+def test_signal_backward_refuses_q31() -> None:
+    filt = SignalFilter(np.ones(3, np.int32), fmt="q31", input_length=5)
+    with pytest.raises(ValueError, match="fmt='q31'"):
+        SignalBackward(filt, part="input")
 
 
 # ------------------------------------------------------------------------------ SGD

@@ -22,9 +22,11 @@ from edgeconv.fixedpoint import INT32_MAX
 _OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "conv1d",
         "MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d", "SignalFilter": "signal_filter",
         "ConvBackward": "conv_backward", "PoolBackward": "pool_backward",
-        "SGDUpdate": "sgd_update", "FirTrainStep": "fir_train_step"}
+        "SGDUpdate": "sgd_update", "FirTrainStep": "fir_train_step",
+        "SignalBackward": "signal_backward"}
 # edgeconv.backprop's layers: kernels in edgeconv.codegen.kernels.backward.
-BACKWARD_OPS = ("conv_backward", "pool_backward", "sgd_update", "fir_train_step")
+BACKWARD_OPS = ("conv_backward", "pool_backward", "sgd_update", "fir_train_step",
+                "signal_backward")
 CONV_OPS = ("conv2d", "depthwise_conv2d", "conv1d")
 _CTYPES = {1: "int8_t", 2: "int16_t", 4: "int32_t"}
 INT64_ACC_LIMIT = 1 << 47  # domain of fixedpoint.multiply_by_quantized_multiplier_int64
@@ -210,7 +212,7 @@ def layer_context(layer: Any, name: str, cpu: str,
 
 def _backward_context(layer: Any, name: str, cpu: str, op: str) -> LayerContext:
     """A backward layer: flat vectors in and out (dtypes of their own); ``geo`` is the
-    forward layer's geometry (None for the SGD and FIR train steps)."""
+    forward layer's geometry (None for the SGD and FIR train steps and signal filters)."""
     in_shape, out_shape = tuple(layer.input_shape), tuple(layer.output_shape)
     geo = None
     if op in ("conv_backward", "pool_backward"):

@@ -38,6 +38,11 @@ last output element is ``frac_bits = -e``.
   Scratch: ``in_h*in_w*in_c`` accumulators.
 - ``sgd`` (SGDUpdate): the elementwise step of :func:`edgeconv.backprop.sgd_update` with
   ``edgeconv_round_shift_sat32``; no scratch.
+- ``bwd_signal_input``, ``bwd_signal_kernel`` (SignalBackward): ``grad_output`` placed at
+  its positions of the full ``M + N - 1`` output (table ``<name>_index``, -1 for the
+  correlate layout's constant zeros), then the valid correlation with the taps as
+  convolved (``<name>_taps``; 'input') or with ``x`` ('kernel', reversed for correlate).
+  Scratch: the ``M`` or ``N`` accumulators + ``M + N - 1`` int32.
 - ``fir_train`` (FirTrainStep): q15 valid convolution, saturated errors, the squared
   error sum (uint64), the gradient ``sum_t e[t] * x[t + taps - 1 - k]`` (int64), its
   run-time format, the SGD step. Scratch: ``taps`` int64 accumulators (+4 to align)
@@ -58,7 +63,7 @@ from edgeconv.codegen.kernels import packing as pk
 from edgeconv.codegen.plan import Kernel, KernelPlan
 from edgeconv.fixedpoint import INT32_MAX, dtype_bounds
 
-OPS = ("conv_backward", "pool_backward", "sgd_update", "fir_train_step")
+OPS = ("conv_backward", "pool_backward", "sgd_update", "fir_train_step", "signal_backward")
 _T = "kernels/backward/"
 CONV_INPUT = Kernel("bwd_conv_input", _T + "conv_input.c.j2", ("weights",))
 CONV_WEIGHTS = Kernel("bwd_conv_weights", _T + "conv_weights.c.j2", ())
@@ -69,8 +74,10 @@ MAX_POOL = Kernel("bwd_max_pool", _T + "pool.c.j2", ())
 AVG_POOL = Kernel("bwd_avg_pool", _T + "pool.c.j2", ())
 SGD = Kernel("sgd", _T + "sgd.c.j2", ())
 FIR_TRAIN = Kernel("fir_train", _T + "fir_train.c.j2", ())
+SIGNAL_INPUT = Kernel("bwd_signal_input", _T + "signal.c.j2", ("index", "taps"))
+SIGNAL_KERNEL = Kernel("bwd_signal_kernel", _T + "signal.c.j2", ("index",))
 KERNELS = (CONV_INPUT, CONV_WEIGHTS, CONV_INPUT_DSP, CONV_WEIGHTS_DSP, CONV_BIAS, MAX_POOL,
-           AVG_POOL, SGD, FIR_TRAIN)
+           AVG_POOL, SGD, FIR_TRAIN, SIGNAL_INPUT, SIGNAL_KERNEL)
 WEIGHTS_BLOCK = 32  # output positions per block of bwd_conv_weights_dsp
 Q_LIMIT = 1 << 62  # (2*qmax + 1) * D must stay below this for the 64-bit format rule
 
@@ -252,6 +259,17 @@ def _fir_plan(ctx: LayerContext) -> KernelPlan:
     return FIR_TRAIN.plan(_acc_scratch("int64_t", layer.taps) + 2 * layer.outputs, k)
 
 
+def _signal_plan(ctx: LayerContext) -> KernelPlan:
+    layer = ctx.layer
+    m, n = layer.layer.input_length, layer.layer.kernel.size
+    acc = _acc_ctype(layer.acc_terms())
+    n_acc = m if layer.part == "input" else n
+    k = GradContext(acc_ctype=acc, n_acc=n_acc, x_count=m if layer.part == "kernel" else 0,
+                    **_grad_constants(layer, 1))
+    scratch = _acc_scratch(acc, n_acc) + 4 * (m + n - 1)  # + the full-length g (int32)
+    return (SIGNAL_INPUT if layer.part == "input" else SIGNAL_KERNEL).plan(scratch, k)
+
+
 def select(ctx: LayerContext) -> KernelPlan | None:
     """The kernel of a backward layer (``ctx.op`` in OPS), None for every other op."""
     if ctx.op == "conv_backward":
@@ -262,4 +280,6 @@ def select(ctx: LayerContext) -> KernelPlan | None:
         return _sgd_plan(ctx)
     if ctx.op == "fir_train_step":
         return _fir_plan(ctx)
+    if ctx.op == "signal_backward":
+        return _signal_plan(ctx)
     return None
