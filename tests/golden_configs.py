@@ -24,6 +24,7 @@ from edgeconv.backprop import (
     SGDUpdate,
     SignalBackward,
 )
+from edgeconv.codegen.kernels import backward as backward_kernels
 from edgeconv.codegen.kernels import generic
 from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
 from edgeconv.signal import SignalFilter
@@ -545,21 +546,29 @@ def golden_cases(n_random: int = 150, n_fast: int = 120) -> list[GoldenCase]:
 
 
 def uses_fast_kernel(case: GoldenCase, cpu: str) -> bool:
-    """True when codegen gives ``case`` one of ``cpu``'s fast kernels."""
+    """True when codegen gives ``case`` one of ``cpu``'s fast kernels (not a generic
+    kernel, not a backward one)."""
     planned = codegen.plan_layers([case.layer], strategy=case.strategy, cpu=cpu)[0]
-    return planned.plan.kernel not in generic.KERNELS
+    return planned.plan.kernel not in generic.KERNELS \
+        and planned.plan.kernel not in backward_kernels.KERNELS
 
 
 def select_for(cases: list[GoldenCase], ram_bytes: int, cpu: str,
                limit: int) -> list[GoldenCase]:
     """A subset for a small target: cases whose input, output and scratch each fit a
     third of ``ram_bytes`` (the harness sizes each buffer for the largest layer). Every
-    case that runs one of ``cpu``'s fast kernels is in; ``limit`` more are spread evenly
-    over the rest so every family stays represented."""
+    case that runs one of ``cpu``'s fast kernels is in, and every backward case (each
+    backward kernel then runs on every board); ``limit`` minus the backward cases more
+    are spread evenly over the rest so every family stays represented (the total, and
+    so the flash image, stays as without the backward cases)."""
     fitting = [c for c in cases if max(c.buffer_bytes(cpu)) * 3 <= ram_bytes]
     fast = [c for c in fitting if uses_fast_kernel(c, cpu)]
-    rest = [c for c in fitting if c not in fast]
-    if len(rest) > limit:
+    back = [c for c in fitting if c.family == "backward"]
+    rest = [c for c in fitting if c not in fast and c not in back]
+    limit = max(limit - len(back), 0)
+    if limit == 0:
+        rest = []
+    elif len(rest) > limit:
         step = len(rest) / limit
         rest = [rest[int(i * step)] for i in range(limit)]
-    return fast + rest
+    return fast + back + rest
