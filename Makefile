@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # `make test`: the whole suite (its native golden build uses cc), the golden suite again
 # as a clang build (also under ASan/UBSan), then on these emulated boards over pyserial
-# (mps2-an385 runs Cortex-M0 code).
+# (mps2-an385 runs Cortex-M0 code, then its own Cortex-M3; an500 is a Cortex-M7, an505 a
+# Cortex-M33).
 BOARDS := qemu:mps2-an386 qemu:mps2-an385:cortex-m0 qemu:microbit qemu:mps3-an547 \
-          qemu:netduinoplus2
+          qemu:netduinoplus2 qemu:mps2-an385 qemu:mps2-an500 qemu:mps2-an505
 
 .PHONY: demo test lint sysdeps bench bench-table clean
 

@@ -9,8 +9,17 @@ __version__ = "0.1.0"
 
 from edgeconv import fixedpoint, grad, signal  # noqa: F401  (public submodules)
 from edgeconv.im2col import col2im, im2col
-from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
+from edgeconv.layers import (
+    AvgPool2D,
+    Conv1D,
+    Conv2D,
+    DepthwiseConv2D,
+    FullyConnected,
+    MaxPool2D,
+)
+from edgeconv.model import Model, load
 
 __all__ = [
-    "AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "MaxPool2D", "col2im", "im2col",
+    "AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "FullyConnected", "MaxPool2D",
+    "Model", "col2im", "im2col", "load",
 ]

@@ -1,23 +1,42 @@
-"""``edgeconv`` command line: ``verify`` generated layers on a target (and ``bench``)."""
+"""The ``edgeconv`` command: generate C for layers or a .tflite model, verify it bit for bit
+on a target, benchmark it, check the reference model against TFLite, run the demo.
+
+Every user error prints one line on stderr naming what was wrong and exits with 2; a
+mismatch between the board and the reference model exits with 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import importlib.util
+import json
 import runpy
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 LAYER_SETS = ("seed", "bench")
+OPTS = ("O0", "O1", "O2", "O3", "Os")
 
+
+class UserError(ValueError):
+    """A mistake in the command line or its inputs: one line, exit code 2."""
+
+
+# ----------------------------------------------------------------------------- inputs
 
 def load_layers(source: str) -> list:
-    """Layers from ``seed``/``bench`` (benchmark layers L1-L7) or from a Python file that
-    defines ``LAYERS`` (a list) or ``layers()`` (returning one)."""
-    if source in LAYER_SETS:
+    """Layers from ``seed`` (the seed's 1-D filters and its 5x5x3 conv), ``bench`` (the
+    benchmark layers L1-L7) or a Python file that defines ``LAYERS`` (a list) or
+    ``layers()`` (returning one)."""
+    if source == "seed":
+        from edgeconv.demo import seed_layers
+
+        return seed_layers(with_bench=False)
+    if source == "bench":
         from edgeconv.bench import benchmark_layers
 
         return list(benchmark_layers().values())
@@ -31,25 +50,67 @@ def load_layers(source: str) -> list:
         layers = namespace["layers"]()
     else:
         raise ValueError(f"--layers {source!r}: the file defines neither LAYERS nor layers()")
+    return _checked_layers(source, layers)
+
+
+def _checked_layers(source: str, layers) -> list:
+    """``layers`` as a list, ValueError unless it is a non-empty list or tuple of layers."""
+    from edgeconv.layers._base import WindowLayer
+    from edgeconv.signal import SignalFilter
+
+    if not isinstance(layers, (list, tuple)):
+        raise ValueError(f"--layers {source!r}: LAYERS (or layers()) is a "
+                         f"{type(layers).__name__}, must be a list of edgeconv layers")
+    if not layers:
+        raise ValueError(f"--layers {source!r}: the list of layers is empty")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, (WindowLayer, SignalFilter)):
+            raise ValueError(f"--layers {source!r}: item {i} is a {type(layer).__name__} "
+                             f"({layer!r:.40}), must be an edgeconv layer (Conv2D, "
+                             "DepthwiseConv2D, Conv1D, MaxPool2D, AvgPool2D, SignalFilter)")
     return list(layers)
 
 
-def _random_input(layer, seed: int) -> np.ndarray:
-    info = np.iinfo(layer.activation_dtype)
-    rng = np.random.default_rng(seed)
-    return rng.integers(info.min, info.max, size=layer.input_shape, endpoint=True,
-                        dtype=layer.activation_dtype)
+def is_model_path(source: str | None) -> bool:
+    """Whether ``source`` names a .tflite file."""
+    return source is not None and source.lower().endswith(".tflite")
 
+
+def load_model(path: str):
+    """The model in ``path``; ValueError naming the file when it cannot be read."""
+    import edgeconv
+
+    if not Path(path).is_file():
+        raise ValueError(f"model {path!r}: no such file")
+    try:
+        return edgeconv.load(path)
+    except ValueError as exc:
+        raise ValueError(f"model {path!r}: {exc}") from None
+    except Exception as exc:  # a corrupt flatbuffer raises whatever the parser hits
+        raise ValueError(f"model {path!r}: not a readable .tflite file "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def _random_input(shape: tuple[int, ...], dtype: Any, seed: int) -> np.ndarray:
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(seed)
+    return rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- verify
 
 def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
-           icount: bool = False, out=sys.stdout) -> int:
+           icount: bool = False, opt: str | None = None, out=sys.stdout,
+           rows: list | None = None) -> int:
     """Runs every layer on ``target``, compares with the reference model, prints a table;
-    returns the number of layers with a mismatch."""
+    returns the number of layers with a mismatch (``rows`` collects them as dicts)."""
     import edgeconv.targets
 
     options: dict = {"cpu": cpu} if cpu else {}
     if icount:
         options["icount"] = True
+    if opt:
+        options["opt"] = opt
     if not target.startswith("serial:"):
         layers, skipped = edgeconv.targets.fitting_layers(target, layers)
         if skipped:
@@ -66,7 +127,7 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
               f"layer hash {session.hello.layer_hash}", file=out)
         print(header, file=out)
         for layer in layers:
-            x = _random_input(layer, seed)
+            x = _random_input(layer.input_shape, layer.activation_dtype, seed)
             want = layer(x)
             got = session.run(layer.name, x)
             diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
@@ -76,47 +137,281 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
                 f"{session.last_count:,} {session.count_unit}"
             print(f"{layer.name:<{width}} {want.size:>9} {bad:>10} {int(diff.max()):>9} "
                   f"{count:>22}", file=out)
+            if rows is not None:
+                rows.append({"layer": layer.name, "elements": int(want.size),
+                             "mismatches": bad, "count": session.last_count,
+                             "count_unit": session.count_unit})
     print(f"{len(layers) - failures}/{len(layers)} layers bit-exact", file=out)
     return failures
 
 
-def _bench_available() -> bool:
-    return importlib.util.find_spec("edgeconv.bench.target") is not None
+def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
+                 opt: str | None = None, out=sys.stdout, doc: dict | None = None) -> int:
+    """Runs a model's network on ``target``: the whole ``net_run`` on a random input, then
+    every node on its own; prints a table per node and the totals; returns the number of
+    mismatching nodes (whole network included). ``doc`` collects the figures."""
+    import edgeconv.targets
+    from edgeconv.codegen import Network, plan_layers
+
+    net = Network(model)
+    options: dict = {"cpu": cpu} if cpu else {}
+    if opt:
+        options["opt"] = opt
+    if not target.startswith("serial:"):
+        _check_fits(target, net, cpu)
+    planned = {p.ctx.name: p for p in plan_layers([net], cpu=cpu or _target_cpu(target))}
+    x = _random_input(net.input_shape, net.activation_dtype, seed)
+    with edgeconv.targets.open(target, net, **options) as session:
+        y = session.run(x)
+        whole_bad = int(np.count_nonzero(y != net(x)))
+        total, unit = session.last_count, session.count_unit
+        nodes = session.trace(x)
+        print(f"{target}: {session.hello.board} {session.hello.cpu}, "
+              f"{len(net.steps)} ops, layer hash {session.hello.layer_hash}", file=out)
+    arena = planned[net.name].plan.scratch_bytes
+    print(f"{'node':<16} {'op':<18} {'output':<14} {'kernel':<13} {'MACs':>10} "
+          f"{'count':>12} {'scratch B':>9} bit-exact", file=out)
+    rows = []
+    for n in nodes:
+        p = planned[n.layer]
+        print(f"{n.layer:<16} {n.opcode:<18} {'x'.join(map(str, n.output_shape)):<14} "
+              f"{p.plan.strategy:<13} {n.macs or 0:>10,} "
+              f"{'-' if n.count is None else f'{n.count:,}':>12} "
+              f"{p.plan.scratch_bytes:>9} {'yes' if n.bit_exact else f'NO ({n.mismatches})'}",
+              file=out)
+        rows.append({"node": n.layer, "op": n.opcode, "output_shape": list(n.output_shape),
+                     "kernel": p.plan.strategy, "macs": n.macs, "count": n.count,
+                     "scratch_bytes": p.plan.scratch_bytes, "mismatches": n.mismatches})
+    macs = net.macs()
+    per_mac = f", {total / macs:.2f} {unit}/MAC" if total and macs else ""
+    print(f"whole network: {'bit-exact' if not whole_bad else f'{whole_bad} mismatches'}, "
+          f"{'-' if total is None else f'{total:,}'} {unit or ''} per inference{per_mac}, "
+          f"{macs:,} MACs, arena {arena:,} B", file=out)
+    if doc is not None:
+        doc.update(target=target, board=session.hello.board, cpu=session.hello.cpu,
+                   count=total, count_unit=unit, macs=macs, arena_bytes=arena,
+                   mismatches=whole_bad, nodes=rows)
+    return (whole_bad > 0) + sum(not n.bit_exact for n in nodes)
+
+
+def _target_cpu(target: str) -> str:
+    from edgeconv.targets import parse_spec
+
+    spec = parse_spec(target)
+    return spec.cpu or "generic"
+
+
+def _check_fits(target: str, net, cpu: str | None) -> None:
+    """ValueError in one line when the network's buffers exceed the board's RAM."""
+    from edgeconv.targets import buffer_bytes, limits
+
+    lim = limits(target)
+    need = buffer_bytes(net, cpu or lim.cpu)
+    if sum(need) > lim.ram_bytes:
+        raise ValueError(f"model does not fit {target}: the firmware needs {sum(need):,} B "
+                         f"(largest input {need[0]:,}, output {need[1]:,}, arena/scratch "
+                         f"{need[2]:,}), {lim.board} leaves {lim.ram_bytes:,} B")
+
+
+# ----------------------------------------------------------------------------- commands
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from edgeconv import codegen
+
+    source = load_model(args.source) if is_model_path(args.source) \
+        else load_layers(args.source)
+    prefix = args.prefix or ("net" if is_model_path(args.source) else "edgeconv_net")
+    gen = codegen.generate(source, args.output, prefix, cpu=args.cpu, registry=args.registry)
+    doc = {"header": str(gen.header), "source": str(gen.source), "hash": gen.hash,
+           "layers": [{"name": i.name, "op": i.op, "strategy": i.strategy,
+                       "scratch_bytes": i.scratch_bytes} for i in gen.layers]}
+    if args.json:
+        _write_json(args.json, doc)
+    else:
+        for path in gen.sources + (gen.header,):
+            print(path)
+        for i in gen.layers:
+            print(f"  {i.name}: {i.op}, {i.strategy}, scratch {i.scratch_bytes} B")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    source = args.source or args.layers
+    out = sys.stderr if args.json else sys.stdout
+    if is_model_path(source):
+        doc: dict = {}
+        failures = verify_model(args.target, load_model(source), seed=args.seed, cpu=args.cpu,
+                                opt=args.opt, out=out, doc=doc)
+    else:
+        rows: list = []
+        failures = verify(args.target, load_layers(source), seed=args.seed, cpu=args.cpu,
+                          icount=args.icount, opt=args.opt, out=out, rows=rows)
+        doc = {"target": args.target, "layers": rows}
+    if args.json:
+        _write_json(args.json, doc)
+    return 1 if failures else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        raise UserError("check needs the LiteRT interpreter: pip install ai-edge-litert")
+    from edgeconv.model import compare_with_tflite, first_difference
+
+    model = load_model(args.model)
+    results = compare_with_tflite(args.model, seed=args.seed, model=model)
+    first = first_difference(results)
+    doc = {"model": args.model, "tensors": len(results),
+           "bit_exact": first is None,
+           "first_difference": None if first is None else first.name}
+    out = sys.stderr if args.json else sys.stdout
+    if first is None:
+        print(f"{args.model}: {len(results)} tensors, every element equal to the LiteRT "
+              "interpreter (BUILTIN_REF)", file=out)
+    else:
+        print(f"{args.model}: first differing tensor {first.name!r}: {first}", file=out)
+    if args.json:
+        _write_json(args.json, doc)
+    return 0 if first is None else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edgeconv import demo
+
+    return demo.main(sum((["--target", t] for t in args.target or []), []))
+
+
+def _write_json(path: str, doc: dict) -> None:
+    text = json.dumps(doc, indent=2, default=lambda v: v.tolist() if hasattr(v, "tolist")
+                      else str(v)) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+    else:
+        Path(path).write_text(text)
+
+
+# ----------------------------------------------------------------------------- parser
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, examples kept as written."""
+
+
+def _boards_help() -> str:
+    from edgeconv.targets.boards import BOARDS
+
+    return ", ".join(f"qemu:{b.name} ({b.cpu})" for b in BOARDS.values() if b.machine)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from edgeconv import __version__
+    from edgeconv.codegen.cpus import CPU_NAMES
+
+    parser = argparse.ArgumentParser(
+        prog="edgeconv", formatter_class=_Formatter,
+        description="Fixed-point convolution for microcontrollers: bit-exact reference, "
+                    "generated C, proof on the board.",
+        epilog="examples:\n"
+               "  edgeconv generate model.tflite -o out/ --cpu cortex-m4\n"
+               "  edgeconv verify model.tflite --target qemu:mps2-an386\n"
+               "  edgeconv verify --layers bench --target native\n"
+               "  edgeconv bench --target qemu:mps2-an386 --layers L2,L7\n"
+               "  edgeconv check model.tflite\n"
+               "run 'edgeconv COMMAND --help' for a command's options")
+    parser.add_argument("--version", action="version", version=f"edgeconv {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    targets_help = f"native, serial:<port>[@baud], or {_boards_help()}"
+
+    g = sub.add_parser("generate", formatter_class=_Formatter,
+                       help="write C for a .tflite model or a layer set",
+                       description="Write <prefix>.h and <prefix>.c: one function per layer "
+                                   "(a model: one per node and <prefix>_run over one arena).",
+                       epilog="examples:\n"
+                              "  edgeconv generate model.tflite -o out/ --cpu cortex-m4\n"
+                              "  edgeconv generate bench -o gen/ --cpu cortex-m55 --registry")
+    g.add_argument("source", help="a .tflite model, seed, bench, or a .py file with LAYERS")
+    g.add_argument("-o", "--output", required=True, help="output folder")
+    g.add_argument("--cpu", default="generic", choices=CPU_NAMES, help="CPU to generate for")
+    g.add_argument("--prefix", help="file and symbol prefix (default: net for a model, "
+                                    "edgeconv_net for layers)")
+    g.add_argument("--registry", action="store_true",
+                   help="also write the firmware harness's layer table")
+    g.add_argument("--json", metavar="PATH", help="write what was generated as JSON "
+                                                   "('-' for stdout)")
+    g.set_defaults(run=cmd_generate)
+
+    v = sub.add_parser("verify", formatter_class=_Formatter,
+                       help="run generated code on a target and compare bit for bit",
+                       description="Build the firmware for the target, run every layer (a "
+                                   "model: the whole network, then node by node) on random "
+                                   "input and compare each element with the reference model.",
+                       epilog="examples:\n"
+                              "  edgeconv verify model.tflite --target qemu:mps2-an386\n"
+                              "  edgeconv verify --layers bench --target qemu:mps3-an547\n"
+                              "  edgeconv verify --layers my_layers.py --target native\n"
+                              "  edgeconv verify --target serial:/dev/ttyACM0@115200\n"
+                              "counts: instructions under QEMU (-icount), cycles from DWT "
+                              "or SysTick on a board, ns natively; the README's tables are "
+                              "-O3 builds")
+    v.add_argument("source", nargs="?", help="a .tflite model (else --layers)")
+    v.add_argument("--layers", default="bench",
+                   help="seed | bench (layers L1-L7) | a .py file defining LAYERS")
+    v.add_argument("--target", default="native", help=targets_help)
+    v.add_argument("--cpu", choices=CPU_NAMES, help="CPU override (qemu:mps2-an385 also runs "
+                                                    "cortex-m0 code)")
+    v.add_argument("--opt", default="O3", choices=OPTS, help="firmware optimisation level")
+    v.add_argument("--seed", type=int, default=0, help="random input seed")
+    v.add_argument("--icount", action="store_true",
+                   help="serial: the device is a QEMU run with -icount shift=3 (counts in "
+                        "instructions)")
+    v.add_argument("--json", metavar="PATH", help="also write the results as JSON "
+                                                   "('-' for stdout; the table goes to stderr)")
+    v.set_defaults(run=cmd_verify)
+
+    b = sub.add_parser("bench", formatter_class=_Formatter, add_help=False,
+                       help="instructions, flash, scratch and stack of the benchmark layers "
+                            "on an emulated board ('edgeconv bench --help')")
+    b.set_defaults(run=None)
+
+    c = sub.add_parser("check", formatter_class=_Formatter,
+                       help="the reference model against the LiteRT interpreter, tensor by "
+                            "tensor",
+                       description="Run a .tflite model in edgeconv's reference model and in "
+                                   "the LiteRT interpreter (reference kernels) and compare "
+                                   "every intermediate tensor.",
+                       epilog="example:\n  edgeconv check model.tflite --seed 3")
+    c.add_argument("model", help="a .tflite file")
+    c.add_argument("--seed", type=int, default=0, help="random input seed")
+    c.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    c.set_defaults(run=cmd_check)
+
+    d = sub.add_parser("demo", formatter_class=_Formatter,
+                       help="the seed's examples through the reference, generated C and an "
+                            "emulated board (make demo)",
+                       epilog="example:\n  edgeconv demo --target qemu:mps3-an547\n"
+                              "learning on the board (a FIR filter trained by fixed-point SGD):\n"
+                              "  edgeconv demo train [--target qemu:mps2-an386] [--epochs N]")
+    d.add_argument("--target", action="append", help="targets to verify on (default: native "
+                                                     "and qemu:mps2-an386)")
+    d.set_defaults(run=cmd_demo)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``edgeconv`` command."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"] and _bench_available():
-        return importlib.import_module("edgeconv.bench.target").main(argv[1:])
+    if argv[:1] == ["bench"]:
+        try:
+            return importlib.import_module("edgeconv.bench.target").main(argv[1:])
+        except (ValueError, RuntimeError) as exc:  # user errors: bad --target, --opt...
+            print(f"edgeconv bench: {exc}", file=sys.stderr)
+            return 2
     if argv[:2] == ["demo", "train"]:  # learning a FIR filter on a target (issue 9, 4a)
         return importlib.import_module("edgeconv.demo_train").main(argv[2:])
-    parser = argparse.ArgumentParser(prog="edgeconv")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("verify", help="run layers on a target and compare bit for bit")
-    p.add_argument("--target", default="native",
-                   help="native, qemu:<board>[:<cpu>] or serial:<port>[@baud]")
-    p.add_argument("--layers", default="bench",
-                   help="seed | bench (benchmark layers L1-L7) | a .py file with LAYERS")
-    p.add_argument("--cpu", help="cpu override (qemu:mps2-an385 also runs cortex-m0 code)")
-    p.add_argument("--seed", type=int, default=0, help="input random seed")
-    p.add_argument("--icount", action="store_true",
-                   help="serial: the device is a QEMU run with -icount shift=3 (counts in "
-                        "instructions)")
-    if _bench_available():
-        sub.add_parser("bench", help="benchmark layers on a target (edgeconv.bench.target)")
-    sub.add_parser("demo", help="demo train [--target T]: learn a FIR filter on the board "
-                                "(edgeconv.demo_train)")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        parser.error("demo: the demo is 'edgeconv demo train [--target T] [--epochs N]'")
+    args = build_parser().parse_args(argv)
     try:
-        failures = verify(args.target, load_layers(args.layers), seed=args.seed, cpu=args.cpu,
-                          icount=args.icount)
-    except (ValueError, RuntimeError) as exc:
-        print(f"edgeconv verify: {exc}", file=sys.stderr)
+        return args.run(args)
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"edgeconv {args.command}: {exc}".splitlines()[0], file=sys.stderr)
         return 2
-    return 1 if failures else 0
 
 
 if __name__ == "__main__":

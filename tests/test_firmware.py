@@ -22,12 +22,15 @@ ARM_BUILDS = [
     ("mps2-an385", "cortex-m3", 0x20400000),
     ("mps2-an385", "cortex-m0", 0x20400000),
     ("mps2-an386", "cortex-m4", 0x20400000),
+    ("mps2-an500", "cortex-m7", 0x20400000),
+    ("mps2-an505", "cortex-m33", 0x38400000),
     ("mps3-an547", "cortex-m55", 0x20080000),
     ("netduinoplus2", "cortex-m4", 0x20020000),
     ("microbit", "cortex-m0", 0x20004000),
 ]
 QEMU_SPECS = ["qemu:mps2-an385", "qemu:mps2-an385:cortex-m0", "qemu:mps2-an386",
-              "qemu:mps3-an547", "qemu:netduinoplus2", "qemu:microbit"]
+              "qemu:mps2-an500", "qemu:mps2-an505", "qemu:mps3-an547", "qemu:netduinoplus2",
+              "qemu:microbit"]
 
 
 @pytest.mark.parametrize("board,cpu,stack_top", ARM_BUILDS,
@@ -43,6 +46,7 @@ def test_plain_make_builds_a_bootable_image(tmp_path, board, cpu, stack_top):
     flags = subprocess.run(["arm-none-eabi-readelf", "-A", str(tmp_path / "firmware.elf")],
                            check=True, capture_output=True, text=True).stdout
     arch = {"cortex-m0": "v6S-M", "cortex-m3": "v7", "cortex-m4": "v7E-M",
+            "cortex-m7": "v7E-M", "cortex-m33": "v8-M.mainline",
             "cortex-m55": "v8.1-M.mainline"}[cpu]
     assert f"Tag_CPU_arch: {arch}" in flags
 
@@ -123,7 +127,8 @@ def test_unknown_message_is_answered(qemu_session):
 
 
 @pytest.mark.parametrize("spec,cfsr", [("qemu:mps2-an386", 0x10000), ("qemu:mps3-an547", 0x10000),
-                                       ("qemu:microbit", None)])
+                                       ("qemu:mps2-an500", 0x10000),
+                                       ("qemu:mps2-an505", 0x10000), ("qemu:microbit", None)])
 def test_hardfault_is_reported_and_qemu_exits(spec, cfsr):
     session = open_fixture(spec)
     with pytest.raises(DeviceFaultError, match="HardFault") as exc:

@@ -242,7 +242,7 @@ def test_logistic_from_quantization_rejects(kwargs, match) -> None:
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({}, r"lut=None: int8 logistic needs lut"),
     ({"lut": np.zeros(255, np.int8)}, r"lut: shape \(255,\) not allowed, must be \(256,\)"),
-    ({"lut": np.zeros(256, np.int16)}, r"lut: dtype int16 not allowed, must be int8"),
+    ({"lut": np.full(256, 300, np.int16)}, r"lut \(int8\): value 300 out of range"),
     ({"lut": np.zeros(256, np.int8), "input_multiplier": 3},
      r"input_multiplier=3, input_left_shift=None: int8 logistic takes a lut only"),
     ({"activation_dtype": np.int16, "input_multiplier": 70000, "input_left_shift": 0},

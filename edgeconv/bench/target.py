@@ -1,4 +1,4 @@
-"""On-target benchmark: instructions, flash, scratch and stack of generated layers.
+"""On-target benchmark: instructions, estimated cycles, flash, scratch and stack of layers.
 
 ``python -m edgeconv.bench.target --target qemu:mps2-an386`` (also reached as
 ``edgeconv bench``) generates the benchmark layers L1-L7 for the target's CPU, links them
@@ -7,7 +7,10 @@ input, and runs it under QEMU with ``-icount shift=3``: the FPGAIO counter then 
 every 5 instructions.  The image first times a loop of known length (calibration, checked
 to within 10 instructions) and checks every output element against the reference model.
 Flash per layer is measured from the ELF with ``arm-none-eabi-nm --size-sort -S`` by the
-layer's symbol prefix; peak stack by stack painting on the device.
+layer's symbol prefix; peak stack by stack painting on the device.  Cycles are estimated by
+a second run of the same image with an executed-instruction trace and the CPU's timing
+table (:mod:`edgeconv.bench.cycles`, which says what the model covers and what not);
+``--no-cycles`` skips it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from edgeconv.bench import cycles as cycle_model
 from edgeconv.bench.layers import benchmark_input, benchmark_layers
 from edgeconv.codegen.cpus import cpu as cpu_named
 from edgeconv.resources import templates_dir
@@ -36,6 +40,10 @@ __all__ = ["BOARDS", "LayerResult", "build", "flash_bytes", "main", "run"]
 OPTS = ("O3", "Os")
 CALIB_N = 20000  # calibration loop iterations: 2 * n + 1 instructions
 CALIB_TOLERANCE = 10  # instructions
+# The trace counts from the layer's call instruction to its return, the counter between
+# two reads less the cost of two back-to-back reads: a few instructions of argument set-up
+# apart at most.
+TRACE_TOLERANCE = 16  # instructions
 PAINT_WORDS = 2048  # stack painted below main's frame (8 KiB)
 
 # CMSIS-NN 7.0 anchor figures (same compiler, flags and counting, -O3): instructions/MAC.
@@ -49,6 +57,19 @@ ANCHOR_IPM = {
     "L7": {"cortex-m4": 15.05, "cortex-m0": 27.13, "cortex-m55": 6.55},
 }
 ANCHOR_SCRATCH = {"L1": 112, "L2": 1152, "L5": 160, "L6": 1152}  # bytes; others not given
+# CMSIS-NN 7.0 estimated cycles/MAC (issue 13): the same build (compiler, flags, -O3, layer
+# parameters, outputs bit-exact) counted by an independent re-count that logged one line per
+# executed instruction and applied the Cortex-M4 TRM timings (load pipelining, LDM/LDRD
+# 1 + N, multiplies 1) with 0 flash wait states and 2-cycle taken branches: the defaults of
+# edgeconv.bench.cycles, which the markdown table compares them with.
+ANCHOR_CPM = {
+    "L1": {"cortex-m4": 6.28}, "L2": {"cortex-m4": 2.35}, "L3": {"cortex-m4": 2.47},
+    "L4": {"cortex-m4": 10.49}, "L5": {"cortex-m4": 4.47}, "L6": {"cortex-m4": 2.93},
+    "L7": {"cortex-m4": 22.21},
+}
+# CMSIS-NN 7.0 flash of L2 on M4 from the same re-count, about 12,850 B: 3.2 KB of code,
+# 9,216 B of int8 weights and the per-channel tables.
+ANCHOR_FLASH = {"L2": {"cortex-m4": 12850}}
 
 
 @dataclass(frozen=True)
@@ -63,11 +84,18 @@ class LayerResult:
     scratch_bytes: int
     stack_bytes: int
     mismatches: int
+    cycles: int | None = None
+    cycles_by_kind: dict[str, int] | None = None  # cycles split by instruction class
 
     @property
     def per_mac(self) -> float:
         """Instructions per multiply-accumulate."""
         return self.instructions / self.macs
+
+    @property
+    def cycles_per_mac(self) -> float | None:
+        """Estimated cycles per multiply-accumulate (None when not estimated)."""
+        return None if self.cycles is None else self.cycles / self.macs
 
 
 def _board(target: str) -> tuple[Board, str]:
@@ -107,11 +135,16 @@ def _render_main(layers: list[Any], infos: list[Any], prefix: str, board: Board,
         prefix=prefix, layers=items, counter_addr=hex(board.counter_addr),
         scratch_words=words[0], output_words=words[1], calib_n=CALIB_N,
         paint_words=PAINT_WORDS))
+    (out / "link.ld").write_text(link_script(board))
+
+
+def link_script(board: Board) -> str:
+    """The benchmark image's linker script for ``board``'s memory map."""
     link = (templates_dir() / "bench" / "link.ld.in").read_text()
     for key, (origin, length) in (("FLASH", board.flash), ("RAM", board.ram)):
         link = (link.replace(f"@{key}_ORIGIN@", hex(origin))
                 .replace(f"@{key}_LENGTH@", hex(length)).replace(f"@{key}@", key))
-    (out / "link.ld").write_text(link)
+    return link
 
 
 def compile_flags(cpu: str, opt: str) -> list[str]:
@@ -193,13 +226,22 @@ def instructions_per_tick(text: str, board: Board) -> Fraction:
 
 
 def run(layers: list[Any], target: str = "qemu:mps2-an386", opt: str = "O3", *,
-        fast: bool = True) -> list[LayerResult]:
-    """Build and run the benchmark; every output is checked against the reference."""
+        fast: bool = True, timing: cycle_model.Timing | None = None,
+        flash_data: bool = False) -> list[LayerResult]:
+    """Build and run the benchmark; every output is checked against the reference.
+
+    With a ``timing`` table (:func:`edgeconv.bench.cycles.timing`) the image runs a second
+    time under an instruction trace and each layer gets its estimated ``cycles``; the
+    trace's instruction count must agree with the counter's.  ``flash_data``: data reads
+    from the board's flash (weights, tables) pay the wait states too (a slower trace)."""
     board, _ = _board(target)
     with tempfile.TemporaryDirectory(prefix="edgeconv-bench-") as tmp:
         elf, infos = build(layers, target, opt, Path(tmp), fast=fast)
         sizes = flash_bytes(elf, [i.name for i in infos])
         text = run_image(elf, board.machine)
+        calls = (cycle_model.call_cycles(elf, board.machine, [i.name for i in infos], timing,
+                                         flash=board.flash if flash_data else None)
+                 if timing is not None else {})
     per_tick = instructions_per_tick(text, board)
     empty = _fields(text, "empty")["ticks"]
     results = []
@@ -207,40 +249,70 @@ def run(layers: list[Any], target: str = "qemu:mps2-an386", opt: str = "O3", *,
         f = _fields(text, f"layer {info.name}")
         if f["rc"] != 0:
             raise RuntimeError(f"layer {info.name} returned {f['rc']}")
+        instructions = round((f["ticks"] - empty) * per_tick)
+        call = calls.get(info.name)
+        if call is not None and (call.calls != 1 or abs(call.instructions - instructions)
+                                 > TRACE_TOLERANCE + per_tick):
+            raise RuntimeError(f"layer {info.name}: the trace saw {call.calls} call(s) of "
+                               f"{call.instructions} instructions, the counter "
+                               f"{instructions} instructions")
         results.append(LayerResult(info.name, info.strategy, int(layer.macs()),
-                                   round((f["ticks"] - empty) * per_tick), sizes[info.name],
-                                   info.scratch_bytes, f["stack"], f["mismatches"]))
+                                   instructions, sizes[info.name], info.scratch_bytes,
+                                   f["stack"], f["mismatches"],
+                                   None if call is None else call.cycles,
+                                   None if call is None else call.by_kind))
     return results
 
 
 def text_table(results: list[LayerResult]) -> str:
     """Plain-text table of the results."""
     head = (f"{'layer':<6} {'strategy':<14} {'MACs':>9} {'instr':>10} {'instr/MAC':>9} "
-            f"{'flash B':>8} {'scratch B':>9} {'stack B':>7} {'mismatch':>8}")
-    rows = [head] + [
-        f"{r.name:<6} {r.strategy:<14} {r.macs:>9} {r.instructions:>10} {r.per_mac:>9.2f} "
-        f"{r.flash_bytes:>8} {r.scratch_bytes:>9} {r.stack_bytes:>7} {r.mismatches:>8}"
-        for r in results]
+            f"{'cycles':>10} {'cyc/MAC':>8} {'flash B':>8} {'scratch B':>9} {'stack B':>7} "
+            f"{'mismatch':>8}")
+    rows = [head]
+    for r in results:
+        cyc = ("-", "-") if r.cycles is None else (str(r.cycles), f"{r.cycles_per_mac:.2f}")
+        rows.append(f"{r.name:<6} {r.strategy:<14} {r.macs:>9} {r.instructions:>10} "
+                    f"{r.per_mac:>9.2f} {cyc[0]:>10} {cyc[1]:>8} {r.flash_bytes:>8} "
+                    f"{r.scratch_bytes:>9} {r.stack_bytes:>7} {r.mismatches:>8}")
     return "\n".join(rows)
 
 
-def markdown_table(runs: dict[str, list[LayerResult]], cpu: str) -> str:
-    """README table: ours (one column per optimisation level) next to CMSIS-NN."""
+def _anchor_cells(ours: float | None, anchor: float | None) -> list[str]:
+    """The CMSIS-NN figure and our ratio to it ("n/a" where either is missing)."""
+    if anchor is None:
+        return ["n/a", "n/a"]
+    return [f"{anchor:.2f}", "n/a" if ours is None else f"{ours / anchor:.2f}x"]
+
+
+def markdown_table(runs: dict[str, list[LayerResult]], cpu: str,
+                   timing: cycle_model.Timing | None = None) -> str:
+    """README table: ours (one column per optimisation level) next to CMSIS-NN.
+
+    Estimated cycles (first optimisation level) appear when the runs have them; CMSIS-NN's
+    cycle figures only under the timing they were estimated with (the defaults)."""
     opts = list(runs)
     first = runs[opts[0]]
+    with_cycles = all(r.cycles is not None for r in first)
+    defaults = timing is not None and timing == cycle_model.TIMINGS.get(timing.cpu)
     head = ["layer (strategy)", "MACs", *[f"ours -{o} instr/MAC" for o in opts],
-            "CMSIS-NN -O3", "ours/CMSIS-NN", f"flash B -{opts[0]}", "scratch B (CMSIS-NN)",
-            f"stack B -{opts[0]}"]
+            "CMSIS-NN -O3", "ours/CMSIS-NN"]
+    if with_cycles:
+        head += [f"ours -{opts[0]} cycles/MAC", "CMSIS-NN cycles/MAC", "cycles ours/CMSIS-NN"]
+    head += [f"flash B -{opts[0]} (CMSIS-NN)", "scratch B (CMSIS-NN)", f"stack B -{opts[0]}"]
     lines = ["| " + " | ".join(head) + " |",
              "|---|" + "---:|" * (len(head) - 1)]
     for i, r in enumerate(first):
-        anchor = ANCHOR_IPM.get(r.name, {}).get(cpu)
         ours = [runs[o][i].per_mac for o in opts]
-        cmsis = f"{anchor:.2f}" if anchor else "n/a"
-        ratio = f"{ours[0] / anchor:.2f}x" if anchor else "n/a"
-        scratch = f"{r.scratch_bytes} ({ANCHOR_SCRATCH.get(r.name, 'n/a')})"
         cells = [f"{r.name} ({r.strategy})", f"{r.macs:,}", *[f"{v:.2f}" for v in ours],
-                 cmsis, ratio, f"{r.flash_bytes:,}", scratch, str(r.stack_bytes)]
+                 *_anchor_cells(ours[0], ANCHOR_IPM.get(r.name, {}).get(cpu))]
+        if with_cycles:
+            anchor = ANCHOR_CPM.get(r.name, {}).get(cpu) if defaults else None
+            cells += [f"{r.cycles_per_mac:.2f}", *_anchor_cells(r.cycles_per_mac, anchor)]
+        flash_anchor = ANCHOR_FLASH.get(r.name, {}).get(cpu)
+        cells += [f"{r.flash_bytes:,} ({f'~{flash_anchor:,}' if flash_anchor else 'n/a'})",
+                  f"{r.scratch_bytes} ({ANCHOR_SCRATCH.get(r.name, 'n/a')})",
+                  str(r.stack_bytes)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -269,25 +341,57 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--markdown", action="store_true",
                         help="print the README table (ours next to CMSIS-NN) instead")
+    parser.add_argument("--no-cycles", action="store_true",
+                        help="skip the instruction trace and the cycle estimate (faster)")
+    parser.add_argument("--flash-wait", type=int, default=None, metavar="N",
+                        help="flash wait states added per non-sequential fetch and literal "
+                             "load (default 0; e.g. 5 for an STM32F4 at 168 MHz, ART off)")
+    parser.add_argument("--flash-data", action="store_true",
+                        help="with --flash-wait: data reads from flash (weights, tables) pay "
+                             "the wait states too (reads registers from the trace: slower)")
+    parser.add_argument("--branch-refill", type=int, default=None, metavar="P",
+                        help="pipeline refill cycles after a taken branch, 1..3 (default: "
+                             "the CPU's table, 1 on M3/M4/M7/M33/M55, 2 on M0)")
+    parser.add_argument("--m0-mul", type=int, default=None, metavar="CYCLES",
+                        help="Cortex-M0 multiplier: 1 (default) or 32 cycles")
     args = parser.parse_args(argv)
     _, cpu = _board(args.target)
     opts = [o.strip() for o in args.opt.split(",") if o.strip()]
     for o in opts:
         if o not in OPTS:
             raise ValueError(f"opt={o!r}: allowed are {', '.join(OPTS)}")
+    if args.no_cycles and ((args.flash_wait, args.branch_refill, args.m0_mul) != (None,) * 3
+                           or args.flash_data):
+        raise ValueError("--no-cycles: --flash-wait, --flash-data, --branch-refill and "
+                         "--m0-mul apply only to the cycle estimate")
+    if args.flash_data and not args.flash_wait:
+        raise ValueError(f"--flash-data needs --flash-wait N with N > 0 (got "
+                         f"{args.flash_wait!r})")
+    timing = None if args.no_cycles else cycle_model.timing(
+        cpu, flash_wait=args.flash_wait, branch_refill=args.branch_refill,
+        mul_cycles=args.m0_mul)
     layers = _select(list(benchmark_layers().values()), args.layers)
-    runs = {o: run(layers, args.target, o, fast=not args.generic) for o in opts}
+    runs = {o: run(layers, args.target, o, fast=not args.generic,
+                   timing=timing if o == opts[0] or not args.markdown else None,
+                   flash_data=args.flash_data)
+            for o in opts}
     bad = [r.name for rs in runs.values() for r in rs if r.mismatches]
     if args.markdown:
-        print(markdown_table(runs, cpu))
+        print(markdown_table(runs, cpu, timing))
     else:
         for o, results in runs.items():
             print(f"{args.target} ({cpu}, -{o})")
             print(text_table(results))
     if args.json:
-        doc = {"target": args.target, "cpu": cpu, "runs": {
-            o: [{**asdict(r), "instructions_per_mac": r.per_mac} for r in rs]
+        doc: dict[str, Any] = {"target": args.target, "cpu": cpu, "runs": {
+            o: [{**asdict(r), "instructions_per_mac": r.per_mac,
+                 "cycles_per_mac": r.cycles_per_mac} for r in rs]
             for o, rs in runs.items()}}
+        if timing is not None:
+            doc["cycle_model"] = {"cpu": timing.cpu, "source": timing.source,
+                                  "flash_wait": timing.flash_wait,
+                                  "flash_data": args.flash_data,
+                                  "branch_refill": timing.branch_refill}
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
     if bad:
         print(f"output mismatches in: {', '.join(sorted(set(bad)))}", file=sys.stderr)

@@ -21,7 +21,7 @@ import jinja2
 import numpy as np
 
 from edgeconv.codegen import kernels
-from edgeconv.codegen.context import LayerContext, layer_context, op_of, quant_facts
+from edgeconv.codegen.context import LayerContext, c_type, layer_context, op_of, quant_facts
 from edgeconv.codegen.cpus import CPU_NAMES as CPUS
 from edgeconv.codegen.cpus import cpu as cpu_named
 from edgeconv.codegen.kernels import generic
@@ -35,6 +35,7 @@ from edgeconv.codegen.names import (
     check_identifier,
     check_layer_names,
 )
+from edgeconv.codegen.network import Network, network_plan
 from edgeconv.codegen.plan import KernelPlan
 from edgeconv.resources import templates_dir
 
@@ -122,22 +123,51 @@ def _forced(strategy: Strategy, names: list[str], ops: list[str]) -> list[str | 
     return forced
 
 
-def plan_layers(layers: Sequence[Any], *, prefix: str = "edgeconv_net", strategy: Strategy = None,
-                scratch_budget: int | None = None, cpu: str = "generic") -> list[_Planned]:
-    """Validate the layers and options and choose a kernel plan for every layer."""
-    budget = _check_options(cpu, scratch_budget)
+def _layer_list(layers: Any, prefix: str) -> list[Any]:
+    """The layers to generate: a model becomes ``Network(model, name=prefix)``, and every
+    network is preceded by its node layers."""
+    if hasattr(layers, "nodes") and hasattr(layers, "tensors"):  # an edgeconv.model.Model
+        layers = [Network(layers, name=prefix)]
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or not layers:
-        raise ValueError(f"layers={layers!r}: allowed is a non-empty sequence of layers")
+        raise ValueError(f"layers={layers!r}: allowed is a non-empty sequence of layers or "
+                         "an edgeconv.Model")
+    out: list[Any] = []
+    for layer in layers:
+        if isinstance(layer, Network):  # its node layers first, once
+            out.extend(node for node in layer.layers if not any(node is o for o in out))
+        out.append(layer)
+    return out
+
+
+def expand_layers(layers: Sequence[Any] | Any, prefix: str = "net") -> list[Any]:
+    """The layers :func:`generate` writes functions for, in registry order: a model
+    becomes ``Network(model, name=prefix)``, every network comes after its node layers."""
+    return _layer_list(layers, prefix)
+
+
+def plan_layers(layers: Sequence[Any] | Any, *, prefix: str = "edgeconv_net",
+                strategy: Strategy = None, scratch_budget: int | None = None,
+                cpu: str = "generic") -> list[_Planned]:
+    """Validate the layers and options and choose a kernel plan for every layer (a model's
+    or network's node layers first, then the network itself over its arena)."""
+    budget = _check_options(cpu, scratch_budget)
+    layers = _layer_list(layers, prefix)
     ops = [op_of(layer) for layer in layers]
     names = check_layer_names([getattr(layer, "name", None) for layer in layers], prefix,
                               SYMBOL_SUFFIXES)
-    planned = []
+    planned: list[_Planned] = []
+    scratch: dict[str, int] = {}
     for layer, name, forced in zip(layers, names, _forced(strategy, names, ops), strict=True):
         ctx = layer_context(layer, name, cpu)
-        # Backward layers have one kernel each: a forced generic strategy does not apply.
-        plan = kernels.select_fast(ctx) if forced is None or ctx.op in kernels.backward.OPS \
-            else None
-        planned.append(_Planned(ctx, plan or generic.select(ctx, forced, budget)))
+        if ctx.op == "network":
+            plan = network_plan(layer, scratch)
+        else:
+            # Backward layers have one kernel each: a forced generic strategy does not apply.
+            plan = kernels.select_fast(ctx) \
+                if forced is None or ctx.op in kernels.backward.OPS else None
+            plan = plan or generic.select(ctx, forced, budget)
+        scratch[name] = plan.scratch_bytes
+        planned.append(_Planned(ctx, plan))
     return planned
 
 
@@ -176,7 +206,8 @@ def _environment() -> jinja2.Environment:
                              lstrip_blocks=True, keep_trailing_newline=True,
                              autoescape=False)
     env.filters.update(c_int=c_int, c_initializer=c_initializer, c_comment=c_comment,
-                       c_string=c_string, c_plus=c_plus)
+                       c_string=c_string, c_plus=c_plus, ctype=c_type,
+                       itemsize=lambda dtype: np.dtype(dtype).itemsize)
     return env
 
 
@@ -207,18 +238,23 @@ def _helpers_used(bodies: list[str]) -> set[str]:
 
 def _info(p: _Planned) -> GeneratedLayer:
     ctx = p.ctx
+    out_dtype = getattr(ctx.layer, "output_dtype", None) or ctx.layer.activation_dtype
     return GeneratedLayer(name=ctx.name, op=ctx.op, strategy=p.plan.strategy,
                           scratch_bytes=p.plan.scratch_bytes, input_count=ctx.input_count,
                           output_count=ctx.output_count,
-                          input_dtype=ctx.in_ctype.removesuffix("_t"),
-                          output_dtype=ctx.out_ctype.removesuffix("_t"),
+                          input_dtype=np.dtype(ctx.layer.activation_dtype).name,
+                          output_dtype=np.dtype(out_dtype).name,
                           input_shape=ctx.input_shape, output_shape=ctx.output_shape)
 
 
-def generate(layers: Sequence[Any], out_dir: str | Path, prefix: str = "edgeconv_net", *,
+def generate(layers: Sequence[Any] | Any, out_dir: str | Path, prefix: str = "edgeconv_net", *,
              strategy: Strategy = None, scratch_budget: int | None = None,
              cpu: str = "generic", registry: bool = False) -> GeneratedCode:
     """Write ``<prefix>.h`` and ``<prefix>.c`` for ``layers`` into ``out_dir``.
+
+    ``layers`` is a sequence of layers (a :class:`~edgeconv.codegen.network.Network` among
+    them brings its node layers and ``<name>_run``), or an ``edgeconv.Model``: then the
+    model becomes one network named ``prefix`` (``<prefix>_run``, ``<PREFIX>_ARENA_BYTES``).
 
     ``strategy``: None (a fast kernel from :mod:`edgeconv.codegen.kernels` if any, else
     the default rule of :mod:`edgeconv.codegen.kernels.generic`), ``'direct'`` or ``'im2col'`` for
@@ -238,7 +274,8 @@ def generate(layers: Sequence[Any], out_dir: str | Path, prefix: str = "edgeconv
         p.ctx.template_vars(), strategy=p.plan.strategy, scratch_bytes=p.plan.scratch_bytes,
         k=p.plan.context) for p in planned]
     common = dict(prefix=prefix, guard=f"EDGECONV_NET_{prefix.upper()}_H", hash=layer_hash,
-                  layers=[dict(info=info, facts=quant_facts(p.ctx))
+                  layers=[dict(info=info, facts=quant_facts(p.ctx),
+                               net=p.plan.context if p.ctx.op == "network" else None)
                           for info, p in zip(infos, planned, strict=True)])
     out.mkdir(parents=True, exist_ok=True)
     header, source = out / f"{prefix}.h", out / f"{prefix}.c"
@@ -270,5 +307,5 @@ def _bytes(dtype: str) -> int:
     return int(np.dtype(dtype).itemsize)
 
 
-__all__ = ["CPUS", "GeneratedCode", "GeneratedLayer", "check_identifier", "generate",
-           "layer_set_hash", "plan_layers"]
+__all__ = ["CPUS", "GeneratedCode", "GeneratedLayer", "Network", "check_identifier",
+           "expand_layers", "generate", "layer_set_hash", "plan_layers"]

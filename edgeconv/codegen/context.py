@@ -23,12 +23,12 @@ _OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "co
         "MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d", "SignalFilter": "signal_filter",
         "ConvBackward": "conv_backward", "PoolBackward": "pool_backward",
         "SGDUpdate": "sgd_update", "FirTrainStep": "fir_train_step",
-        "SignalBackward": "signal_backward"}
+        "SignalBackward": "signal_backward", "Network": "network"}
 # edgeconv.backprop's layers: kernels in edgeconv.codegen.kernels.backward.
 BACKWARD_OPS = ("conv_backward", "pool_backward", "sgd_update", "fir_train_step",
                 "signal_backward")
 CONV_OPS = ("conv2d", "depthwise_conv2d", "conv1d")
-_CTYPES = {1: "int8_t", 2: "int16_t", 4: "int32_t"}
+_CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
 INT64_ACC_LIMIT = 1 << 47  # domain of fixedpoint.multiply_by_quantized_multiplier_int64
 AVG_POOL_MAX_WINDOW = 65535  # 65535 * 32768 < 2**31: the C sum of int16 values fits int32
 
@@ -130,6 +130,14 @@ class LayerContext:
         return out
 
 
+def c_type(dtype: Any) -> str:
+    """The C type of a numpy dtype the generated code handles."""
+    name = np.dtype(dtype).name
+    if name not in _CTYPES:
+        raise ValueError(f"dtype {name}: allowed are {', '.join(_CTYPES)}")
+    return _CTYPES[name]
+
+
 def _input_shape(layer: Any) -> tuple[int, ...]:
     shape = getattr(layer, "input_shape", None)
     if shape is None:
@@ -188,10 +196,15 @@ def layer_context(layer: Any, name: str, cpu: str,
     if op in BACKWARD_OPS:
         return _backward_context(layer, name, cpu, op)
     in_shape = _input_shape(layer) if input_shape is None else tuple(int(d) for d in input_shape)
-    ctype = _CTYPES[np.dtype(layer.activation_dtype).itemsize]
-    common = dict(layer=layer, name=name, op=op, cpu=cpu, in_ctype=ctype, out_ctype=ctype,
+    ctype = c_type(layer.activation_dtype)
+    out_ctype = c_type(getattr(layer, "output_dtype", None) or layer.activation_dtype)
+    common = dict(layer=layer, name=name, op=op, cpu=cpu, in_ctype=ctype, out_ctype=out_ctype,
                   input_shape=in_shape, input_count=int(np.prod(in_shape)))
-    if op == "signal_filter":
+    if op == "network":
+        out_shape = tuple(int(d) for d in layer.output_shape)
+        ctx = LayerContext(**common, output_shape=out_shape,
+                           output_count=int(np.prod(out_shape)))
+    elif op == "signal_filter":
         sig = _signal_params(layer)
         out_shape: tuple[int, ...] = (sig.output_length,)
         ctx = LayerContext(**common, output_shape=out_shape, output_count=sig.output_length,
@@ -219,8 +232,8 @@ def _backward_context(layer: Any, name: str, cpu: str, op: str) -> LayerContext:
         fwd = layer.layer
         geo = geometry(fwd, op_of(fwd), tuple(fwd.input_shape))
     ctx = LayerContext(layer=layer, name=name, op=op, cpu=cpu,
-                       in_ctype=_CTYPES[np.dtype(layer.activation_dtype).itemsize],
-                       out_ctype=_CTYPES[np.dtype(layer.output_dtype).itemsize],
+                       in_ctype=c_type(layer.activation_dtype),
+                       out_ctype=c_type(layer.output_dtype),
                        input_shape=in_shape, output_shape=out_shape,
                        input_count=int(np.prod(in_shape)), output_count=int(np.prod(out_shape)),
                        geo=geo)

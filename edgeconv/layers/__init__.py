@@ -13,10 +13,11 @@ the contract of docs/architecture.md.
 from edgeconv.layers.activations import Logistic, Softmax
 from edgeconv.layers.conv import Conv2D
 from edgeconv.layers.conv1d import Conv1D
+from edgeconv.layers.dense import FullyConnected
 from edgeconv.layers.depthwise import DepthwiseConv2D
 from edgeconv.layers.elementwise import Add, Mul
 from edgeconv.layers.pool import AvgPool2D, MaxPool2D
 from edgeconv.layers.reduce import Mean
 
-__all__ = ["Add", "AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "Logistic", "MaxPool2D",
-           "Mean", "Mul", "Softmax"]
+__all__ = ["Add", "AvgPool2D", "Conv1D", "Conv2D", "DepthwiseConv2D", "FullyConnected",
+           "Logistic", "MaxPool2D", "Mean", "Mul", "Softmax"]

@@ -138,7 +138,10 @@ class WindowLayer:
         dt = self.activation_dtype
         if not isinstance(x, np.ndarray) or x.dtype != dt:
             got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
-            raise ValueError(f"x: dtype {got} not allowed, must be a numpy {dt.name} array")
+            lo, hi = v.dtype_range(dt)
+            raise ValueError(f"x: dtype {got} not allowed, must be a numpy {dt.name} array "
+                             f"(convert with np.asarray(x).astype(np.{dt.name}) once its values "
+                             f"lie in [{lo}, {hi}])")
         n = self.rank + 1
         if x.ndim not in (n, n + 1):
             raise ValueError(f"x: shape {x.shape} must have {n} dims, or {n + 1} with batch")
@@ -249,6 +252,11 @@ class QuantizedConv(WindowLayer):
         dt = self.activation_dtype
         n_out = self.out_channels
         bias_dtype = np.int64 if dt == np.int16 else np.int32
+        if dt == np.int16 and isinstance(bias, np.ndarray) and bias.dtype == np.int32:
+            # In TFLite an int32 bias selects another 16x8 kernel (int32 accumulator and
+            # the 32-bit multiplier path): converting it to int64 would silently differ.
+            raise ValueError("bias: dtype int32 not allowed for 16x8 layers (TFLite's int32-"
+                             "bias kernel requantizes differently), must be int64")
         self.bias = None if bias is None else v.check_array("bias", bias, bias_dtype, (n_out,))
         self.input_zero_point = v.check_zero_point("input_zero_point", input_zero_point, dt)
         self.output_zero_point = v.check_zero_point("output_zero_point", output_zero_point, dt)

@@ -32,18 +32,23 @@ def dtype_range(dtype: np.dtype) -> tuple[int, int]:
 
 def check_array(name: str, value: object, dtype: np.dtype | type,
                 shape: tuple[int | None, ...]) -> np.ndarray:
-    """Require a numpy array of exactly ``dtype`` whose shape matches ``shape``
-    (``None`` entries match any size); return it read-only."""
+    """Require a numpy array of any integer dtype whose values fit ``dtype`` and whose
+    shape matches ``shape`` (``None`` entries match any size); return it converted to
+    ``dtype``, read-only. A plain ``np.array([1, 2, 3])`` (int64) is accepted for an
+    int32 parameter; floats, booleans and values outside ``dtype`` are refused."""
     dt = np.dtype(dtype)
     if not isinstance(value, np.ndarray):
-        raise ValueError(f"{name}={value!r}: must be a numpy array of dtype {dt.name}")
-    if value.dtype != dt:
-        raise ValueError(f"{name}: dtype {value.dtype} not allowed, must be {dt.name}")
+        raise ValueError(f"{name}={value!r}: must be a numpy array of an integer dtype "
+                         f"(values within {dt.name})")
+    if value.dtype.kind not in "iu":  # bool is kind "b", not an integer here
+        raise ValueError(f"{name}: dtype {value.dtype} not allowed, must be an integer dtype "
+                         f"whose values fit {dt.name}")
     if value.ndim != len(shape) or any(
             want is not None and got != want for got, want in zip(value.shape, shape, strict=True)):
         want_txt = tuple("*" if s is None else s for s in shape)
         raise ValueError(f"{name}: shape {value.shape} not allowed, must be {want_txt}")
-    arr = np.array(value, copy=True)
+    check_range(f"{name} ({dt.name})", value, *dtype_range(dt))
+    arr = value.astype(dt, copy=True)
     arr.setflags(write=False)
     return arr
 

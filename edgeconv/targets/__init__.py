@@ -3,14 +3,17 @@
 ``open(spec, layers, **options)`` with ``spec``:
 
 - ``native``: the firmware harness compiled for the host, serving a pty;
-- ``qemu:<board>`` (``mps2-an385``, ``mps2-an386``, ``mps3-an547``, ``netduinoplus2``,
-  ``microbit``): firmware built for the board and booted in qemu-system-arm;
+- ``qemu:<board>`` (``mps2-an385`` Cortex-M3, ``mps2-an386`` M4, ``mps2-an500`` M7,
+  ``mps2-an505`` M33, ``mps3-an547`` M55, ``netduinoplus2``, ``microbit``): firmware built
+  for the board and booted in qemu-system-arm;
   ``qemu:mps2-an385:cortex-m0`` (or option ``cpu='cortex-m0'``) builds Cortex-M0 code;
 - ``serial:<port>[@baud]``: an already flashed board (``/dev/ttyACM0@115200``,
   ``/dev/pts/3``, ``socket://host:port``); nothing is built, the layer hash is checked.
 
-Options: ``cpu`` (override, see above), ``strategy``/``scratch_budget`` (passed to
-codegen), ``gen_dir`` + ``expected_hash`` (use already generated C instead of codegen),
+Options: ``cpu`` (override, see above), ``opt`` (the firmware's optimisation level,
+``'O2'`` by default; ``'O3'`` as the README's benchmark tables), ``strategy`` and
+``scratch_budget`` (passed to codegen), ``gen_dir`` + ``expected_hash`` (use already
+generated C instead of codegen),
 ``timeout``/``run_timeout``/``retries`` (client), ``qemu`` (binary), ``icount`` (QEMU
 boards: run with ``-icount shift=3``, default on MPS2/MPS3; ``serial:``: the device is a
 QEMU started with ``-icount shift=3``, so timer counts convert to instructions).
@@ -18,7 +21,6 @@ QEMU started with ``-icount shift=3``, so timer counts convert to instructions).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ import serial
 
 from edgeconv.targets import build
 from edgeconv.targets.boards import BOARDS, Board, board
-from edgeconv.targets.client import Client
+from edgeconv.targets.client import Client, DeviceDisconnectedError
 from edgeconv.targets.process import PtyProcess
 from edgeconv.targets.qemu import QemuMachine
 from edgeconv.targets.session import Session
@@ -106,13 +108,18 @@ def limits(spec: str, *, board_name: str | None = None) -> TargetLimits:
 
 
 def buffer_bytes(layer, cpu: str, **codegen_options) -> tuple[int, int, int]:
-    """Input, output and scratch bytes the harness needs for ``layer`` built for ``cpu``."""
+    """Input, output and scratch bytes the harness needs for ``layer`` built for ``cpu``
+    (for a network: the largest of its nodes' and its own, the arena being its scratch)."""
     from edgeconv import codegen
 
-    item = np.dtype(layer.activation_dtype).itemsize
-    plan = codegen.plan_layers([layer], cpu=cpu, **codegen_options)[0].plan
-    return (item * math.prod(layer.input_shape), item * math.prod(layer.output_shape),
-            plan.scratch_bytes)
+    need = (0, 0, 0)
+    for p in codegen.plan_layers([layer], cpu=cpu, **codegen_options):  # a network: each node
+        layer_in = p.ctx.layer.activation_dtype
+        layer_out = getattr(p.ctx.layer, "output_dtype", None) or layer_in
+        this = (np.dtype(layer_in).itemsize * p.ctx.input_count,
+                np.dtype(layer_out).itemsize * p.ctx.output_count, p.plan.scratch_bytes)
+        need = tuple(max(a, b) for a, b in zip(need, this, strict=True))
+    return need
 
 
 def fitting_layers(spec: str, layers, *, board_name: str | None = None,
@@ -144,15 +151,16 @@ def _layer_hash(layers, cpu: str, options: dict) -> str:
 def _firmware(b: Board, cpu: str, layers, options: dict) -> tuple[Path, str]:
     """(image, expected hash): prebuilt ``gen_dir`` or codegen + build (cached)."""
     gen_dir = options.pop("gen_dir", None)
+    opt = build.check_opt(options.pop("opt", build.DEFAULT_OPT))
     codegen_options = {k: options.pop(k) for k in _CODEGEN_OPTIONS if k in options}
     if gen_dir is not None:
         expected = options.pop("expected_hash", None)
         if expected is None:
             raise ValueError("gen_dir needs expected_hash (the hash of the generated code)")
-        return build.build_prebuilt(Path(gen_dir), b, cpu), expected
+        return build.build_prebuilt(Path(gen_dir), b, cpu, opt=opt), expected
     layer_hash = _layer_hash(layers, cpu, codegen_options)
     return build.build_for_layers(layers, b, cpu, layer_hash=layer_hash,
-                                  codegen_options=codegen_options), layer_hash
+                                  codegen_options=codegen_options, opt=opt), layer_hash
 
 
 def _connect(spec: str, port_url: str, layers, expected_hash: str | None, options: dict,
@@ -165,7 +173,11 @@ def _connect(spec: str, port_url: str, layers, expected_hash: str | None, option
     client_options = {k: options.pop(k) for k in _CLIENT_OPTIONS if k in options}
     if options:
         raise ValueError(f"unknown options for {spec}: {', '.join(sorted(options))}")
-    port = serial.serial_for_url(port_url, baudrate=baud, timeout=0.05)
+    try:
+        port = serial.serial_for_url(port_url, baudrate=baud, timeout=0.05)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise DeviceDisconnectedError(f"{spec}: cannot open port {port_url!r} ({exc})") \
+            from None
     client = Client(port, expected_hash=expected_hash, **client_options)
     try:
         if start is not None:
@@ -214,6 +226,7 @@ def _open_qemu(spec: str, t: TargetSpec, layers, options: dict) -> Session:
 def _open_serial(spec: str, t: TargetSpec, layers, options: dict) -> Session:
     layers = list(layers)
     cpu = options.pop("cpu", None)
+    build.check_opt(options.pop("opt", build.DEFAULT_OPT))  # the board's firmware is built
     expected = options.pop("expected_hash", None)
     codegen_options = {k: options.pop(k) for k in _CODEGEN_OPTIONS if k in options}
     icount = bool(options.pop("icount", False))
@@ -230,11 +243,21 @@ def _open_serial(spec: str, t: TargetSpec, layers, options: dict) -> Session:
 
 
 def open(spec: str, layers, **options) -> Session:  # noqa: A001 - the documented API name
-    """Opens a session running ``layers`` on ``spec`` (see the module docstring)."""
+    """Opens a session running ``layers`` on ``spec`` (see the module docstring).
+
+    ``layers`` may also be an ``edgeconv.Model`` or a :class:`edgeconv.codegen.Network`:
+    the firmware then holds the network's node layers and ``net_run``; ``session.run(x)``
+    runs the whole network, ``session.trace(x)`` every node on its own."""
+    from edgeconv.codegen import Network, expand_layers
+
     t = parse_spec(spec)
+    if hasattr(layers, "nodes") and hasattr(layers, "tensors"):  # an edgeconv.Model
+        layers = [Network(layers)]
+    if isinstance(layers, Network):
+        layers = [layers]
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Iterable):
-        raise ValueError(f"layers={layers!r}: must be an iterable of layers")
-    layers = list(layers)
+        raise ValueError(f"layers={layers!r}: must be an iterable of layers, or a model")
+    layers = expand_layers(list(layers))
     if t.kind == "native":
         if options.pop("cpu", None) not in (None, "generic"):
             raise ValueError("cpu: the native target builds generic code only")

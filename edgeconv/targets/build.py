@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from edgeconv import resources
@@ -47,35 +49,86 @@ def firmware_binary(build_dir: Path, board: Board) -> Path:
     return build_dir / ("firmware" if board.name == "native" else "firmware.elf")
 
 
-def make(board: Board, cpu: str, gen_dir: Path, build_dir: Path) -> Path:
-    """Runs ``make -C firmware`` exactly as a user would; returns the image path."""
-    cmd = ["make", "-s", "-C", str(resources.firmware_dir()), f"BOARD={board.name}",
-           f"CPU={cpu}", f"GEN_DIR={gen_dir}", f"BUILD_DIR={build_dir}",
-           f"-j{os.cpu_count() or 1}"]
+# Characters make handles in file names: anything else (a space, ':', '#', '$', '%',
+# non-ASCII...) is reached through a symbolic link of plain characters instead.
+_MAKE_SAFE_PATH = re.compile(r"[A-Za-z0-9_./+,@~-]*\Z")
+
+
+def _make_safe(path: Path) -> bool:
+    return bool(_MAKE_SAFE_PATH.match(str(path)))
+
+
+OPTS = ("O0", "O1", "O2", "O3", "Os")
+DEFAULT_OPT = "O2"  # the firmware Makefile's own default
+
+
+def check_opt(opt: object) -> str:
+    """``opt`` if it is an optimisation level the firmware build takes, else ValueError."""
+    if opt not in OPTS:
+        raise ValueError(f"opt={opt!r}: allowed are {', '.join(OPTS)}")
+    return str(opt)
+
+
+def make(board: Board, cpu: str, gen_dir: Path, build_dir: Path, *,
+         opt: str = DEFAULT_OPT) -> Path:
+    """Runs the firmware Makefile as a user would (``make -f firmware/Makefile``); returns
+    the image path.
+
+    GNU make cannot name files whose path holds a space (it splits them into two) and
+    mishandles ':', '#', '$' or '%'; when the firmware, ``gen_dir`` or ``build_dir`` path
+    holds such a character, make is given links of plain names to the three folders, made
+    in a fresh temporary folder (removed afterwards).
+    """
+    build_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"fw": resources.firmware_dir().resolve(), "gen": gen_dir.resolve(),
+             "build": build_dir.resolve()}
+    staging = None
+    if not all(_make_safe(path) for path in paths.values()):
+        base = tempfile.gettempdir()
+        staging = Path(tempfile.mkdtemp(prefix="edgeconv-make-",
+                                        dir=base if _make_safe(Path(base)) else "/tmp"))
+        if not _make_safe(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+            raise RuntimeError(f"no temporary folder with a plain path for make ({staging})")
+        for name, path in paths.items():
+            (staging / name).symlink_to(path, target_is_directory=True)
+            paths[name] = staging / name
+    cmd = ["make", "-s", "-f", str(paths["fw"] / "Makefile"), f"BOARD={board.name}",
+           f"CPU={cpu}", f"GEN_DIR={paths['gen']}", f"BUILD_DIR={paths['build']}",
+           f"OPT=-{check_opt(opt)}", f"-j{os.cpu_count() or 1}"]
     if board.name == "native":
         cmd.remove(f"CPU={cpu}")
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=paths["build"])
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)  # the links only, not their targets
     if res.returncode != 0:
         raise RuntimeError(f"firmware build failed ({' '.join(cmd)}):\n{res.stdout}{res.stderr}")
     return firmware_binary(build_dir, board)
 
 
 def build_for_layers(layers, board: Board, cpu: str, *, layer_hash: str,
-                     codegen_options: dict) -> Path:
-    """Generates the layers' C and builds the firmware, or reuses a cached build."""
+                     codegen_options: dict, opt: str = DEFAULT_OPT) -> Path:
+    """Generates the layers' C and builds the firmware at ``-<opt>``, or reuses a cached
+    build."""
     from edgeconv import codegen
 
-    key = f"{board.name}-{cpu}-{layer_hash}-{_sources_digest()}"
+    key = f"{board.name}-{cpu}-{check_opt(opt)}-{layer_hash}-{_sources_digest()}"
     final = cache_root() / "firmware" / key
     binary = firmware_binary(final / "build", board)
     if binary.is_file():
         return binary
     tmp = final.with_name(f"{key}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    gen = tmp / "gen"
-    gen.mkdir(parents=True)
-    codegen.generate(list(layers), gen, cpu=cpu, registry=True, **codegen_options)
-    make(board, cpu, gen, tmp / "build")
+    try:
+        gen = tmp / "gen"
+        gen.mkdir(parents=True)
+        codegen.generate(list(layers), gen, cpu=cpu, registry=True, **codegen_options)
+        make(board, cpu, gen, tmp / "build", opt=opt)
+    except BaseException:  # a failed codegen or build leaves nothing in the cache
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         tmp.rename(final)
     except OSError:  # another process finished the same build first
@@ -83,11 +136,13 @@ def build_for_layers(layers, board: Board, cpu: str, *, layer_hash: str,
     return binary
 
 
-def build_prebuilt(gen_dir: Path, board: Board, cpu: str) -> Path:
+def build_prebuilt(gen_dir: Path, board: Board, cpu: str, *, opt: str = DEFAULT_OPT) -> Path:
     """Builds the firmware around already generated C in ``gen_dir`` (make decides what
     to rebuild); objects go to the cache, not into ``gen_dir``."""
     gen = gen_dir.resolve()
     if not (gen / "edgeconv_registry.c").is_file():
         raise ValueError(f"gen_dir={str(gen_dir)!r} holds no edgeconv_registry.c")
     tag = hashlib.sha256(str(gen).encode()).hexdigest()[:12]
-    return make(board, cpu, gen, cache_root() / "firmware" / f"prebuilt-{tag}-{board.name}-{cpu}")
+    return make(board, cpu, gen,
+                cache_root() / "firmware" / f"prebuilt-{tag}-{board.name}-{cpu}-{opt}",
+                opt=opt)

@@ -4,13 +4,16 @@ Every request gets exactly one reply carrying its sequence number. Requests are
 idempotent, so the client resends on a timeout, on a reply that fails its CRC or on the
 device's "bad frame" notice; stale or duplicated replies are recognised by their
 sequence number and dropped. A BOOT message after the handshake means the device
-restarted: :meth:`Client.run` then repeats the handshake and the whole run.
+restarted: :meth:`Client.run` and :meth:`Client.info` then repeat the handshake and the
+whole request sequence.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import serial
 
@@ -24,6 +27,8 @@ except ImportError:  # not POSIX
 
 from edgeconv.targets import protocol as p
 from edgeconv.targets.protocol import ErrorCode, Frame, Hello, LayerInfo, Msg
+
+T = TypeVar("T")
 
 
 def _name(msg_type: int) -> str:
@@ -67,6 +72,20 @@ class DeviceError(ClientError):
 
 class DeviceDisconnectedError(ClientError):
     """The port went away (the device or emulator exited, the cable was pulled)."""
+
+
+class MalformedReplyError(ClientError):
+    """A frame with a valid CRC whose body does not fit its message type (a firmware
+    defect or a protocol mismatch, not link damage: it is not resent)."""
+
+
+def _parsed(frame: Frame, parse: Callable[..., T], *args) -> T:
+    """``parse(frame.body, *args)``; a malformed body raises MalformedReplyError."""
+    try:
+        return parse(frame.body, *args)
+    except p.FrameError as exc:
+        raise MalformedReplyError(f"{_name(frame.type)} frame (seq {frame.seq}): {exc}") \
+            from None
 
 
 class StaleFirmwareError(ClientError):
@@ -187,10 +206,11 @@ class Client:
                     deadline = time.monotonic() + self.run_timeout
                     continue
                 if reply.type == Msg.ERROR:
-                    raise DeviceError(*p.parse_error(reply.body))
+                    raise DeviceError(*_parsed(reply, p.parse_error))
                 if reply.type != (msg_type | 0x80):
-                    raise ClientError(
-                        f"reply type 0x{reply.type:02x} to request {_name(msg_type)}")
+                    raise MalformedReplyError(
+                        f"{_name(reply.type)} frame (type 0x{reply.type:02x}) in reply to "
+                        f"request {_name(msg_type)}")
                 return reply
         raise DeviceTimeoutError(
             f"no valid reply to {_name(msg_type)} after {self.retries + 1} attempts of {wait} s "
@@ -205,10 +225,10 @@ class Client:
             if frame.type == Msg.BOOT:
                 if not during_handshake:
                     self.stats.resets += 1
-                    raise DeviceResetError(Hello.parse(frame.body))
+                    raise DeviceResetError(_parsed(frame, Hello.parse))
             elif frame.type == Msg.FAULT:
                 self._answer_fault()
-                raise DeviceFaultError(p.parse_fault(frame.body))
+                raise DeviceFaultError(_parsed(frame, p.parse_fault))
             elif frame.type == Msg.ERROR and frame.seq == p.SEQ_UNSOLICITED:
                 self.stats.bad_frames += 1  # the device received a damaged request
                 return None
@@ -219,8 +239,8 @@ class Client:
     # -- messages ---------------------------------------------------------------------
     def handshake(self, timeout: float = 0.5) -> Hello:
         """HELLO exchange; checks the layer-set hash against ``expected_hash``."""
-        hello = Hello.parse(self.request(Msg.HELLO, timeout=timeout,
-                                         during_handshake=True).body)
+        hello = _parsed(self.request(Msg.HELLO, timeout=timeout, during_handshake=True),
+                        Hello.parse)
         if self.expected_hash is not None and hello.layer_hash != self.expected_hash:
             raise StaleFirmwareError(
                 f"firmware on {hello.board} reports layer-set hash {hello.layer_hash}, the host "
@@ -232,17 +252,17 @@ class Client:
         self._chunk = hello.max_payload - p.HEADER.size - p.OFFSET.size
         return hello
 
-    def info(self, index: int) -> LayerInfo:
-        """The registry entry at ``index``."""
-        return LayerInfo.parse(self.request(Msg.INFO, p.OFFSET.pack(index)).body)
+    def _surviving_resets(self, action: Callable[[], T]) -> T:
+        """``action()``, repeated after the handshake when the device restarts during it.
 
-    def run(self, index: int, data: bytes) -> RunResult:
-        """Runs layer ``index`` on ``data``; repeats the handshake and run after a reset,
-        also one the client only learns of from the device's INPUT_CRC error (the input
-        it holds is not what was written: it restarted and its BOOT frame was lost)."""
+        A restart shows as a BOOT frame, or as an INPUT_CRC error to RUN (the device
+        holds another input than the one written: it restarted and its BOOT frame was
+        lost). Every request is idempotent, so repeating the whole action is safe; at
+        most ``reset_retries`` restarts are survived, then DeviceResetError is raised.
+        """
         for attempt in range(self.reset_retries + 1):
             try:
-                return self._run_once(index, data)
+                return action()
             except (DeviceResetError, DeviceError) as exc:
                 lost_input = isinstance(exc, DeviceError) and exc.code == ErrorCode.INPUT_CRC
                 if attempt == self.reset_retries or not (
@@ -251,24 +271,32 @@ class Client:
                 self.handshake(timeout=self.timeout)
         raise AssertionError("unreachable")
 
+    def info(self, index: int) -> LayerInfo:
+        """The registry entry at ``index`` (survives device restarts like :meth:`run`)."""
+        return self._surviving_resets(lambda: _parsed(
+            self.request(Msg.INFO, p.OFFSET.pack(index)), LayerInfo.parse))
+
+    def run(self, index: int, data: bytes) -> RunResult:
+        """Runs layer ``index`` on ``data``; repeats the handshake and the whole run after
+        a device restart (see :meth:`_surviving_resets`)."""
+        return self._surviving_resets(lambda: self._run_once(index, data))
+
     def _run_once(self, index: int, data: bytes) -> RunResult:
         if self.hello is None:
             raise ClientError("handshake() first")
         for offset in range(0, len(data), self._chunk):
             piece = data[offset : offset + self._chunk]
-            ack = self.request(Msg.WRITE, p.OFFSET.pack(offset) + piece)
-            if p.ACK_BODY.unpack(ack.body) != (offset, len(piece)):
-                raise ClientError(f"WRITE ack {p.ACK_BODY.unpack(ack.body)} for "
-                                  f"offset {offset} length {len(piece)}")
+            ack = _parsed(self.request(Msg.WRITE, p.OFFSET.pack(offset) + piece), p.parse_ack)
+            if ack != (offset, len(piece)):
+                raise MalformedReplyError(f"WRITE_ACK frame: acknowledges {ack} for offset "
+                                          f"{offset} length {len(piece)}")
         reply = self.request(Msg.RUN, p.RUN_BODY.pack(index, len(data), p.crc32(data)))
-        status, count, out_bytes, out_crc = p.OUTPUT_HEAD.unpack_from(reply.body)
-        out = bytearray(reply.body[p.OUTPUT_HEAD.size :])
+        status, count, out_bytes, out_crc, chunk = _parsed(reply, p.parse_output)
+        out = bytearray(chunk)
         while len(out) < out_bytes:
             length = min(self._chunk, out_bytes - len(out))
-            body = self.request(Msg.READ, p.READ_BODY.pack(len(out), length)).body
-            if p.OFFSET.unpack_from(body)[0] != len(out) or len(body) != 4 + length:
-                raise ClientError(f"DATA reply does not match READ offset {len(out)}")
-            out += body[4:]
+            out += _parsed(self.request(Msg.READ, p.READ_BODY.pack(len(out), length)),
+                           p.parse_data, len(out), length)
         if p.crc32(bytes(out)) != out_crc:
             raise ClientError("output CRC mismatch after reassembly: output discarded")
         return RunResult(bytes(out), status, count)

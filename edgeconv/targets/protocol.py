@@ -141,9 +141,20 @@ class FrameSplitter:
         self._buf.clear()
 
 
-def _take_str(body: bytes, pos: int) -> tuple[str, int]:
+def _take_str(body: bytes, pos: int, what: str) -> tuple[str, int]:
+    """The length-prefixed string at ``pos`` and the position after it."""
+    if pos >= len(body) or pos + 1 + body[pos] > len(body):
+        raise FrameError(f"malformed {what} body ({len(body)} bytes): a string at byte {pos} "
+                         "runs past the end")
     n = body[pos]
     return body[pos + 1 : pos + 1 + n].decode("utf-8", "replace"), pos + 1 + n
+
+
+def _check_length(body: bytes, what: str, need: int, *, exact: bool = True) -> None:
+    """FrameError unless ``body`` has ``need`` bytes (at least ``need`` if not ``exact``)."""
+    if len(body) < need or (exact and len(body) != need):
+        raise FrameError(f"malformed {what} body: {len(body)} bytes, must be "
+                         f"{'' if exact else 'at least '}{need}")
 
 
 @dataclass(frozen=True)
@@ -166,21 +177,30 @@ class Hello:
     @classmethod
     def parse(cls, body: bytes) -> Hello:
         """Decodes a HELLO/BOOT body."""
-        try:
-            version, kind, max_payload, hz, icap, ocap, count = struct.unpack_from("<BBHIIII",
-                                                                                   body)
-            layer_hash = body[20:36].decode("ascii")
-            strings, pos = [], 36
-            for _ in range(4):
-                s, pos = _take_str(body, pos)
-                strings.append(s)
-        except (struct.error, IndexError, UnicodeDecodeError) as exc:
-            raise FrameError(f"malformed HELLO body ({len(body)} bytes): {exc}") from None
+        _check_length(body, "HELLO", 36, exact=False)
+        version, kind, max_payload, hz, icap, ocap, count = struct.unpack_from("<BBHIIII", body)
         if version != PROTOCOL_VERSION:
             raise FrameError(
                 f"firmware speaks protocol version {version}, this host speaks "
                 f"{PROTOCOL_VERSION}: rebuild the firmware"
             )
+        try:
+            layer_hash = body[20:36].decode("ascii")
+        except UnicodeDecodeError:
+            raise FrameError(f"malformed HELLO body: layer hash {body[20:36]!r} is not "
+                             "ASCII") from None
+        strings, pos = [], 36
+        for _ in range(4):
+            text, pos = _take_str(body, pos, "HELLO")
+            strings.append(text)
+        if pos != len(body):
+            raise FrameError(f"malformed HELLO body: {len(body) - pos} bytes after its fields")
+        if kind not in CounterKind._value2member_map_:
+            raise FrameError(f"malformed HELLO body: counter kind {kind} unknown, known: "
+                             + ", ".join(f"{k.value} ({k.name})" for k in CounterKind))
+        if max_payload <= HEADER.size + OFFSET.size:
+            raise FrameError(f"malformed HELLO body: max_payload={max_payload} leaves no room "
+                             "for data")
         return cls(version, CounterKind(kind), max_payload, hz, icap, ocap, count, layer_hash,
                    *strings)
 
@@ -200,14 +220,20 @@ class LayerInfo:
     @classmethod
     def parse(cls, body: bytes) -> LayerInfo:
         """Decodes an INFO reply body."""
-        try:
-            fields = struct.unpack_from("<IIIBBI", body)
-            name, _ = _take_str(body, struct.calcsize("<IIIBBI"))
-        except (struct.error, IndexError) as exc:
-            raise FrameError(f"malformed INFO body: {exc}") from None
+        head = struct.Struct("<IIIBBI")
+        _check_length(body, "INFO", head.size + 1, exact=False)
+        fields = head.unpack_from(body)
+        name, end = _take_str(body, head.size, "INFO")
+        if end != len(body):
+            raise FrameError(f"malformed INFO body: {len(body) - end} bytes after its fields")
+        for what, size in (("input", fields[3]), ("output", fields[4])):
+            if size not in ELEMENT_BYTES:
+                raise FrameError(f"malformed INFO body: {what} element size {size} bytes, "
+                                 f"must be one of {ELEMENT_BYTES}")
         return cls(*fields, name)
 
 
+ELEMENT_BYTES = (1, 2, 4, 8)  # activation element sizes a layer may have
 OUTPUT_HEAD = struct.Struct("<iQII")  # status, count, output bytes, output CRC
 OFFSET = struct.Struct("<I")
 RUN_BODY = struct.Struct("<III")  # layer index, input bytes, input CRC
@@ -220,14 +246,45 @@ FAULT_NAMES = ("r0", "r1", "r2", "r3", "r12", "lr", "pc", "xpsr", "cfsr", "hfsr"
 
 def parse_error(body: bytes) -> tuple[int, str]:
     """(code, detail) of an ERROR body."""
-    if len(body) < ERROR_HEAD.size:
-        raise FrameError("ERROR body shorter than its code")
+    _check_length(body, "ERROR", ERROR_HEAD.size, exact=False)
     (code,) = ERROR_HEAD.unpack_from(body)
-    detail = _take_str(body, ERROR_HEAD.size)[0] if len(body) > ERROR_HEAD.size else ""
+    detail, end = (_take_str(body, ERROR_HEAD.size, "ERROR") if len(body) > ERROR_HEAD.size
+                   else ("", ERROR_HEAD.size))
+    if end != len(body):
+        raise FrameError(f"malformed ERROR body: {len(body) - end} bytes after its fields")
     return code, detail
 
 
 def parse_fault(body: bytes) -> dict[str, int]:
-    """Register dump of a FAULT event, by name."""
-    words = struct.unpack(f"<{len(body) // 4}I", body[: len(body) // 4 * 4])
+    """Register dump of a FAULT event, by name (8 words, or 12 with the fault status
+    registers of ARMv7-M/ARMv8-M.main)."""
+    if len(body) not in (32, 48):
+        raise FrameError(f"malformed FAULT body: {len(body)} bytes, must be 32 or 48")
+    words = struct.unpack(f"<{len(body) // 4}I", body)
     return dict(zip(FAULT_NAMES, words, strict=False))
+
+
+def parse_ack(body: bytes) -> tuple[int, int]:
+    """(offset, length) of a WRITE ack."""
+    _check_length(body, "WRITE ack", ACK_BODY.size)
+    return ACK_BODY.unpack(body)
+
+
+def parse_output(body: bytes) -> tuple[int, int, int, int, bytes]:
+    """(status, count, output bytes, output CRC, first output chunk) of an OUTPUT body."""
+    _check_length(body, "OUTPUT", OUTPUT_HEAD.size, exact=False)
+    status, count, out_bytes, out_crc = OUTPUT_HEAD.unpack_from(body)
+    chunk = body[OUTPUT_HEAD.size :]
+    if len(chunk) > out_bytes:
+        raise FrameError(f"malformed OUTPUT body: {len(chunk)} output bytes, more than the "
+                         f"{out_bytes} announced")
+    return status, count, out_bytes, out_crc, chunk
+
+
+def parse_data(body: bytes, offset: int, length: int) -> bytes:
+    """The output bytes of a DATA reply to ``READ offset length``."""
+    _check_length(body, "DATA", OFFSET.size + length)
+    (got,) = OFFSET.unpack_from(body)
+    if got != offset:
+        raise FrameError(f"DATA for offset {got}, READ asked for offset {offset}")
+    return body[OFFSET.size :]

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from edgeconv.targets.client import Client, ClientError
+from edgeconv.targets.client import Client, ClientError, MalformedReplyError
 from edgeconv.targets.process import PtyProcess
 from edgeconv.targets.protocol import CounterKind, Hello, LayerInfo
 from edgeconv.targets.qemu import QemuMachine
@@ -80,8 +80,27 @@ class Session:
             self._info[name] = info
         return self._info[name]
 
-    def run(self, name: str, x) -> np.ndarray:
-        """Output of layer ``name`` for input ``x`` (shape ``input_shape``, or batched)."""
+    @property
+    def network(self):
+        """The network (``edgeconv.codegen.Network``) this session runs, or None."""
+        nets = [layer for _, layer in self._layers.values() if getattr(layer, "op", None)
+                == "Network"]
+        return nets[0] if len(nets) == 1 else None
+
+    def trace(self, x) -> list:
+        """Every node of the session's network run on the device on the reference model's
+        inputs for ``x``: a list of :class:`edgeconv.targets.network_run.NodeResult`."""
+        from edgeconv.targets.network_run import trace
+
+        if self.network is None:
+            raise ValueError("trace: this session runs no network (open it with a model)")
+        return trace(self, self.network, x)
+
+    def run(self, name, x=None) -> np.ndarray:
+        """Output of layer ``name`` for input ``x`` (shape ``input_shape``, or batched);
+        ``run(x)`` runs the session's network."""
+        if x is None and not isinstance(name, str) and self.network is not None:
+            name, x = self.network.name, name
         if self.closed:
             raise ClientError(f"session on {self.spec} is closed")
         if not isinstance(name, str) or name not in self._layers:
@@ -98,6 +117,10 @@ class Session:
                                                              copy=False).tobytes())
             if result.status != 0:
                 raise ClientError(f"layer {name} returned status {result.status} on the device")
+            if len(result.output) != info.output_count * info.output_elem_bytes:
+                raise MalformedReplyError(
+                    f"OUTPUT frame: layer {name} sent {len(result.output)} bytes, its INFO "
+                    f"says {info.output_count} x {info.output_elem_bytes}")
             outs.append(np.frombuffer(result.output, dtype=np.dtype(out_type).newbyteorder("<"))
                         .astype(out_type).reshape(layer.output_shape))
             total += result.count

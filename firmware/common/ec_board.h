@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The board's name in HELLO: EC_BOARD_NAME, set by the Makefile to BOARD. */
 extern const char ec_board_name[];
 
 /* Clocks, UART (receive interrupt on), counter; called once before anything else. */

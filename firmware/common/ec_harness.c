@@ -25,9 +25,27 @@
 #define EC_NUMERICS "cc=" __VERSION__ ";" EC_BUILD_INFO
 #endif
 
+#ifndef EC_BOARD_NAME
+#error "EC_BOARD_NAME (the board's name as a string literal) must be defined"
+#endif
+
 #if EC_MAX_PAYLOAD < 64 || EC_MAX_PAYLOAD > 65535
 #error "EC_MAX_PAYLOAD must be within 64..65535"
 #endif
+
+const char ec_board_name[] = EC_BOARD_NAME;
+
+/* Bytes of the HELLO message: header, 36 bytes of fixed fields (version, counter kind,
+ * max payload, counter rate, capacities, layer count, hash), then four length-prefixed
+ * strings; the sizeof of a string literal counts its NUL, which stands for the length
+ * byte. Every other message is bounded by EC_MAX_PAYLOAD at 64 already (INFO: 53 bytes
+ * with a 31-character name, ERROR: 42), but HELLO grows with the compiler version. */
+#define EC_HELLO_BYTES (EC_HEADER_BYTES + 36u + sizeof EC_FIRMWARE_VERSION \
+                        + sizeof EC_BOARD_NAME + sizeof EC_CPU + sizeof EC_NUMERICS)
+/* A C99 static assertion (glibc turns C11's _Static_assert into one without its message
+ * under -std=c99): the compiler names this array when its size is negative. */
+typedef char EC_MAX_PAYLOAD_is_smaller_than_the_HELLO_message
+    [(EC_HELLO_BYTES <= EC_MAX_PAYLOAD) ? 1 : -1];
 
 #define WORDS(bytes) (((bytes) + 3u) / 4u)
 

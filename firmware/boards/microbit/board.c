@@ -3,8 +3,6 @@
 #include "ec_board.h"
 #include "nrf51_uart.h"
 
-const char ec_board_name[] = "microbit";
-
 __attribute__((section(".vectors"), used)) const ec_vector_t ec_vectors[16 + 32] = {
     EC_CORE_VECTORS,
     [16 + 2] = nrf51_uart_irq, /* UART0 */

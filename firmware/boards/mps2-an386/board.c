@@ -3,8 +3,6 @@
 #include "cortexm.h"
 #include "ec_board.h"
 
-const char ec_board_name[] = "mps2-an386";
-
 __attribute__((section(".vectors"), used)) const ec_vector_t ec_vectors[16 + 32] = {
     EC_CORE_VECTORS,
     [16 + 0] = cmsdk_uart_irq, /* UART0 receive */

@@ -4,8 +4,6 @@
 #include "cortexm.h"
 #include "ec_board.h"
 
-const char ec_board_name[] = "mps3-an547";
-
 __attribute__((section(".vectors"), used)) const ec_vector_t ec_vectors[16 + 96] = {
     EC_CORE_VECTORS,
     [16 + 33] = cmsdk_uart_irq, /* UART0 receive */

@@ -18,8 +18,6 @@
 
 #define FD_ENV "EDGECONV_NATIVE_PTY_FD"
 
-const char ec_board_name[] = "native";
-
 static int master_fd = -1;
 static int slave_fd = -1; /* kept open: reads then never fail when the host disconnects */
 static struct timespec t0;

@@ -3,8 +3,6 @@
 #include "ec_board.h"
 #include "stm32_usart.h"
 
-const char ec_board_name[] = "netduinoplus2";
-
 __attribute__((section(".vectors"), used)) const ec_vector_t ec_vectors[16 + 82] = {
     EC_CORE_VECTORS,
     [16 + 37] = stm32_usart_irq, /* USART1 */

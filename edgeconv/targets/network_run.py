@@ -1,0 +1,54 @@
+"""A generated network on a target: the whole ``net_run`` and every node on its own,
+each node's device output compared with the reference model's tensor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One node run on the device on the reference model's inputs for that node."""
+
+    step: int
+    opcode: str
+    layer: str
+    tensor: str
+    output_shape: tuple[int, ...]
+    count: int | None
+    count_unit: str | None
+    macs: int | None
+    mismatches: int
+    device: np.ndarray
+    reference: np.ndarray
+
+    @property
+    def bit_exact(self) -> bool:
+        return self.mismatches == 0
+
+
+def trace(session: Any, network: Any, x: np.ndarray) -> list[NodeResult]:
+    """Run every node of ``network`` on the device, fed with the reference model's values
+    of its input tensors for ``x``; return the device output next to the reference."""
+    model = network.model
+    values = model.trace(np.asarray(x).reshape(model.inputs[0].shape))
+    results = []
+    for step in network.steps:
+        if step.kind != "kernel":
+            continue
+        layer = step.layer
+        parts = [values[model.key(t)].ravel() for t in step.inputs]
+        packed = (parts[0] if len(parts) == 1 else np.concatenate(parts)).reshape(
+            layer.input_shape)
+        device = session.run(layer.name, packed)
+        reference = values[model.key(step.output)].reshape(device.shape)
+        macs = int(layer.macs()) if hasattr(layer, "macs") else None
+        results.append(NodeResult(step.index, step.opcode, layer.name,
+                                  model.key(step.output), tuple(device.shape),
+                                  session.last_count, session.count_unit, macs,
+                                  int(np.count_nonzero(device != reference)), device,
+                                  reference))
+    return results
