@@ -108,8 +108,6 @@ class _BackwardLayer:
         rows = []
         for vector in batch:
             g = self._gradient(self.split(vector))
-            if g.dtype != self.grad_dtype:
-                raise AssertionError("gradient dtype")
             rows.append(np.concatenate([g.values.ravel().astype(np.int64), [g.frac_bits]]))
         out = np.asarray(rows, np.int64).astype(self.grad_dtype)
         return out if batched else out[0]
