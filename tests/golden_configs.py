@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 
 from edgeconv import codegen
+from edgeconv.backprop import (
+    ConvBackward,
+    FirTrainStep,
+    PoolBackward,
+    SGDUpdate,
+    SignalBackward,
+)
 from edgeconv.codegen.context import op_of
+from edgeconv.codegen.kernels import backward as backward_kernels
 from edgeconv.codegen.kernels import generic, nnops
 from edgeconv.layers import (
     Add,
@@ -315,6 +323,108 @@ def _signal2d_cases(rng: np.random.Generator) -> Iterator[GoldenCase]:
                saturate=False)  # wrapping q15, two Helium blocks and a tail
 
 
+# ------------------------------------------------------------------------ backward
+
+@dataclass(frozen=True)
+class BackwardCase(GoldenCase):
+    """A layer of edgeconv.backprop, driven by a batch of two inputs like every case.
+    Gradient layers: a uniform input, then (by the name's seed) one at the dtype's
+    extremes or all zeros (the all-zero gradient's format).  The SGD step: inputs in its
+    working range (weights in their dtype, gradients with frac_bits in [-8, 24],
+    velocities), then one at the extremes (huge shifts and saturation either way)."""
+
+    def inputs(self) -> np.ndarray:
+        layer = self.layer
+        rng = np.random.default_rng(_stable_seed(self.name))
+        if not isinstance(layer, SGDUpdate):
+            x = super().inputs()
+            if rng.integers(2):
+                x[1] = 0
+            return x
+        n, info = layer.count, np.iinfo(layer.weight_dtype)
+        w = rng.integers(info.min, int(info.max) + 1, n)
+        g = rng.integers(-(1 << 15), 1 << 15, n)
+        vel = rng.integers(-(1 << 22), 1 << 22, n)
+        big = np.iinfo(np.int32)
+        extremes = [np.concatenate([np.full(n, big.max), np.full(n, big.min), [-40],
+                                    np.full(n, big.max)]),
+                    np.concatenate([np.full(n, big.min), np.full(n, big.max), [big.max],
+                                    np.full(n, big.min)])]
+        rows = [np.concatenate([w, g, [rng.integers(-8, 25)], vel]),
+                extremes[int(rng.integers(2))]]
+        width = layer.input_shape[0]
+        return np.asarray([r[:width] for r in rows], np.int64).astype(np.int32)
+
+
+def _backward_cases() -> Iterator[GoldenCase]:
+    """Every backward kernel: the three parts of random conv-like layers (int8 and
+    16x8, groups, depth multipliers, dilation, strides, every padding), max and average
+    pool gradients (avg 'same' windows of several sizes: denominators > 1) and the SGD
+    step with and without momentum, the FIR train step."""
+    rng = np.random.default_rng(SEED + 9)
+    for i, (op, wide) in enumerate([("conv2d", False), ("conv2d", True), ("depthwise", False),
+                                    ("depthwise", True), ("conv1d", False),
+                                    ("conv1d", True), ("conv2d", False)]):
+        forward = _random_conv(rng, f"fw{i}", op, wide, extreme=False)
+        for part in ("input", "weights", "bias"):
+            if part == "bias" and (forward.bias is None or i % 2):
+                continue
+            yield BackwardCase(ConvBackward(forward, part=part, name=f"bw{i}{part[0]}"), None,
+                               "backward")
+    # Shaped for the DSP variants (groups 1): odd channel counts (pair padding, 2x2 block
+    # tails), more output positions than one block of bwd_conv_weights_dsp, 16x8 (SMLALD),
+    # one input channel (the 4x1 register block).
+    w_rng = np.random.default_rng(SEED + 10)
+    dsp_shaped = [
+        Conv2D(weights=w_rng.integers(-128, 128, (5, 3, 3, 3)).astype(np.int8), padding="same",
+               input_shape=(9, 8, 3), input_zero_point=-7, name="fwd_dsp0",
+               output_multiplier=np.full(5, 1 << 30, np.int32),
+               output_shift=np.full(5, -8, np.int32)),
+        Conv2D(weights=w_rng.integers(-128, 128, (4, 2, 3, 6)).astype(np.int8), stride=(2, 1),
+               dilation=(1, 2), padding=((1, 0), (2, 1)), input_shape=(7, 9, 6),
+               activation_dtype=np.int16, name="fwd_dsp1",
+               output_multiplier=np.full(4, 1 << 30, np.int32),
+               output_shift=np.full(4, -8, np.int32)),
+        Conv1D(weights=w_rng.integers(-128, 128, (3, 5, 1)).astype(np.int8), padding="same",
+               input_shape=(40, 1), input_zero_point=5, name="fwd_dsp2",
+               output_multiplier=np.full(3, 1 << 30, np.int32),
+               output_shift=np.full(3, -8, np.int32))]
+    for i, forward in enumerate(dsp_shaped):
+        for part in ("input", "weights"):
+            yield BackwardCase(ConvBackward(forward, part=part, name=f"bd{i}{part[0]}"), None,
+                               "backward")
+    pools = [MaxPool2D(pool_size=3, stride=2, padding="same", input_shape=(5, 6, 3)),
+             MaxPool2D(pool_size=(2, 3), stride=1, padding=((1, 1), (0, 2)),
+                       input_shape=(4, 4, 2), activation_dtype=np.int16),
+             AvgPool2D(pool_size=3, stride=2, padding="same", input_shape=(6, 5, 2)),
+             AvgPool2D(pool_size=(4, 3), stride=(3, 1), padding="same", input_shape=(7, 4, 2),
+                       activation_dtype=np.int16),
+             AvgPool2D(pool_size=2, input_shape=(4, 6, 3))]
+    for i, pool in enumerate(pools):
+        yield BackwardCase(PoolBackward(pool, name=f"bp{i}"), None, "backward")
+    yield BackwardCase(SGDUpdate(9, lr=0.01, name="sgd0"), None, "backward")
+    yield BackwardCase(SGDUpdate(9, lr=3e-5, momentum=29491, weight_dtype=np.int16,
+                                 name="sgd1"), None, "backward")
+    yield BackwardCase(SGDUpdate(5, lr=40.0, momentum=32767, velocity_frac_bits=4,
+                                 name="sgd2"), None, "backward")
+    # 1-D signal filters: both formats and kinds, every mode, strides, M < N and M > N
+    # (the integer correlate 'full' layout's constant zeros).
+    s_rng = np.random.default_rng(SEED + 11)
+    for i, (fmt, kind, mode, (m, n), stride) in enumerate([
+            ("q7", "convolve", "full", (9, 4), 1), ("q15", "correlate", "full", (4, 9), 2),
+            ("q7", "correlate", "same", (7, 3), 1), ("q15", "convolve", "valid", (5, 8), 1),
+            ("q15", "correlate", "full", (10, 3), 1), ("q7", "convolve", "same", (6, 6), 3)]):
+        dt = np.int8 if fmt == "q7" else np.int16
+        info = np.iinfo(dt)
+        filt = SignalFilter(s_rng.integers(info.min, int(info.max) + 1, n).astype(dt),
+                            kind=kind, mode=mode, fmt=fmt, input_length=m, stride=stride)
+        yield BackwardCase(SignalBackward(filt, part=("input", "kernel")[i % 2],
+                                          name=f"bs{i}"), None, "backward")
+    # Full-range int16 inputs: outputs and errors saturate; the zero row: zero gradient.
+    yield BackwardCase(FirTrainStep(5, 20, lr=0.5, name="fir0"), None, "backward")
+    yield BackwardCase(FirTrainStep(1, 3, lr=1e-3, name="fir1"), None, "backward")
+
+
 # ------------------------------------------------------------------------ edge cases
 
 def _conv_edge_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
@@ -548,7 +658,8 @@ def representative_layers() -> list:
     """Every template and shared helper: each op, int8 and 16x8, both roundings, an
     accumulator that wraps, 1-D, pools, signal filters narrow and 128-bit, saturating
     and wrapping, 2-D filters (the row kernel with and without blocks of four, the
-    portable one with 64- and 128-bit sums), and the whole-model ops."""
+    portable one with 64- and 128-bit sums), the whole-model ops and the backward layers
+    of edgeconv.backprop."""
     rng = np.random.default_rng(7)
 
     def q(n: int, shift: int = -8) -> dict:
@@ -557,6 +668,28 @@ def representative_layers() -> list:
 
     w = rng.integers(-128, 128, size=(4, 3, 3, 2)).astype(np.int8)
     dw = rng.integers(-128, 128, size=(1, 3, 3, 4)).astype(np.int8)
+    layers = _representative_forward(rng, w, dw, q)
+    c8, c8wrap, c16, dw8, c1d, mp, ap = (layers[i] for i in (0, 1, 2, 4, 6, 7, 8))
+    backward = [ConvBackward(c8, part="input", name="bc8i"),
+                ConvBackward(c8, part="weights", name="bc8w"),
+                ConvBackward(c8wrap, part="bias", name="bc8b")] + \
+        [ConvBackward(c16, part=p, name=f"bc16{p[0]}") for p in ("input", "weights", "bias")] + \
+        [ConvBackward(dw8, part="input", name="bdw8i"),
+         ConvBackward(dw8, part="weights", name="bdw8w"),
+         ConvBackward(c1d, part="weights", name="bc1dw"),
+         ConvBackward(Conv2D(weights=w, activation_dtype=np.int16, input_shape=(4, 5, 2),
+                             **q(4)), part="weights", name="bc16g1w"),  # int64: SMLALD
+         PoolBackward(mp, name="bmp"), PoolBackward(ap, name="bap"),
+         SGDUpdate(6, lr=0.01, name="bsgd"),
+         SGDUpdate(6, lr=1e-4, momentum=29491, weight_dtype=np.int16, name="bsgdm"),
+         FirTrainStep(4, 12, lr=0.5, name="bfir"),
+         SignalBackward(layers[9], part="input", name="bsq7i"),
+         SignalBackward(layers[10], part="kernel", name="bsq15k")]
+    return layers + backward
+
+
+def _representative_forward(rng: np.random.Generator, w: np.ndarray, dw: np.ndarray,
+                            q: Callable[..., dict]) -> list:
     return [
         Conv2D(weights=w, padding="same", name="c8", input_shape=(6, 6, 2),
                input_zero_point=3, **q(4)),
@@ -643,13 +776,16 @@ def golden_cases(n_random: int = 150, n_fast: int = 120) -> list[GoldenCase]:
     cases.extend(_signal2d_cases(np.random.default_rng(SEED + 2)))
     for i, (family, make) in enumerate(_nn_cases()):
         cases.append(GoldenCase(make(f"nn{i}"), None, family))
+    cases.extend(_backward_cases())
     return cases
 
 
 def uses_fast_kernel(case: GoldenCase, cpu: str) -> bool:
-    """True when codegen gives ``case`` one of ``cpu``'s fast kernels."""
+    """True when codegen gives ``case`` one of ``cpu``'s fast kernels (not a generic
+    kernel, not a backward one)."""
     planned = codegen.plan_layers([case.layer], strategy=case.strategy, cpu=cpu)[0]
-    return planned.plan.kernel not in generic.KERNELS
+    return planned.plan.kernel not in generic.KERNELS \
+        and planned.plan.kernel not in backward_kernels.KERNELS
 
 
 def uses_nn_kernel(case: GoldenCase) -> bool:
@@ -661,12 +797,18 @@ def select_for(cases: list[GoldenCase], ram_bytes: int, cpu: str,
                limit: int) -> list[GoldenCase]:
     """A subset for a small target: cases whose input, output and scratch each fit a
     third of ``ram_bytes`` (the harness sizes each buffer for the largest layer). Every
-    case that runs one of ``cpu``'s fast kernels or a whole-model op's kernel is in;
-    ``limit`` more are spread evenly over the rest so every family stays represented."""
+    case that runs one of ``cpu``'s fast kernels or a whole-model op's kernel is in, and
+    every backward case (each backward kernel then runs on every board); ``limit`` minus
+    the backward cases more are spread evenly over the rest so every family stays
+    represented (the total, and so the flash image, stays as without the backward cases)."""
     fitting = [c for c in cases if max(c.buffer_bytes(cpu)) * 3 <= ram_bytes]
     fast = [c for c in fitting if uses_fast_kernel(c, cpu) or uses_nn_kernel(c)]
-    rest = [c for c in fitting if c not in fast]
-    if len(rest) > limit:
+    back = [c for c in fitting if c.family == "backward"]
+    rest = [c for c in fitting if c not in fast and c not in back]
+    limit = max(limit - len(back), 0)
+    if limit == 0:
+        rest = []
+    elif len(rest) > limit:
         step = len(rest) / limit
         rest = [rest[int(i * step)] for i in range(limit)]
-    return fast + rest
+    return fast + back + rest

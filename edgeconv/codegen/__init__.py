@@ -201,7 +201,9 @@ def plan_layers(layers: Sequence[Any] | Any, *, prefix: str = "edgeconv_net",
         if ctx.op == "network":
             plan = network_plan(layer, scratch)
         else:
-            plan = kernels.select_fast(ctx) if forced is None else None
+            # Backward layers have one kernel each: a forced generic strategy does not apply.
+            plan = kernels.select_fast(ctx) \
+                if forced is None or ctx.op in kernels.backward.OPS else None
             plan = plan or generic.select(ctx, forced, budget)
         scratch[name] = plan.scratch_bytes
         planned.append(_Planned(ctx, plan))
@@ -258,6 +260,8 @@ HELPER_DEPS: dict[str, tuple[str, ...]] = {
     "edgeconv_reciprocal": ("edgeconv_clz32", "edgeconv_wrap32", "edgeconv_srdhm",
                             "edgeconv_clamp"),
     "edgeconv_lut16": (),
+    "edgeconv_grad_fits": (), "edgeconv_grad_exponent": ("edgeconv_grad_fits",),
+    "edgeconv_grad_round": (), "edgeconv_grad_round32": (), "edgeconv_round_shift_sat32": (),
 }
 
 

@@ -27,7 +27,12 @@ _OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "co
         "FullyConnected": "fully_connected", "Add": "add", "Mul": "mul", "Mean": "mean",
         "Softmax": "softmax", "Logistic": "logistic", "Pad": "pad",
         "Concatenation": "concatenation", "Requantize": "requantize", "Quantize": "quantize",
-        "Dequantize": "dequantize"}
+        "Dequantize": "dequantize", "ConvBackward": "conv_backward",
+        "PoolBackward": "pool_backward", "SGDUpdate": "sgd_update",
+        "FirTrainStep": "fir_train_step", "SignalBackward": "signal_backward"}
+# edgeconv.backprop's layers: kernels in edgeconv.codegen.kernels.backward.
+BACKWARD_OPS = ("conv_backward", "pool_backward", "sgd_update", "fir_train_step",
+                "signal_backward")
 CONV_OPS = ("conv2d", "depthwise_conv2d", "conv1d")
 # The whole-model ops (kernels in edgeconv.codegen.kernels.nnops): no window geometry;
 # their kernel family reads the layer itself.
@@ -234,6 +239,8 @@ def layer_context(layer: Any, name: str, cpu: str,
     """Everything a layer template needs except the kernel's own context, for
     ``input_shape`` (default: the layer's own)."""
     op = op_of(layer)
+    if op in BACKWARD_OPS:
+        return _backward_context(layer, name, cpu, op)
     in_shape = _input_shape(layer) if input_shape is None else tuple(int(d) for d in input_shape)
     ctype = ctype_of(layer.activation_dtype)
     out_ctype = ctype_of(getattr(layer, "output_dtype", None) or layer.activation_dtype)
@@ -272,6 +279,24 @@ def layer_context(layer: Any, name: str, cpu: str,
                            output_count=int(np.prod(out_shape)), geo=geo,
                            act_min=int(layer.activation_min), act_max=int(layer.activation_max),
                            conv=_conv_params(layer, op, geo) if op in CONV_OPS else None)
+    _check_index_range(ctx)
+    return ctx
+
+
+def _backward_context(layer: Any, name: str, cpu: str, op: str) -> LayerContext:
+    """A backward layer: flat vectors in and out (dtypes of their own); ``geo`` is the
+    forward layer's geometry (None for the SGD and FIR train steps and signal filters)."""
+    in_shape, out_shape = tuple(layer.input_shape), tuple(layer.output_shape)
+    geo = None
+    if op in ("conv_backward", "pool_backward"):
+        fwd = layer.layer
+        geo = geometry(fwd, op_of(fwd), tuple(fwd.input_shape))
+    ctx = LayerContext(layer=layer, name=name, op=op, cpu=cpu,
+                       in_ctype=ctype_of(layer.activation_dtype),
+                       out_ctype=ctype_of(layer.output_dtype),
+                       input_shape=in_shape, output_shape=out_shape,
+                       input_count=int(np.prod(in_shape)), output_count=int(np.prod(out_shape)),
+                       geo=geo)
     _check_index_range(ctx)
     return ctx
 

@@ -17,18 +17,20 @@ from typing import Any
 
 from edgeconv.codegen.context import LayerContext, layer_context
 from edgeconv.codegen.cpus import cpu as cpu_named
-from edgeconv.codegen.kernels import dsp, filter2d, generic, m0, mve, nnops
+from edgeconv.codegen.kernels import backward, dsp, filter2d, generic, m0, mve, nnops
 from edgeconv.codegen.plan import Kernel, KernelPlan
 
 FAST_FAMILIES: tuple[ModuleType, ...] = (mve, dsp, m0, filter2d)
 ALL_KERNELS: tuple[Kernel, ...] = tuple(
-    k for family in (*FAST_FAMILIES, generic, nnops) for k in family.KERNELS)
+    k for family in (*FAST_FAMILIES, generic, nnops, backward) for k in family.KERNELS)
 
 
 def select_fast(ctx: LayerContext) -> KernelPlan | None:
     """The first fast family that runs on ``ctx.cpu`` and accepts the layer, or None to
-    use the generic kernels."""
+    use the generic kernels; the backward layers' kernels (every CPU) for those."""
     cpu = cpu_named(ctx.cpu)
+    if ctx.op in backward.OPS:
+        return backward.select(ctx)
     for family in FAST_FAMILIES:
         if family.runs_on(cpu):
             plan = family.select(ctx)
