@@ -793,15 +793,26 @@ def uses_nn_kernel(case: GoldenCase) -> bool:
     return op_of(case.layer) in nnops.OPS
 
 
+CONV_FAMILIES = ("conv2d", "conv2d16", "depthwise", "depthwise16")
+
+
 def select_for(cases: list[GoldenCase], ram_bytes: int, cpu: str,
-               limit: int) -> list[GoldenCase]:
+               limit: int, *, compact: bool = False) -> list[GoldenCase]:
     """A subset for a small target: cases whose input, output and scratch each fit a
     third of ``ram_bytes`` (the harness sizes each buffer for the largest layer). Every
     case that runs one of ``cpu``'s fast kernels or a whole-model op's kernel is in, and
     every backward case (each backward kernel then runs on every board); ``limit`` minus
     the backward cases more are spread evenly over the rest so every family stays
-    represented (the total, and so the flash image, stays as without the backward cases)."""
+    represented (the total, and so the flash image, stays as without the backward cases).
+    ``compact`` (a board with little flash, the micro:bit's 256 KB): only the conv and
+    depthwise cases of the fast kernels are certain to be in, ``limit`` more spread over
+    every other case."""
     fitting = [c for c in cases if max(c.buffer_bytes(cpu)) * 3 <= ram_bytes]
+    if compact:
+        fast = [c for c in fitting if c.family in CONV_FAMILIES and uses_fast_kernel(c, cpu)]
+        rest = [c for c in fitting if c not in fast]
+        step = max(len(rest) / limit, 1)
+        return fast + [rest[int(i * step)] for i in range(min(limit, len(rest)))]
     fast = [c for c in fitting if uses_fast_kernel(c, cpu) or uses_nn_kernel(c)]
     back = [c for c in fitting if c.family == "backward"]
     rest = [c for c in fitting if c not in fast and c not in back]

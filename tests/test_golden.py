@@ -26,6 +26,7 @@ from edgeconv.targets import build
 from edgeconv.targets.client import ClientError
 
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all"
+SMALL_FLASH_BYTES = 512 << 10  # below: one firmware image holds fewer cases
 SMALL_TARGET_CASES = 120
 ALL_CASES = golden_cases()
 _BY_NAME = {c.name: c for c in ALL_CASES}
@@ -51,7 +52,10 @@ def cases_for(spec: str) -> list[GoldenCase]:
     if spec == "native":
         return ALL_CASES
     limits = edgeconv.targets.limits(spec)
-    return select_for(ALL_CASES, limits.ram_bytes, limits.cpu, SMALL_TARGET_CASES)
+    board = edgeconv.targets.boards.board(limits.board)
+    compact = board.flash is not None and board.flash[1] < SMALL_FLASH_BYTES
+    return select_for(ALL_CASES, limits.ram_bytes, limits.cpu, SMALL_TARGET_CASES,
+                      compact=compact)
 
 
 @functools.cache

@@ -71,8 +71,10 @@ BOARDS: dict[str, Board] = {
               uart="CMSDK UART0 0x59303000", counter="FPGAIO counter",
               counter_addr=0x59302018, per_tick=Fraction(25, 4)),
         Board("netduinoplus2", "cortex-m4", "netduinoplus2", 96 << 10,
+              flash=(0x08000000, 0x100000), ram=(0x20000000, 0x20000),
               uart="STM32 USART1 0x40011000", counter="DWT CYCCNT or SysTick"),
-        Board("microbit", "cortex-m0", "microbit", 10 << 10, uart="nRF51 UART0 0x40002000",
+        Board("microbit", "cortex-m0", "microbit", 10 << 10, flash=(0x0, 0x40000),
+              ram=(0x20000000, 0x4000), uart="nRF51 UART0 0x40002000",
               counter="nRF51 TIMER0"),
     )
 }
