@@ -15,7 +15,7 @@ from edgeconv.codegen.geometry import (
     max_input_term,
     weight_rows,
 )
-from edgeconv.codegen.names import c_comment
+from edgeconv.codegen.names import c_comment, ints
 from edgeconv.fixedpoint import INT32_MAX
 from edgeconv.signal import KINDS, MODES
 from edgeconv.signal2d import BOUNDARIES, _axis_region, _index_map
@@ -61,10 +61,6 @@ def op_of(layer: Any) -> str:
     raise ValueError(f"layer={layer!r}: not a supported layer type ({', '.join(_OPS)})")
 
 
-def _ints(values: Any) -> list[int]:
-    return [int(v) for v in np.asarray(values).ravel()]
-
-
 @dataclass(frozen=True)
 class ConvParams:
     """Conv-like layers: weights, bias and requantization as the templates read them."""
@@ -87,8 +83,24 @@ class ConvParams:
     acc_bound: int
 
 
-@dataclass(frozen=True)
-class SignalParams:
+@dataclass(frozen=True, kw_only=True)
+class QNumerics:
+    """The requantization of a Q-format filter (1-D or 2-D): an optional rounding add in
+    an ``accumulator``-bit sum, a right shift by ``frac_bits``, saturation to
+    ``[out_min, out_max]`` (``out_bits`` wide) or wrapping."""
+
+    rounding: str
+    round_add: int
+    saturate: bool
+    accumulator: int
+    frac_bits: int
+    out_bits: int
+    out_min: int
+    out_max: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignalParams(QNumerics):
     """Q-format 1-D filters (``SignalFilter``)."""
 
     kernel: list[int]
@@ -103,18 +115,10 @@ class SignalParams:
     first: int
     lead_zeros: int
     trail_zeros: int
-    rounding: str
-    round_add: int
-    saturate: bool
-    accumulator: int
-    frac_bits: int
-    out_bits: int
-    out_min: int
-    out_max: int
 
 
-@dataclass(frozen=True)
-class Signal2DParams:
+@dataclass(frozen=True, kw_only=True)
+class Signal2DParams(QNumerics):
     """Q-format 2-D filters (``SignalFilter2D``), in the correlation orientation:
     ``out[i, j] = sum_{k, l} taps[k * n2 + l] * xe[rows[i + k], cols[j + l]]``, where
     ``rows`` / ``cols`` give the source row / column of each extended index (the boundary
@@ -135,14 +139,6 @@ class Signal2DParams:
     boundary: str
     fillvalue: int
     fmt: str
-    rounding: str
-    round_add: int
-    saturate: bool
-    accumulator: int
-    frac_bits: int
-    out_bits: int
-    out_min: int
-    out_max: int
 
 
 @dataclass(frozen=True)
@@ -214,7 +210,7 @@ def _conv_params(layer: Any, op: str, geo: Geometry) -> ConvParams:
             raise ValueError(f"layer {layer.name!r}: rounding={rounding!r}: allowed are "
                              f"'double', 'single'")
         requantize = f"edgeconv_mbqm_{rounding}"
-    shift = _ints(layer.output_shift)
+    shift = ints(layer.output_shift)
     lo, hi = (-31, 7) if wide else (-31, 30)
     bad = [s for s in shift if not lo <= s <= hi]
     if bad:
@@ -222,14 +218,14 @@ def _conv_params(layer: Any, op: str, geo: Geometry) -> ConvParams:
                          f"[{lo}, {hi}]")
     return ConvParams(
         groups=groups, in_c_per_group=icpg, out_c_per_group=ocpg, depth_multiplier=dm,
-        weights=_ints(layer.weights), bias=None if layer.bias is None else _ints(layer.bias),
+        weights=ints(layer.weights), bias=None if layer.bias is None else ints(layer.bias),
         bias_ctype="int64_t" if wide else "int32_t",
         # int8: the reference wraps the exact accumulator to int32 (as TFLite's int32 sum
         # does); when that can happen, C sums in int64 and wraps explicitly (no UB).
         acc_ctype="int64_t" if wide or bound > INT32_MAX else "int32_t",
         acc_wraps=not wide and bound > INT32_MAX,
-        multiplier=_ints(np.broadcast_to(layer.output_multiplier, (out_c,))),
-        shift=_ints(np.broadcast_to(shift, (out_c,))),
+        multiplier=ints(np.broadcast_to(layer.output_multiplier, (out_c,))),
+        shift=ints(np.broadcast_to(shift, (out_c,))),
         input_offset=-int(layer.input_zero_point), output_offset=int(layer.output_zero_point),
         rounding=str(layer.rounding), requantize=requantize, acc_bound=bound)
 
@@ -318,7 +314,7 @@ def _check_index_range(ctx: LayerContext) -> None:
 def _signal_params(layer: Any) -> SignalParams:
     """Q-format filter: the taps as convolved (reversed for correlate), where output 0
     sits in the full result, and the requantization constants."""
-    kernel = _ints(layer.kernel)
+    kernel = ints(layer.kernel)
     m, n = int(layer.input_length), len(kernel)
     kind, mode, fmt = str(layer.kind), str(layer.mode), str(layer.fmt)
     for what, value, allowed in (("kind", kind, ("convolve", "correlate")),
@@ -362,8 +358,8 @@ def _source_indices(start: int, length: int, size: int, boundary: str) -> list[i
     fill value."""
     idx = np.arange(start, start + length)
     if boundary == "fill":
-        return _ints(np.where((idx >= 0) & (idx < size), idx, -1))
-    return _ints(_index_map(idx, size, boundary))
+        return ints(np.where((idx >= 0) & (idx < size), idx, -1))
+    return ints(_index_map(idx, size, boundary))
 
 
 def _signal2d_params(layer: Any, in_shape: tuple[int, ...]) -> Signal2DParams:
@@ -389,7 +385,7 @@ def _signal2d_params(layer: Any, in_shape: tuple[int, ...]) -> Signal2DParams:
         boundary, fillvalue = "fill", 0
     row_off, col_off = r0 - (n1 - 1), c0 - (n2 - 1)
     return Signal2DParams(
-        taps=_ints(taps), n1=int(n1), n2=int(n2), in_h=in_h, in_w=in_w, out_h=out_h,
+        taps=ints(taps), n1=int(n1), n2=int(n2), in_h=in_h, in_w=in_w, out_h=out_h,
         out_w=out_w, rows=_source_indices(row_off, out_h + n1 - 1, in_h, boundary),
         cols=_source_indices(col_off, out_w + n2 - 1, in_w, boundary), col_off=col_off,
         kind=kind, mode=mode, boundary=boundary, fillvalue=fillvalue, fmt=fmt,

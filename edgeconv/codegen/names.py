@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 MAX_NAME_LENGTH = 31  # C99 5.2.4.1: significant initial characters of an external identifier
 
 # Macro suffixes codegen writes per layer into the header. The static symbols a layer's
@@ -262,6 +264,11 @@ def check_layer_names(names: Sequence[object], prefix: object,
 
 _BITS = {"int8_t": 8, "int16_t": 16, "int32_t": 32, "int64_t": 64,
          "uint8_t": 8, "uint16_t": 16, "uint32_t": 32}
+
+
+def ints(values: object) -> list[int]:
+    """Any array-like of integers as a flat list of Python ints (template data)."""
+    return [int(v) for v in np.asarray(values).ravel()]
 
 
 def c_int(value: int, ctype: str = "int32_t") -> str:

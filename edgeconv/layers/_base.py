@@ -365,17 +365,7 @@ class QuantizedConv(WindowLayer):
         raise NotImplementedError
 
     def _quant_spec(self) -> dict[str, Any]:
-        return {
-            "weights": self.weights.tolist(),
-            "bias": None if self.bias is None else self.bias.tolist(),
-            "input_zero_point": self.input_zero_point,
-            "output_zero_point": self.output_zero_point,
-            "output_multiplier": self.output_multiplier.tolist(),
-            "output_shift": self.output_shift.tolist(),
-            "activation_min": self.activation_min,
-            "activation_max": self.activation_max,
-            "rounding": self.rounding,
-        }
+        return _quant.quant_spec(self)
 
     # ---------------------------------------------------------------- from_float
     _weight_channel_axis: ClassVar[int] = 0

@@ -5,6 +5,8 @@ Scales are float32 as TFLite stores them; products are formed in float64 as TFLi
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from edgeconv import fixedpoint
@@ -107,3 +109,19 @@ def output_multipliers(input_scale: float, weight_scales: np.ndarray,
     """Per-channel ``QuantizeMultiplier(s_in * s_w / s_out)``."""
     real = input_scale * weight_scales.astype(np.float64) / output_scale
     return fixedpoint.quantize_multiplier_array(real)
+
+
+def quant_spec(layer: Any) -> dict[str, Any]:
+    """The JSON-able weights, bias and requantization of a conv-like or FC layer (the part
+    of ``spec()`` they share)."""
+    return {
+        "weights": layer.weights.tolist(),
+        "bias": None if layer.bias is None else layer.bias.tolist(),
+        "input_zero_point": layer.input_zero_point,
+        "output_zero_point": layer.output_zero_point,
+        "output_multiplier": layer.output_multiplier.tolist(),
+        "output_shift": layer.output_shift.tolist(),
+        "activation_min": layer.activation_min,
+        "activation_max": layer.activation_max,
+        "rounding": layer.rounding,
+    }

@@ -221,15 +221,7 @@ class FullyConnected:
             "op": self.op,
             "activation_dtype": self.activation_dtype.name,
             "input_shape": None if self.input_shape is None else list(self.input_shape),
-            "weights": self.weights.tolist(),
-            "bias": None if self.bias is None else self.bias.tolist(),
-            "input_zero_point": self.input_zero_point,
-            "output_zero_point": self.output_zero_point,
-            "output_multiplier": self.output_multiplier.tolist(),
-            "output_shift": self.output_shift.tolist(),
-            "activation_min": self.activation_min,
-            "activation_max": self.activation_max,
-            "rounding": self.rounding,
+            **_quant.quant_spec(self),
         }
 
     def __repr__(self) -> str:

@@ -48,6 +48,7 @@ from edgeconv.codegen.context import INT64_ACC_LIMIT, NN_OPS, LayerContext, laye
 from edgeconv.codegen.cpus import Cpu
 from edgeconv.codegen.geometry import acc_bound, max_input_term
 from edgeconv.codegen.kernels import dsp, m0, mve
+from edgeconv.codegen.names import ints
 from edgeconv.codegen.plan import Kernel, KernelPlan
 from edgeconv.fixedpoint import INT32_MAX
 from edgeconv.layers import Conv2D
@@ -144,10 +145,6 @@ def _broadcast_strides(shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[in
     return tuple(0 if e == 1 and o != 1 else s for e, o, s in zip(full, out, own, strict=True))
 
 
-def _ints(values: Any) -> list[int]:
-    return [int(v) for v in np.asarray(values).ravel()]
-
-
 # ------------------------------------------------------------------------- contexts
 
 @dataclass(frozen=True)
@@ -228,11 +225,11 @@ def _fully_connected(ctx: LayerContext) -> KernelPlan:
         requantize = f"edgeconv_mbqm_{layer.rounding}"
     k = FcContext(
         out_c=int(layer.out_channels), in_k=int(layer.in_features),
-        weights=_ints(layer.weights), bias=None if layer.bias is None else _ints(layer.bias),
+        weights=ints(layer.weights), bias=None if layer.bias is None else ints(layer.bias),
         bias_ctype="int64_t" if wide else "int32_t",
         acc_ctype="int64_t" if wide or bound > INT32_MAX else "int32_t",
         acc_wraps=not wide and bound > INT32_MAX,
-        multiplier=_ints(layer.output_multiplier), shift=_ints(layer.output_shift),
+        multiplier=ints(layer.output_multiplier), shift=ints(layer.output_shift),
         input_offset=-zp, output_offset=0 if wide else int(layer.output_zero_point),
         requantize=requantize, act_min=int(layer.activation_min),
         act_max=int(layer.activation_max))
@@ -270,7 +267,7 @@ def _binary(ctx: LayerContext) -> KernelPlan:
             sources.append(next(fed))
         else:
             sources.append(f"{ctx.name}_const")
-            constant = _ints(c)
+            constant = ints(c)
     names = ["input1_zero_point", "input2_zero_point", "output_zero_point", "activation_min",
              "activation_max", "output_multiplier", "output_shift"]
     if ctx.op == "add":
@@ -285,7 +282,7 @@ def _binary(ctx: LayerContext) -> KernelPlan:
         for i in (1, 2):
             rescale = fixedpoint.Requantizer(params[f"input{i}_multiplier"],
                                              params[f"input{i}_shift"], layer.rounding)
-            tables[f"rescale{i}"] = _ints(rescale(
+            tables[f"rescale{i}"] = ints(rescale(
                 (values - params[f"input{i}_zero_point"]) << params["left_shift"]))
     k = BinaryContext(loops=loops, index1=index_expr(loops, 1), index2=index_expr(loops, 2),
                       source1=sources[0], source2=sources[1], constant=constant,
@@ -363,8 +360,8 @@ def _softmax(ctx: LayerContext) -> KernelPlan:
             raise ValueError(f"layer {ctx.name!r}: int16 softmax over {depth} values: "
                              f"allowed are at most {SOFTMAX16_MAX_DEPTH}")
         exp_lut, recip_lut = softmax_int16_tables()
-        k = SoftmaxContext(rows=rows, depth=depth, wide=True, exp=_ints(exp_lut), term=[],
-                           recip=_ints(recip_lut), out_bits=16, out_min=0,
+        k = SoftmaxContext(rows=rows, depth=depth, wide=True, exp=ints(exp_lut), term=[],
+                           recip=ints(recip_lut), out_bits=16, out_min=0,
                            out_max=int(out_info.max),
                            input_multiplier=int(layer.input_multiplier),
                            input_left_shift=int(layer.input_left_shift))
@@ -382,7 +379,7 @@ def _softmax(ctx: LayerContext) -> KernelPlan:
     exps = fixedpoint._exp_on_negative_values(scaled, SOFTMAX_SCALED_DIFF_INTEGER_BITS)
     terms = np.where(kept, fixedpoint._rdbp(exps, SOFTMAX_ACCUMULATION_INTEGER_BITS), 0)
     k = SoftmaxContext(rows=rows, depth=depth, wide=False,
-                       exp=_ints(np.where(kept, exps, 0)), term=_ints(terms), recip=[],
+                       exp=ints(np.where(kept, exps, 0)), term=ints(terms), recip=[],
                        out_bits=out_info.bits, out_min=int(out_info.min),
                        out_max=int(out_info.max), input_multiplier=0, input_left_shift=0)
     return KERNEL["softmax"].plan(0, k)
@@ -402,12 +399,12 @@ class LogisticContext:
 def _logistic(ctx: LayerContext) -> KernelPlan:
     layer = ctx.layer
     if layer.lut is not None:
-        k = LogisticContext(False, _ints(layer.lut), 0, 0)
+        k = LogisticContext(False, ints(layer.lut), 0, 0)
     else:
         mult, shift = int(layer.input_multiplier), int(layer.input_left_shift)
         if mult == 0:  # power-of-two input scale (see Logistic.__call__)
             mult, shift = 3 << shift, 0
-        k = LogisticContext(True, _ints(sigmoid_table_uint16()), mult, shift)
+        k = LogisticContext(True, ints(sigmoid_table_uint16()), mult, shift)
     return KERNEL["logistic"].plan(0, k)
 
 

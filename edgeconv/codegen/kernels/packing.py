@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeconv.codegen.names import ints
+
 OC_BLOCK = 4  # output channels per register block (every family)
 
 
@@ -69,11 +71,6 @@ def bias_of(layer: Any, out_c: int) -> np.ndarray:
     """The bias as int64, zeros where the layer has none."""
     bias = getattr(layer, "bias", None)
     return np.zeros(out_c, np.int64) if bias is None else np.asarray(bias, np.int64)
-
-
-def ints(values: Any) -> list[int]:
-    """Flat list of Python ints."""
-    return [int(v) for v in np.asarray(values).ravel()]
 
 
 def pack_pairs(pairs: np.ndarray) -> list[int]:
