@@ -15,9 +15,11 @@ import pytest
 from edgeconv import Conv2D, DepthwiseConv2D, codegen
 from edgeconv.bench import target as bench_target
 from edgeconv.codegen import kernels
+from edgeconv.codegen.context import layer_context
 from edgeconv.codegen.cpus import CPUS
 from edgeconv.codegen.geometry import geometry
-from edgeconv.codegen.kernels import mve
+from edgeconv.codegen.kernels import dsp, mve
+from edgeconv.codegen.kernels import packing as pk
 from edgeconv.codegen.plan import KernelPlan
 from edgeconv.fixedpoint import quantize_multiplier_array
 
@@ -118,9 +120,9 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
 EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "c_sx": ("dsp_conv", "m0_conv", "mve_conv"), "c_by": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_tiny": ("dsp_conv", "m0_conv", "mve_conv"),
-    "c_pw": ("dsp_conv_1x1", "m0_conv", "mve_conv"),
+    "c_pw": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_pws": ("dsp_conv", "m0_conv", "mve_conv"),
-    "c_pw16": ("dsp_conv_1x1", "m0_conv", "mve_conv"),
+    "c_pw16": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_left": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_single": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_i16": ("dsp_conv", "m0_conv", "mve_conv"), "c_i16b": ("dsp_conv", "m0_conv", "mve_conv"),
@@ -149,10 +151,10 @@ def test_select_strategies(cpu: str, column: int) -> None:
 
 def test_select_scratch_and_requant_modes() -> None:
     by_name = {layer.name: layer for layer in cases()}
-    # two int16 columns of the (even-padded) taps; none for the 1x1 GEMM and depthwise
-    assert _plan(by_name["c_sx"], "cortex-m4").scratch_bytes == 2 * 2 * 72
-    assert _plan(by_name["c_by"], "cortex-m4").scratch_bytes == 2 * 2 * 18
-    assert _plan(by_name["c_pw"], "cortex-m4").scratch_bytes == 0
+    # three int16 columns of the (even-padded) taps, 1x1 included; none for depthwise
+    assert _plan(by_name["c_sx"], "cortex-m4").scratch_bytes == 3 * 2 * 72
+    assert _plan(by_name["c_by"], "cortex-m4").scratch_bytes == 3 * 2 * 18
+    assert _plan(by_name["c_pw"], "cortex-m4").scratch_bytes == 3 * 2 * 12
     assert _plan(by_name["d_3"], "cortex-m4").scratch_bytes == 0
     # M0: one column of bytes (int16: halfwords), none when reading in place
     assert _plan(by_name["c_sx"], "cortex-m0").scratch_bytes == 72
@@ -237,20 +239,19 @@ def test_select_declines_int32_overflow() -> None:
     assert kernels.fast_plan(big, "cortex-m0", (4, 4, 128)) is None
 
 
-def _generate(cpu: str, out: Path) -> tuple[Path, list[Conv2D | DepthwiseConv2D], list]:
-    layers = cases()
+def _generate(cpu: str, out: Path, layers: list[Conv2D | DepthwiseConv2D] | None = None
+              ) -> tuple[Path, list[Conv2D | DepthwiseConv2D], list]:
+    layers = cases() if layers is None else layers
     gen = codegen.generate(layers, out, "fastnet", cpu=cpu)
     return gen.source, layers, list(gen.layers)
 
 
-@pytest.mark.parametrize("cpu,column", [("cortex-m4", 0), ("cortex-m0", 1), ("cortex-m55", 2)])
-def test_host_fallback_bit_exact(cpu: str, column: int, tmp_path: Path) -> None:
-    """The portable C of every fast kernel, built for the host with the codegen warning
-    flags, gives the reference output on random input."""
+def _host_bit_exact(cpu: str, column: int, tmp_path: Path,
+                    layers: list[Conv2D | DepthwiseConv2D] | None = None) -> None:
     cc = shutil.which("gcc")
     if cc is None:
         pytest.skip("host gcc not installed")
-    source, layers, infos = _generate(cpu, tmp_path)
+    source, layers, infos = _generate(cpu, tmp_path, layers)
     lib = tmp_path / "fastnet.so"
     proc = subprocess.run([cc, *WARNINGS, "-fPIC", "-shared", str(source), "-o", str(lib)],
                           capture_output=True, text=True)
@@ -268,6 +269,13 @@ def test_host_fallback_bit_exact(cpu: str, column: int, tmp_path: Path) -> None:
                                       ctypes.c_void_p(scratch.ctypes.data))
         assert rc == 0
         np.testing.assert_array_equal(y, layer(x), err_msg=layer.name)
+
+
+@pytest.mark.parametrize("cpu,column", [("cortex-m4", 0), ("cortex-m0", 1), ("cortex-m55", 2)])
+def test_host_fallback_bit_exact(cpu: str, column: int, tmp_path: Path) -> None:
+    """The portable C of every fast kernel, built for the host with the codegen warning
+    flags, gives the reference output on random input."""
+    _host_bit_exact(cpu, column, tmp_path)
 
 
 @pytest.mark.parametrize("cpu,source_cpu,opts", [
@@ -306,3 +314,34 @@ def test_on_target_bit_exact(target: str, column: int) -> None:
     for layer, r in zip(layers, results, strict=True):
         assert r.strategy == EXPECTED[layer.name][column]
         assert r.mismatches == 0, r
+
+
+def test_pack_bytes_is_little_endian_int8() -> None:
+    """Four int8 a word, byte 0 lowest (checked against numpy's own int8 -> int32 view)."""
+    values = np.array([-128, 127, -1, 0, 5, -6, 7], np.int64)
+    padded = np.zeros(8, np.int8)
+    padded[:7] = values
+    assert pk.pack_bytes(values) == padded.view("<i4").tolist()
+    with pytest.raises(ValueError, match="values"):
+        pk.pack_bytes(np.array([128]))
+
+
+def test_dsp_dw_int8_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """dsp_dw with int8 weights (one word a tap and group, half the int16 pairs' words):
+    bit-exact in the portable C on the host and with SXTB16 on the emulated M4."""
+    layers = [layer for layer in cases() if layer.name.startswith("d_")]
+    with pytest.raises(ValueError, match="weights='int4'"):
+        dsp._depthwise(layer_context(layers[0], "d", "cortex-m4"), weights="int4")
+    int16 = {layer.name: _plan(layer, "cortex-m4").context for layer in layers}
+    monkeypatch.setattr(dsp, "DW_WEIGHTS", "int8")
+    for layer in layers:
+        k = _plan(layer, "cortex-m4").context
+        c = layer.input_shape[2]
+        taps_groups = int(np.prod(layer.weights.shape[:3])) * (c // 4)
+        assert k.weights == "int8" and int16[layer.name].weights == "int16"
+        assert len(k.wwords) == len(int16[layer.name].wwords) - taps_groups, layer.name
+    _host_bit_exact("cortex-m4", 0, tmp_path, layers)
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
+    for r in bench_target.run(layers, "qemu:mps2-an386", "O3"):
+        assert r.strategy == "dsp_dw" and r.mismatches == 0, r

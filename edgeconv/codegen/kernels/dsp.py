@@ -1,17 +1,20 @@
 """DSP-extension kernels for Cortex-M4/M7/M33 (templates ``codegen/kernels/dsp/``).
 
-SMLAD on int16 pairs, with weights expanded at generation time to int16 pairs in the
-order the inner loop reads them (two per int32 word, element 0 in the low half).
+SMLAD on int16 pairs, with weights laid out at generation time in the order the inner
+loop reads them.
 
-- ``dsp_conv_1x1``: int8 Conv2D, groups 1, 1x1, stride 1, no pads, in_c % 4 == 0, read in
-  place (scratch 0). Weights per 4-channel block and group of four input channels, in
-  SXTB16 order (0, 2), (1, 3); the input offset folded into the bias.
-- ``dsp_conv``: every other Conv2D with groups 1, int8 and 16x8: im2col of two output
-  pixels into int16 pairs. Weights per 4-channel block as pairs of taps (SXTB16 order
-  where int8 and in_c % 4 == 0), an odd tap count padded to ``kp = taps + taps % 2``.
-  Scratch: two int16 columns, ``4 * kp`` bytes.
+- ``dsp_conv``: Conv2D with groups 1, int8 and 16x8 (1x1 included: its im2col is the
+  unpacking of the input, amortized over all output channels): im2col of three output
+  pixels into int16 pairs, SMLAD over blocks of two output channels. Weights stay int8
+  (one byte each in flash): per block of two channels and pair of taps one word (c0 tap
+  2j, c1 tap 2j, c0 tap 2j+1, c1 tap 2j+1), so that SXTB16 and SXTB16 ROR 8 give the two
+  channels' int16 pairs; taps in column order (SXTB16 order where int8 and in_c % 4 ==
+  0), an odd tap count padded to ``kp = taps + taps % 2``; an odd last channel as kp
+  bytes. Scratch: three int16 columns, ``6 * kp`` bytes.
 - ``dsp_dw``: DepthwiseConv2D, multiplier 1: groups of four channels per tap as pairs
-  (int8: (0, 2), (1, 3) for SXTAB16), then the remaining channels as int32 (scratch 0).
+  (int8: (0, 2), (1, 3) for SXTAB16), stored as two words of int16 pairs or (``k.weights
+  == 'int8'``, see ``DW_WEIGHTS``) one word of four int8 unpacked by SXTB16 / SXTB16 ROR 8;
+  then the remaining channels as int32 (scratch 0).
 
 Each declines (generic code is used) when the int32 accumulator could overflow. Every
 template keeps a plain C body with the same results where ``__ARM_FEATURE_DSP`` is absent.
@@ -25,16 +28,21 @@ import numpy as np
 
 from edgeconv.codegen.context import LayerContext
 from edgeconv.codegen.cpus import Cpu
-from edgeconv.codegen.geometry import acc_bound
 from edgeconv.codegen.kernels import packing as pk
 from edgeconv.codegen.plan import Kernel, KernelPlan
 from edgeconv.fixedpoint import INT32_MAX
 
 _SYMBOLS = ("weights", "bias", "mult", "shift")
-DSP_CONV_1X1 = Kernel("dsp_conv_1x1", "kernels/dsp/dsp_conv_1x1.c.j2", _SYMBOLS)
 DSP_CONV = Kernel("dsp_conv", "kernels/dsp/dsp_conv.c.j2", _SYMBOLS)
 DSP_DW = Kernel("dsp_dw", "kernels/dsp/dsp_dw.c.j2", _SYMBOLS)
-KERNELS = (DSP_CONV_1X1, DSP_CONV, DSP_DW)
+KERNELS = (DSP_CONV, DSP_DW)
+
+
+# dsp_dw's weight storage: 'int8' (one byte a weight, two SXTB16 a tap and group of four
+# channels) or 'int16' (pairs, one LDRD). int16 is the default: on L4 (M4, -O3) int8 takes
+# 5.11 instructions/MAC against 4.78 (the unpacking is not amortized: one pixel per weight
+# load), for 2,944 B of flash against 3,448 B.
+DW_WEIGHTS = "int16"
 
 
 def runs_on(cpu: Cpu) -> bool:
@@ -45,36 +53,39 @@ def runs_on(cpu: Cpu) -> bool:
 @dataclass(frozen=True, kw_only=True)
 class ConvContext(pk.Requant):
     """``k`` of dsp_conv: ``kp`` int16 per column, the column ``fill`` mode (``sxtb16``,
-    ``words`` (16x8, even in_c) or ``bytes``), blocks of four channels, packed weight
-    words, the input offset pair and the bias."""
+    ``words`` (16x8, even in_c) or ``bytes``), the pair steps per pass of the unrolled
+    loop, blocks of two channels, packed int8 weight words, the input offset pair and
+    the bias."""
 
     kp: int
     fill: str
+    pass_pairs: int
     n_blocks: int
     wwords: list[int]
     offset_pair: int
-    bias32: list[int]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Conv1x1Context(pk.Requant):
-    """``k`` of dsp_conv_1x1: the input offset is folded into ``bias32``."""
-
-    n_blocks: int
-    wwords: list[int]
     bias32: list[int]
 
 
 @dataclass(frozen=True, kw_only=True)
 class DepthwiseContext(pk.DepthwiseWords):
-    """``k`` of dsp_dw: int16 weight pairs per group of four channels, then the tail,
+    """``k`` of dsp_dw: per group of four channels and tap the weights as one word of
+    int8 (``weights='int8'``) or two words of int16 pairs (``'int16'``), then the tail;
     and the input offset pair."""
 
+    weights: str
     offset_pair: int
 
 
+def _pass_pairs(n_pairs: int) -> int:
+    """Pair steps unrolled per pass of the inner loop: a divisor of ``n_pairs`` in 12..24
+    where there is one (no remainder pass), else at most 24 (loop overhead 4 instructions
+    a pass against 10 a pair step, code about 30 bytes a pair step)."""
+    exact = [d for d in range(24, 11, -1) if n_pairs % d == 0]
+    return exact[0] if exact else min(n_pairs, 24)
+
+
 def _conv(ctx: LayerContext) -> KernelPlan | None:
-    """im2col of pixel pairs + SMLAD with 4-channel register blocks."""
+    """im2col of pixel triples + SMLAD with 2-channel register blocks, int8 weights."""
     g, conv, layer = ctx.geo, ctx.conv, ctx.layer
     if conv.acc_bound > INT32_MAX:
         return None
@@ -84,59 +95,49 @@ def _conv(ctx: LayerContext) -> KernelPlan | None:
     kp = g.taps + (g.taps % 2)
     wk = np.zeros((g.out_c, kp), np.int64)
     wk[:, :g.taps] = w[:, order]
+    # (block, channel, pair, tap of pair) -> (block, pair, tap of pair, channel): the word
+    # of pair j holds (c0 tap 2j, c1 tap 2j, c0 tap 2j+1, c1 tap 2j+1)
     n_blocks, blocked, tail = pk.blocked_rows(wk.reshape(g.out_c, kp // 2, 2),
-                                              (kp // 2, 2), (0, 2, 1, 3))
+                                              (kp // 2, 2), (0, 2, 3, 1), block=2)
     fill = "sxtb16" if sxtb16 else ("words" if pk.is_int16(layer) and g.in_c % 2 == 0
                                     else "bytes")
-    k = ConvContext(kp=kp, fill=fill, n_blocks=n_blocks,
-                    wwords=pk.pack_pairs(blocked) + pk.pack_pairs(tail),
+    k = ConvContext(kp=kp, fill=fill, pass_pairs=_pass_pairs(kp // 2), n_blocks=n_blocks,
+                    wwords=pk.pack_bytes(blocked) + pk.pack_bytes(tail),
                     offset_pair=pk.offset_pair(layer),
                     bias32=pk.ints(pk.bias_of(layer, g.out_c)),
                     **pk.requant(layer, conv.acc_bound))
-    return DSP_CONV.plan(2 * kp * 2, k)  # two columns of kp int16
+    return DSP_CONV.plan(3 * kp * 2, k)  # three columns of kp int16
 
 
-def _conv_1x1(ctx: LayerContext) -> KernelPlan | None:
-    """1x1 stride-1 unpadded int8 conv as a GEMM on the input in place (no scratch)."""
-    g, layer = ctx.geo, ctx.layer
-    w = np.asarray(layer.weights, np.int64).reshape(g.out_c, g.in_c)
-    bias = pk.bias_of(layer, g.out_c) - int(layer.input_zero_point) * w.sum(axis=1)
-    bound = acc_bound(w, bias, 128)
-    if bound > INT32_MAX:
-        return None
-    pairs = w[:, pk.sxtb16_order(g.in_c)].reshape(g.out_c, g.in_c // 4, 2, 2)
-    n_blocks, blocked, tail = pk.blocked_rows(pairs, (g.in_c // 4, 2, 2), (0, 2, 3, 1, 4))
-    k = Conv1x1Context(n_blocks=n_blocks,
-                       wwords=pk.pack_pairs(blocked) + pk.pack_pairs(tail),
-                       bias32=pk.ints(bias), **pk.requant(layer, bound))
-    return DSP_CONV_1X1.plan(0, k)
-
-
-def _depthwise(ctx: LayerContext) -> KernelPlan | None:
+def _depthwise(ctx: LayerContext, *, weights: str | None = None) -> KernelPlan | None:
     """Groups of four channels (SXTAB16 or 16x8 pairs, SMLABB / SMLATT on int16 weight
-    pairs), then channel by channel."""
+    pairs, stored as int8 words or int16 pairs; ``weights`` None: ``DW_WEIGHTS``), then
+    channel by channel."""
+    weights = DW_WEIGHTS if weights is None else weights
+    if weights not in ("int8", "int16"):
+        raise ValueError(f"weights={weights!r}: allowed are 'int8', 'int16'")
     g, conv, layer = ctx.geo, ctx.conv, ctx.layer
     if conv.depth_multiplier != 1 or conv.acc_bound > INT32_MAX:
         return None
     w = np.asarray(layer.weights, np.int64).reshape(g.k_h * g.k_w, g.in_c)
     grouped, tail = pk.depthwise_groups(w)
     int16 = pk.is_int16(layer)
+    # the pairs' order: int8 (c0, c2), (c1, c3) for SXTAB16, 16x8 (c0, c1), (c2, c3); as
+    # int8 words SXTB16 takes bytes (0, 2) and SXTB16 ROR 8 bytes (1, 3)
     order = [0, 1, 2, 3] if int16 else [0, 2, 1, 3]
-    k = DepthwiseContext(int16=int16, w_ctype="int32_t",
-                         wwords=pk.pack_pairs(grouped[..., order].reshape(-1, 2)) + tail,
+    pairs = grouped[..., order]
+    if weights == "int8":
+        words = pk.pack_bytes(pairs[..., [0, 2, 1, 3]])
+    else:
+        words = pk.pack_pairs(pairs.reshape(-1, 2))
+    k = DepthwiseContext(int16=int16, w_ctype="int32_t", weights=weights,
+                         wwords=words + tail,
                          offset_pair=pk.offset_pair(layer),
                          bias32=pk.ints(pk.bias_of(layer, g.in_c)),
                          **pk.requant(layer, conv.acc_bound))
     return DSP_DW.plan(0, k)
 
 
-def _any_conv(ctx: LayerContext) -> KernelPlan | None:
-    """``dsp_conv_1x1`` where it applies, else ``dsp_conv``."""
-    if not pk.is_int16(ctx.layer) and ctx.geo.pointwise and ctx.geo.in_c % 4 == 0:
-        return _conv_1x1(ctx)
-    return _conv(ctx)
-
-
 def select(ctx: LayerContext) -> KernelPlan | None:
     """The DSP kernel for ``ctx``'s layer, or None."""
-    return pk.route(ctx, _any_conv, _depthwise)
+    return pk.route(ctx, _conv, _depthwise)
