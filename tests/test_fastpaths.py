@@ -98,6 +98,9 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
         make_layer("d_c3", (4, 4, 3), 3, (2, 2), depthwise=True, stride=2, zp=-2, seed=15),
         make_layer("d_i16", (5, 5, 5), 5, (3, 3), depthwise=True, dtype=np.int16,
                    scale=(0.00002, 0.0002), seed=16),
+        # 16x8 with whole groups: the interior pixel-pair path
+        make_layer("d_i16p", (4, 7, 8), 8, (3, 3), depthwise=True, dtype=np.int16,
+                   scale=(0.00002, 0.0002), seed=27),
         # depthwise, 16 channels or more: Helium groups of 16 (3x3 with a predicated tail;
         # 1x1 unpadded, two groups); groups of four for 5x5 (too many taps), single
         # rounding (padding at the bottom and right only) and 16x8
@@ -132,6 +135,7 @@ EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "d_3": ("dsp_dw", "m0_dw", "mve_dw"), "d_sd": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_5": ("dsp_dw", "m0_dw", "mve_dw"), "d_tail": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_c3": ("dsp_dw", "m0_dw", "mve_dw"), "d_i16": ("dsp_dw", "m0_dw", "mve_dw"),
+    "d_i16p": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_blk": ("dsp_dw", "m0_dw", "mve_dw16"), "d_1x1": ("dsp_dw", "m0_dw", "mve_dw16"),
     "d_5w": ("dsp_dw", "m0_dw", "mve_dw"), "d_single": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_i16w": ("dsp_dw", "m0_dw", "mve_dw"), "d_pair": ("dsp_dw", "m0_dw", "mve_dw16"),
@@ -326,20 +330,21 @@ def test_pack_bytes_is_little_endian_int8() -> None:
         pk.pack_bytes(np.array([128]))
 
 
-def test_dsp_dw_int8_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """dsp_dw with int8 weights (one word a tap and group, half the int16 pairs' words):
-    bit-exact in the portable C on the host and with SXTB16 on the emulated M4."""
+def test_dsp_dw_int16_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """dsp_dw with the int16 weight pairs (the option against the int8 default: two
+    words a tap and group where int8 takes one): bit-exact in the portable C on the host
+    and on the emulated M4."""
     layers = [layer for layer in cases() if layer.name.startswith("d_")]
     with pytest.raises(ValueError, match="weights='int4'"):
         dsp._depthwise(layer_context(layers[0], "d", "cortex-m4"), weights="int4")
-    int16 = {layer.name: _plan(layer, "cortex-m4").context for layer in layers}
-    monkeypatch.setattr(dsp, "DW_WEIGHTS", "int8")
+    int8 = {layer.name: _plan(layer, "cortex-m4").context for layer in layers}
+    monkeypatch.setattr(dsp, "DW_WEIGHTS", "int16")
     for layer in layers:
         k = _plan(layer, "cortex-m4").context
         c = layer.input_shape[2]
         taps_groups = int(np.prod(layer.weights.shape[:3])) * (c // 4)
-        assert k.weights == "int8" and int16[layer.name].weights == "int16"
-        assert len(k.wwords) == len(int16[layer.name].wwords) - taps_groups, layer.name
+        assert k.weights == "int16" and int8[layer.name].weights == "int8"
+        assert len(k.wwords) == len(int8[layer.name].wwords) + taps_groups, layer.name
     _host_bit_exact("cortex-m4", 0, tmp_path, layers)
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")

@@ -38,11 +38,11 @@ DSP_DW = Kernel("dsp_dw", "kernels/dsp/dsp_dw.c.j2", _SYMBOLS)
 KERNELS = (DSP_CONV, DSP_DW)
 
 
-# dsp_dw's weight storage: 'int8' (one byte a weight, two SXTB16 a tap and group of four
-# channels) or 'int16' (pairs, one LDRD). int16 is the default: on L4 (M4, -O3) int8 takes
-# 5.11 instructions/MAC against 4.78 (the unpacking is not amortized: one pixel per weight
-# load), for 2,944 B of flash against 3,448 B.
-DW_WEIGHTS = "int16"
+# dsp_dw's weight storage: 'int8' (one byte a weight; two SXTB16 a tap and group of four
+# channels, shared by the two pixels of the interior pair path) or 'int16' (pairs, one
+# LDRD). On L4 (M4, -O3): int8 4.83 instructions/MAC and 3,424 B of flash, int16 4.73 and
+# 3,984 B (before int8 weights and the pair path: 4.98 and 3,504 B).
+DW_WEIGHTS = "int8"
 
 
 def runs_on(cpu: Cpu) -> bool:
