@@ -14,10 +14,13 @@ loop reads them.
 - ``dsp_dw``: DepthwiseConv2D, multiplier 1: groups of four channels per tap as pairs
   (int8: (0, 2), (1, 3) for SXTAB16), stored as two words of int16 pairs or (``k.weights
   == 'int8'``, see ``DW_WEIGHTS``) one word of four int8 unpacked by SXTB16 / SXTB16 ROR 8;
-  then the remaining channels as int32 (scratch 0).
+  then the remaining channels as int32 (scratch 0). Where in_c % 4 == 0, two adjacent
+  interior pixels go together (the weights unpacked once for both).
 
-Each declines (generic code is used) when the int32 accumulator could overflow. Every
-template keeps a plain C body with the same results where ``__ARM_FEATURE_DSP`` is absent.
+Per channel each keeps the bias and multiplier as int32 and the shift as int8 (it lies
+in [-31, 30]). Each declines (generic code is used) when the int32 accumulator could
+overflow. Every template keeps a plain C body with the same results where
+``__ARM_FEATURE_DSP`` is absent.
 """
 
 from __future__ import annotations
