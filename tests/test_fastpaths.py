@@ -81,6 +81,12 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
                    seed=7),
         make_layer("c_i16b", (5, 3, 3), 4, (2, 3), dtype=np.int16, stride=2,
                    scale=(0.00002, 0.0002), seed=8),
+        # 16x8 with every shift -17 (the last of dsp's one-SMMULR requantization) and with
+        # every shift -18 (the int64 helper again)
+        make_layer("c_i16s", (4, 5, 4), 3, (3, 3), dtype=np.int16, scale=(4.0e-6, 7.5e-6),
+                   seed=28),
+        make_layer("c_i16h", (4, 5, 4), 3, (3, 3), dtype=np.int16, scale=(2.0e-6, 3.7e-6),
+                   seed=29),
         # Helium: a column long enough for the unrolled loop (216 taps); real multipliers
         # in [0.25, 0.5) (shift -1), where single rounding and 16x8 have no vector form
         make_layer("c_long", (4, 4, 24), 5, (3, 3), zp=3, relu=True, seed=24),
@@ -129,6 +135,7 @@ EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "c_left": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_single": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_i16": ("dsp_conv", "m0_conv", "mve_conv"), "c_i16b": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_i16s": ("dsp_conv", "m0_conv", "mve_conv"), "c_i16h": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_long": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_round1": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_i16r": ("dsp_conv", "m0_conv", "mve_conv"),
@@ -167,7 +174,11 @@ def test_select_scratch_and_requant_modes() -> None:
     modes = {name: _plan(layer, "cortex-m4").context.requant
              for name, layer in by_name.items()}
     assert modes["c_sx"] == "r1" and modes["c_left"] == "double"
-    assert modes["c_single"] == "helper" and modes["c_i16"] == "helper"
+    assert modes["c_single"] == "helper"
+    # 16x8: one SMMULR where every shift lies in [-17, -1], the int64 helper elsewhere
+    assert modes["c_i16"] == "r16" and modes["c_i16r"] == "r16" and modes["d_i16"] == "r16"
+    assert set(by_name["c_i16s"].output_shift) == {-17} and modes["c_i16s"] == "r16"
+    assert set(by_name["c_i16h"].output_shift) == {-18} and modes["c_i16h"] == "helper"
 
 
 def test_mve_conv_plans() -> None:

@@ -18,14 +18,16 @@ loop reads them.
   interior pixels go together (the weights unpacked once for both).
 
 Per channel each keeps the bias and multiplier as int32 and the shift as int8 (it lies
-in [-31, 30]). Each declines (generic code is used) when the int32 accumulator could
-overflow. Every template keeps a plain C body with the same results where
-``__ARM_FEATURE_DSP`` is absent.
+in [-31, 30]); 16x8 layers whose shifts all lie in [-17, -1] requantize with one SMMULR
+by a per-channel int32 factor and no shift table (``_requant``). Each declines (generic
+code is used) when the int32 accumulator could overflow. Every template keeps a plain C
+body with the same results where ``__ARM_FEATURE_DSP`` is absent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +35,7 @@ from edgeconv.codegen.context import LayerContext
 from edgeconv.codegen.cpus import Cpu
 from edgeconv.codegen.kernels import packing as pk
 from edgeconv.codegen.plan import Kernel, KernelPlan
-from edgeconv.fixedpoint import INT32_MAX
+from edgeconv.fixedpoint import INT32_MAX, reduce_multiplier
 
 _SYMBOLS = ("weights", "bias", "mult", "shift")
 DSP_CONV = Kernel("dsp_conv", "kernels/dsp/dsp_conv.c.j2", _SYMBOLS)
@@ -67,6 +69,7 @@ class ConvContext(pk.Requant):
     wwords: list[int]
     offset_pair: int
     bias32: list[int]
+    mult32: list[int]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +80,24 @@ class DepthwiseContext(pk.DepthwiseWords):
 
     weights: str
     offset_pair: int
+    mult32: list[int]
+
+
+def _requant(layer: Any, bound: int) -> dict[str, Any]:
+    """The Requant fields and the ``_mult`` table: ``pk.requant``'s choice, except for 16x8
+    layers (``helper``: ``(acc * r + 2**(total - 1)) >> total`` with the reduced multiplier
+    ``r < 2**15`` and ``total = 15 - shift``) whose shifts all lie in [-17, -1]
+    (``total`` in [16, 32]): ``r16``, one SMMULR by ``r * 2**(32 - total)`` (below 2**31),
+    which is ``(acc * r * 2**(32 - total) + 2**31) >> 32``, the same value (no shift table;
+    the result stays below 2**30 in magnitude, so there is nothing to wrap)."""
+    fields = pk.requant(layer, bound)
+    mult = np.asarray(layer.output_multiplier, np.int64)
+    shift = np.asarray(layer.output_shift, np.int64)
+    if (fields["requant"] == "helper" and pk.is_int16(layer) and bool(np.all(mult >= 0))
+            and bool(np.all((shift >= -17) & (shift <= -1)))):
+        scaled = reduce_multiplier(mult) << (32 - (15 - shift))
+        return {"requant": "r16", "shifts": [], "mult32": pk.ints(scaled)}
+    return {**fields, "mult32": pk.ints(mult)}
 
 
 def _pass_pairs(n_pairs: int) -> int:
@@ -108,7 +129,7 @@ def _conv(ctx: LayerContext) -> KernelPlan | None:
                     wwords=pk.pack_bytes(blocked) + pk.pack_bytes(tail),
                     offset_pair=pk.offset_pair(layer),
                     bias32=pk.ints(pk.bias_of(layer, g.out_c)),
-                    **pk.requant(layer, conv.acc_bound))
+                    **_requant(layer, conv.acc_bound))
     return DSP_CONV.plan(3 * kp * 2, k)  # three columns of kp int16
 
 
@@ -137,7 +158,7 @@ def _depthwise(ctx: LayerContext, *, weights: str | None = None) -> KernelPlan |
                          wwords=words + tail,
                          offset_pair=pk.offset_pair(layer),
                          bias32=pk.ints(pk.bias_of(layer, g.in_c)),
-                         **pk.requant(layer, conv.acc_bound))
+                         **_requant(layer, conv.acc_bound))
     return DSP_DW.plan(0, k)
 
 
