@@ -21,6 +21,8 @@ class Requant:
       holds ``right - 1``. No step can overflow under the bound.
     - ``double``: int8, double rounding, multipliers >= 0: the exact general form.
     - ``helper``: the shared helper chosen by codegen (single rounding, 16x8).
+    - ``r16`` (DSP family only, ``dsp._requant``): 16x8 with every shift in [-17, -1], one
+      SMMULR by the reduced multiplier scaled by ``2**(32 - (15 - shift))``; no shifts.
     """
 
     requant: str
