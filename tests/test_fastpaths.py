@@ -164,7 +164,11 @@ def test_select_scratch_and_requant_modes() -> None:
     by_name = {layer.name: layer for layer in cases()}
     # three int16 columns of the (even-padded) taps, 1x1 included; none for depthwise
     assert _plan(by_name["c_sx"], "cortex-m4").scratch_bytes == 3 * 2 * 72
-    assert _plan(by_name["c_by"], "cortex-m4").scratch_bytes == 3 * 2 * 18
+    # int8 with in_c % 4 != 0: 18 taps gathered as bytes, padded to 20 for SXTAB16
+    assert _plan(by_name["c_by"], "cortex-m4").scratch_bytes == 3 * 2 * 20
+    assert [_plan(by_name[n], "cortex-m4").context.fill for n in ("c_sx", "c_by", "c_i16",
+                                                                   "c_i16b")] \
+        == ["sxtb16", "bytes8", "words", "bytes"]
     assert _plan(by_name["c_pw"], "cortex-m4").scratch_bytes == 3 * 2 * 12
     assert _plan(by_name["d_3"], "cortex-m4").scratch_bytes == 0
     # M0: one column of bytes (int16: halfwords), none when reading in place

@@ -8,8 +8,10 @@ loop reads them.
   pixels into int16 pairs, SMLAD over blocks of two output channels. Weights stay int8
   (one byte each in flash): per block of two channels and pair of taps one word (c0 tap
   2j, c1 tap 2j, c0 tap 2j+1, c1 tap 2j+1), so that SXTB16 and SXTB16 ROR 8 give the two
-  channels' int16 pairs; taps in column order (SXTB16 order where int8 and in_c % 4 ==
-  0), an odd tap count padded to ``kp = taps + taps % 2``; an odd last channel as kp
+  channels' int16 pairs; taps in column order: int8, padded to ``kp`` a multiple of 4
+  and in SXTB16 order (the column is filled four taps at a time by SXTAB16, from the
+  input where in_c % 4 == 0, else from the window's bytes gathered first); 16x8, in
+  order, an odd count padded to ``kp = taps + taps % 2``. An odd last channel as kp
   bytes. Scratch: three int16 columns, ``6 * kp`` bytes.
 - ``dsp_dw``: DepthwiseConv2D, multiplier 1: groups of four channels per tap as pairs
   (int8: (0, 2), (1, 3) for SXTAB16), stored as two words of int16 pairs or (``k.weights
@@ -57,10 +59,10 @@ def runs_on(cpu: Cpu) -> bool:
 
 @dataclass(frozen=True, kw_only=True)
 class ConvContext(pk.Requant):
-    """``k`` of dsp_conv: ``kp`` int16 per column, the column ``fill`` mode (``sxtb16``,
-    ``words`` (16x8, even in_c) or ``bytes``), the pair steps per pass of the unrolled
-    loop, blocks of two channels, packed int8 weight words, the input offset pair and
-    the bias."""
+    """``k`` of dsp_conv: ``kp`` int16 per column, the column ``fill`` mode (int8:
+    ``sxtb16`` (in_c % 4 == 0) or ``bytes8``; 16x8: ``words`` (even in_c) or ``bytes``),
+    the pair steps per pass of the unrolled loop, blocks of two channels, packed int8
+    weight words, the input offset pair, the bias and the ``_mult`` table."""
 
     kp: int
     fill: str
@@ -114,17 +116,23 @@ def _conv(ctx: LayerContext) -> KernelPlan | None:
     if conv.acc_bound > INT32_MAX:
         return None
     w = np.asarray(layer.weights, np.int64).reshape(g.out_c, g.taps)
-    sxtb16 = not pk.is_int16(layer) and g.in_c % 4 == 0
-    order = pk.sxtb16_order(g.taps) if sxtb16 else np.arange(g.taps)
-    kp = g.taps + (g.taps % 2)
+    int16 = pk.is_int16(layer)
+    if int16:
+        fill = "words" if g.in_c % 2 == 0 else "bytes"
+        kp = g.taps + (g.taps % 2)
+    else:
+        # int8: the column filled four taps at a time by SXTAB16 (taps in SXTB16 order),
+        # from the input where in_c % 4 == 0, else from the window's bytes gathered first
+        fill = "sxtb16" if g.in_c % 4 == 0 else "bytes8"
+        kp = -(-g.taps // 4) * 4
     wk = np.zeros((g.out_c, kp), np.int64)
-    wk[:, :g.taps] = w[:, order]
+    wk[:, :g.taps] = w
+    if not int16:
+        wk = wk[:, pk.sxtb16_order(kp)]
     # (block, channel, pair, tap of pair) -> (block, pair, tap of pair, channel): the word
     # of pair j holds (c0 tap 2j, c1 tap 2j, c0 tap 2j+1, c1 tap 2j+1)
     n_blocks, blocked, tail = pk.blocked_rows(wk.reshape(g.out_c, kp // 2, 2),
                                               (kp // 2, 2), (0, 2, 3, 1), block=2)
-    fill = "sxtb16" if sxtb16 else ("words" if pk.is_int16(layer) and g.in_c % 2 == 0
-                                    else "bytes")
     k = ConvContext(kp=kp, fill=fill, pass_pairs=_pass_pairs(kp // 2), n_blocks=n_blocks,
                     wwords=pk.pack_bytes(blocked) + pk.pack_bytes(tail),
                     offset_pair=pk.offset_pair(layer),
