@@ -67,6 +67,9 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
                    padding=((2, 1), (1, 2)), zp=5, seed=2),
         # fewer taps than one unrolled step (6), one input channel
         make_layer("c_tiny", (6, 5, 1), 3, (2, 3), zp=-1, seed=13),
+        # one output pixel (as a fully connected layer): eight-channel groups, one more
+        # block of two and a last channel
+        make_layer("c_one", (3, 3, 5), 19, (3, 3), padding="valid", zp=2, ozp=-1, seed=30),
         # 1x1 GEMM with a channel tail and an odd pixel count; 1x1 strided (not a GEMM)
         make_layer("c_pw", (3, 3, 12), 5, (1, 1), zp=-3, ozp=-2, seed=3),
         make_layer("c_pws", (5, 4, 8), 8, (1, 1), stride=2, padding="valid", zp=9, seed=4),
@@ -131,6 +134,7 @@ EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "c_tiny": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_pw": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_pws": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_one": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_pw16": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_left": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_single": ("dsp_conv", "m0_conv", "mve_conv"),
@@ -170,6 +174,8 @@ def test_select_scratch_and_requant_modes() -> None:
                                                                    "c_i16b")] \
         == ["sxtb16", "bytes8", "words", "bytes"]
     assert _plan(by_name["c_pw"], "cortex-m4").scratch_bytes == 3 * 2 * 12
+    # one output pixel: one column (45 taps padded to 48)
+    assert _plan(by_name["c_one"], "cortex-m4").scratch_bytes == 2 * 48
     assert _plan(by_name["d_3"], "cortex-m4").scratch_bytes == 0
     # M0: one column of bytes (int16: halfwords), none when reading in place
     assert _plan(by_name["c_sx"], "cortex-m0").scratch_bytes == 72

@@ -12,7 +12,8 @@ loop reads them.
   and in SXTB16 order (the column is filled four taps at a time by SXTAB16, from the
   input where in_c % 4 == 0, else from the window's bytes gathered first); 16x8, in
   order, an odd count padded to ``kp = taps + taps % 2``. An odd last channel as kp
-  bytes. Scratch: three int16 columns, ``6 * kp`` bytes.
+  bytes. Scratch: three int16 columns, ``6 * kp`` bytes (one, ``2 * kp``, for a layer of
+  one output pixel, e.g. a fully connected one, computed by a plain loop).
 - ``dsp_dw``: DepthwiseConv2D, multiplier 1: groups of four channels per tap as pairs
   (int8: (0, 2), (1, 3) for SXTAB16), stored as two words of int16 pairs or (``k.weights
   == 'int8'``, see ``DW_WEIGHTS``) one word of four int8 unpacked by SXTB16 / SXTB16 ROR 8;
@@ -61,11 +62,13 @@ def runs_on(cpu: Cpu) -> bool:
 class ConvContext(pk.Requant):
     """``k`` of dsp_conv: ``kp`` int16 per column, the column ``fill`` mode (int8:
     ``sxtb16`` (in_c % 4 == 0) or ``bytes8``; 16x8: ``words`` (even in_c) or ``bytes``),
-    the pair steps per pass of the unrolled loop, blocks of two channels, packed int8
+    the pixel slots of the column (3, or 1 for one output pixel), the pair steps per pass
+    of the unrolled loop, blocks of two channels, packed int8
     weight words, the input offset pair, the bias and the ``_mult`` table."""
 
     kp: int
     fill: str
+    slots: int
     pass_pairs: int
     n_blocks: int
     wwords: list[int]
@@ -133,12 +136,26 @@ def _conv(ctx: LayerContext) -> KernelPlan | None:
     # of pair j holds (c0 tap 2j, c1 tap 2j, c0 tap 2j+1, c1 tap 2j+1)
     n_blocks, blocked, tail = pk.blocked_rows(wk.reshape(g.out_c, kp // 2, 2),
                                               (kp // 2, 2), (0, 2, 3, 1), block=2)
-    k = ConvContext(kp=kp, fill=fill, pass_pairs=_pass_pairs(kp // 2), n_blocks=n_blocks,
+    slots = 1 if g.out_h * g.out_w == 1 else 3
+    n_pairs = kp // 2
+    if slots == 1:
+        # one pixel: blocks in groups of four (eight channels), the group's four words of
+        # pair j one after another (the single-pixel loop reads them in order)
+        n4 = n_blocks - n_blocks % 4
+        blocked = np.concatenate([
+            blocked[:n4].reshape(n4 // 4, 4, n_pairs, 2, 2).transpose(0, 2, 1, 3, 4).reshape(
+                n4, n_pairs, 2, 2), blocked[n4:]])
+        exact = [d for d in range(8, 3, -1) if n_pairs % d == 0]
+        pass_pairs = exact[0] if exact else min(n_pairs, 8)
+    else:
+        pass_pairs = _pass_pairs(n_pairs)
+    k = ConvContext(kp=kp, fill=fill, slots=slots, pass_pairs=pass_pairs,
+                    n_blocks=n_blocks,
                     wwords=pk.pack_bytes(blocked) + pk.pack_bytes(tail),
                     offset_pair=pk.offset_pair(layer),
                     bias32=pk.ints(pk.bias_of(layer, g.out_c)),
                     **_requant(layer, conv.acc_bound))
-    return DSP_CONV.plan(3 * kp * 2, k)  # three columns of kp int16
+    return DSP_CONV.plan(slots * kp * 2, k)  # `slots` columns of kp int16
 
 
 def _depthwise(ctx: LayerContext, *, weights: str | None = None) -> KernelPlan | None:
