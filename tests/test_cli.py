@@ -54,7 +54,7 @@ def test_generate_a_model(tmp_path: Path) -> None:
                "--cpu", "cortex-m4", "--json", str(out))
     assert res.returncode == 0, res.stderr
     doc = json.loads(out.read_text())
-    assert [x["strategy"] for x in doc["layers"]] == ["dsp_conv", "dsp_dw", "dsp_conv_1x1",
+    assert [x["strategy"] for x in doc["layers"]] == ["dsp_conv", "dsp_dw", "dsp_conv",
                                                       "direct", "direct", "network"]
     assert "net_run(" in (tmp_path / "gen" / "net.c").read_text()
 

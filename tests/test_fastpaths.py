@@ -15,9 +15,11 @@ import pytest
 from edgeconv import Conv2D, DepthwiseConv2D, codegen
 from edgeconv.bench import target as bench_target
 from edgeconv.codegen import kernels
+from edgeconv.codegen.context import layer_context
 from edgeconv.codegen.cpus import CPUS
 from edgeconv.codegen.geometry import geometry
-from edgeconv.codegen.kernels import mve
+from edgeconv.codegen.kernels import dsp, mve
+from edgeconv.codegen.kernels import packing as pk
 from edgeconv.codegen.plan import KernelPlan
 from edgeconv.fixedpoint import quantize_multiplier_array
 
@@ -65,6 +67,9 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
                    padding=((2, 1), (1, 2)), zp=5, seed=2),
         # fewer taps than one unrolled step (6), one input channel
         make_layer("c_tiny", (6, 5, 1), 3, (2, 3), zp=-1, seed=13),
+        # one output pixel (as a fully connected layer): eight-channel groups, one more
+        # block of two and a last channel
+        make_layer("c_one", (3, 3, 5), 19, (3, 3), padding="valid", zp=2, ozp=-1, seed=30),
         # 1x1 GEMM with a channel tail and an odd pixel count; 1x1 strided (not a GEMM)
         make_layer("c_pw", (3, 3, 12), 5, (1, 1), zp=-3, ozp=-2, seed=3),
         make_layer("c_pws", (5, 4, 8), 8, (1, 1), stride=2, padding="valid", zp=9, seed=4),
@@ -79,6 +84,12 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
                    seed=7),
         make_layer("c_i16b", (5, 3, 3), 4, (2, 3), dtype=np.int16, stride=2,
                    scale=(0.00002, 0.0002), seed=8),
+        # 16x8 with every shift -17 (the last of dsp's one-SMMULR requantization) and with
+        # every shift -18 (the int64 helper again)
+        make_layer("c_i16s", (4, 5, 4), 3, (3, 3), dtype=np.int16, scale=(4.0e-6, 7.5e-6),
+                   seed=28),
+        make_layer("c_i16h", (4, 5, 4), 3, (3, 3), dtype=np.int16, scale=(2.0e-6, 3.7e-6),
+                   seed=29),
         # Helium: a column long enough for the unrolled loop (216 taps); real multipliers
         # in [0.25, 0.5) (shift -1), where single rounding and 16x8 have no vector form
         make_layer("c_long", (4, 4, 24), 5, (3, 3), zp=3, relu=True, seed=24),
@@ -96,6 +107,9 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
         make_layer("d_c3", (4, 4, 3), 3, (2, 2), depthwise=True, stride=2, zp=-2, seed=15),
         make_layer("d_i16", (5, 5, 5), 5, (3, 3), depthwise=True, dtype=np.int16,
                    scale=(0.00002, 0.0002), seed=16),
+        # 16x8 with whole groups: the interior pixel-pair path
+        make_layer("d_i16p", (4, 7, 8), 8, (3, 3), depthwise=True, dtype=np.int16,
+                   scale=(0.00002, 0.0002), seed=27),
         # depthwise, 16 channels or more: Helium groups of 16 (3x3 with a predicated tail;
         # 1x1 unpadded, two groups); groups of four for 5x5 (too many taps), single
         # rounding (padding at the bottom and right only) and 16x8
@@ -118,18 +132,21 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
 EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "c_sx": ("dsp_conv", "m0_conv", "mve_conv"), "c_by": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_tiny": ("dsp_conv", "m0_conv", "mve_conv"),
-    "c_pw": ("dsp_conv_1x1", "m0_conv", "mve_conv"),
+    "c_pw": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_pws": ("dsp_conv", "m0_conv", "mve_conv"),
-    "c_pw16": ("dsp_conv_1x1", "m0_conv", "mve_conv"),
+    "c_one": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_pw16": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_left": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_single": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_i16": ("dsp_conv", "m0_conv", "mve_conv"), "c_i16b": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_i16s": ("dsp_conv", "m0_conv", "mve_conv"), "c_i16h": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_long": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_round1": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_i16r": ("dsp_conv", "m0_conv", "mve_conv"),
     "d_3": ("dsp_dw", "m0_dw", "mve_dw"), "d_sd": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_5": ("dsp_dw", "m0_dw", "mve_dw"), "d_tail": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_c3": ("dsp_dw", "m0_dw", "mve_dw"), "d_i16": ("dsp_dw", "m0_dw", "mve_dw"),
+    "d_i16p": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_blk": ("dsp_dw", "m0_dw", "mve_dw16"), "d_1x1": ("dsp_dw", "m0_dw", "mve_dw16"),
     "d_5w": ("dsp_dw", "m0_dw", "mve_dw"), "d_single": ("dsp_dw", "m0_dw", "mve_dw"),
     "d_i16w": ("dsp_dw", "m0_dw", "mve_dw"), "d_pair": ("dsp_dw", "m0_dw", "mve_dw16"),
@@ -149,10 +166,16 @@ def test_select_strategies(cpu: str, column: int) -> None:
 
 def test_select_scratch_and_requant_modes() -> None:
     by_name = {layer.name: layer for layer in cases()}
-    # two int16 columns of the (even-padded) taps; none for the 1x1 GEMM and depthwise
-    assert _plan(by_name["c_sx"], "cortex-m4").scratch_bytes == 2 * 2 * 72
-    assert _plan(by_name["c_by"], "cortex-m4").scratch_bytes == 2 * 2 * 18
-    assert _plan(by_name["c_pw"], "cortex-m4").scratch_bytes == 0
+    # three int16 columns of the (even-padded) taps, 1x1 included; none for depthwise
+    assert _plan(by_name["c_sx"], "cortex-m4").scratch_bytes == 3 * 2 * 72
+    # int8 with in_c % 4 != 0: 18 taps gathered as bytes, padded to 20 for SXTAB16
+    assert _plan(by_name["c_by"], "cortex-m4").scratch_bytes == 3 * 2 * 20
+    assert [_plan(by_name[n], "cortex-m4").context.fill for n in ("c_sx", "c_by", "c_i16",
+                                                                   "c_i16b")] \
+        == ["sxtb16", "bytes8", "words", "bytes"]
+    assert _plan(by_name["c_pw"], "cortex-m4").scratch_bytes == 3 * 2 * 12
+    # one output pixel: one column (45 taps padded to 48)
+    assert _plan(by_name["c_one"], "cortex-m4").scratch_bytes == 2 * 48
     assert _plan(by_name["d_3"], "cortex-m4").scratch_bytes == 0
     # M0: one column of bytes (int16: halfwords), none when reading in place
     assert _plan(by_name["c_sx"], "cortex-m0").scratch_bytes == 72
@@ -161,7 +184,11 @@ def test_select_scratch_and_requant_modes() -> None:
     modes = {name: _plan(layer, "cortex-m4").context.requant
              for name, layer in by_name.items()}
     assert modes["c_sx"] == "r1" and modes["c_left"] == "double"
-    assert modes["c_single"] == "helper" and modes["c_i16"] == "helper"
+    assert modes["c_single"] == "helper"
+    # 16x8: one SMMULR where every shift lies in [-17, -1], the int64 helper elsewhere
+    assert modes["c_i16"] == "r16" and modes["c_i16r"] == "r16" and modes["d_i16"] == "r16"
+    assert set(by_name["c_i16s"].output_shift) == {-17} and modes["c_i16s"] == "r16"
+    assert set(by_name["c_i16h"].output_shift) == {-18} and modes["c_i16h"] == "helper"
 
 
 def test_mve_conv_plans() -> None:
@@ -237,20 +264,19 @@ def test_select_declines_int32_overflow() -> None:
     assert kernels.fast_plan(big, "cortex-m0", (4, 4, 128)) is None
 
 
-def _generate(cpu: str, out: Path) -> tuple[Path, list[Conv2D | DepthwiseConv2D], list]:
-    layers = cases()
+def _generate(cpu: str, out: Path, layers: list[Conv2D | DepthwiseConv2D] | None = None
+              ) -> tuple[Path, list[Conv2D | DepthwiseConv2D], list]:
+    layers = cases() if layers is None else layers
     gen = codegen.generate(layers, out, "fastnet", cpu=cpu)
     return gen.source, layers, list(gen.layers)
 
 
-@pytest.mark.parametrize("cpu,column", [("cortex-m4", 0), ("cortex-m0", 1), ("cortex-m55", 2)])
-def test_host_fallback_bit_exact(cpu: str, column: int, tmp_path: Path) -> None:
-    """The portable C of every fast kernel, built for the host with the codegen warning
-    flags, gives the reference output on random input."""
+def _host_bit_exact(cpu: str, column: int, tmp_path: Path,
+                    layers: list[Conv2D | DepthwiseConv2D] | None = None) -> None:
     cc = shutil.which("gcc")
     if cc is None:
         pytest.skip("host gcc not installed")
-    source, layers, infos = _generate(cpu, tmp_path)
+    source, layers, infos = _generate(cpu, tmp_path, layers)
     lib = tmp_path / "fastnet.so"
     proc = subprocess.run([cc, *WARNINGS, "-fPIC", "-shared", str(source), "-o", str(lib)],
                           capture_output=True, text=True)
@@ -268,6 +294,13 @@ def test_host_fallback_bit_exact(cpu: str, column: int, tmp_path: Path) -> None:
                                       ctypes.c_void_p(scratch.ctypes.data))
         assert rc == 0
         np.testing.assert_array_equal(y, layer(x), err_msg=layer.name)
+
+
+@pytest.mark.parametrize("cpu,column", [("cortex-m4", 0), ("cortex-m0", 1), ("cortex-m55", 2)])
+def test_host_fallback_bit_exact(cpu: str, column: int, tmp_path: Path) -> None:
+    """The portable C of every fast kernel, built for the host with the codegen warning
+    flags, gives the reference output on random input."""
+    _host_bit_exact(cpu, column, tmp_path)
 
 
 @pytest.mark.parametrize("cpu,source_cpu,opts", [
@@ -306,3 +339,35 @@ def test_on_target_bit_exact(target: str, column: int) -> None:
     for layer, r in zip(layers, results, strict=True):
         assert r.strategy == EXPECTED[layer.name][column]
         assert r.mismatches == 0, r
+
+
+def test_pack_bytes_is_little_endian_int8() -> None:
+    """Four int8 a word, byte 0 lowest (checked against numpy's own int8 -> int32 view)."""
+    values = np.array([-128, 127, -1, 0, 5, -6, 7], np.int64)
+    padded = np.zeros(8, np.int8)
+    padded[:7] = values
+    assert pk.pack_bytes(values) == padded.view("<i4").tolist()
+    with pytest.raises(ValueError, match="values"):
+        pk.pack_bytes(np.array([128]))
+
+
+def test_dsp_dw_int16_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """dsp_dw with the int16 weight pairs (the option against the int8 default: two
+    words a tap and group where int8 takes one): bit-exact in the portable C on the host
+    and on the emulated M4."""
+    layers = [layer for layer in cases() if layer.name.startswith("d_")]
+    with pytest.raises(ValueError, match="weights='int4'"):
+        dsp._depthwise(layer_context(layers[0], "d", "cortex-m4"), weights="int4")
+    int8 = {layer.name: _plan(layer, "cortex-m4").context for layer in layers}
+    monkeypatch.setattr(dsp, "DW_WEIGHTS", "int16")
+    for layer in layers:
+        k = _plan(layer, "cortex-m4").context
+        c = layer.input_shape[2]
+        taps_groups = int(np.prod(layer.weights.shape[:3])) * (c // 4)
+        assert k.weights == "int16" and int8[layer.name].weights == "int8"
+        assert len(k.wwords) == len(int8[layer.name].wwords) + taps_groups, layer.name
+    _host_bit_exact("cortex-m4", 0, tmp_path, layers)
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
+    for r in bench_target.run(layers, "qemu:mps2-an386", "O3"):
+        assert r.strategy == "dsp_dw" and r.mismatches == 0, r

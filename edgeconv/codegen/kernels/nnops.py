@@ -64,7 +64,7 @@ _T = "kernels/nnops/"
 # 1x1xK input with the same requantization; where a CPU has a fast conv kernel for it, the
 # FC runs that kernel: one declaration per fast conv kernel it can reach.
 FC_AS_CONV = {k.strategy: Kernel("fc_" + k.strategy, _T + "fc_as_conv.c.j2", k.symbols)
-              for k in (mve.MVE_CONV, dsp.DSP_CONV_1X1, dsp.DSP_CONV, m0.M0_CONV)}
+              for k in (mve.MVE_CONV, dsp.DSP_CONV, m0.M0_CONV)}
 KERNEL = {
     "fully_connected": Kernel("fully_connected", _T + "fully_connected.c.j2",
                               ("weights", "bias", "mult", "shift")),

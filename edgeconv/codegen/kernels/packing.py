@@ -23,6 +23,8 @@ class Requant:
       holds ``right - 1``. No step can overflow under the bound.
     - ``double``: int8, double rounding, multipliers >= 0: the exact general form.
     - ``helper``: the shared helper chosen by codegen (single rounding, 16x8).
+    - ``r16`` (DSP family only, ``dsp._requant``): 16x8 with every shift in [-17, -1], one
+      SMMULR by the reduced multiplier scaled by ``2**(32 - (15 - shift))``; no shifts.
     """
 
     requant: str
@@ -81,6 +83,21 @@ def pack_pairs(pairs: np.ndarray) -> list[int]:
     return ints(np.where(words >= 1 << 31, words - (1 << 32), words))
 
 
+def pack_bytes(values: np.ndarray) -> list[int]:
+    """int8 values (any shape, flattened in C order) -> int32 words, four bytes a word,
+    byte 0 in the low byte (the order of a little-endian LDR), zero-padded to a whole word.
+    SXTB16 of a word then gives the int16 pair (byte 0, byte 2), SXTB16 ROR 8 the pair
+    (byte 1, byte 3)."""
+    flat = np.asarray(values, np.int64).ravel()
+    if flat.size and (flat.min() < -128 or flat.max() > 127):
+        raise ValueError(f"values: must be int8, got range [{flat.min()}, {flat.max()}]")
+    padded = np.zeros(-(-flat.size // 4) * 4, np.int64)
+    padded[:flat.size] = flat & 0xFF
+    quads = padded.reshape(-1, 4)
+    words = quads[:, 0] | (quads[:, 1] << 8) | (quads[:, 2] << 16) | (quads[:, 3] << 24)
+    return ints(np.where(words >= 1 << 31, words - (1 << 32), words))
+
+
 def offset_pair(layer: Any) -> int:
     """The input offset ``-input_zero_point`` in both halves of a word."""
     offset = -int(layer.input_zero_point) & 0xFFFF
@@ -108,11 +125,11 @@ def depthwise_groups(w: np.ndarray) -> tuple[np.ndarray, list[int]]:
     return grouped, ints(w[:, n4:].T)
 
 
-def blocked_rows(rows: np.ndarray, inner: tuple[int, ...], order: tuple[int, ...]
-                 ) -> tuple[int, np.ndarray, np.ndarray]:
-    """Split per-channel ``rows`` (channel first) into whole blocks of ``OC_BLOCK``
-    channels, each block reshaped to ``(block, OC_BLOCK, *inner)`` and transposed by
-    ``order``, and the remaining channels; returns (blocks, blocked, tail)."""
-    n_blocks = rows.shape[0] // OC_BLOCK
-    blocked = rows[:n_blocks * OC_BLOCK].reshape(n_blocks, OC_BLOCK, *inner).transpose(order)
-    return n_blocks, blocked, rows[n_blocks * OC_BLOCK:]
+def blocked_rows(rows: np.ndarray, inner: tuple[int, ...], order: tuple[int, ...], *,
+                 block: int = OC_BLOCK) -> tuple[int, np.ndarray, np.ndarray]:
+    """Split per-channel ``rows`` (channel first) into whole blocks of ``block``
+    channels, each block reshaped to ``(n_blocks, block, *inner)`` and transposed by
+    ``order``, and the remaining channels; returns (n_blocks, blocked, tail)."""
+    n_blocks = rows.shape[0] // block
+    blocked = rows[:n_blocks * block].reshape(n_blocks, block, *inner).transpose(order)
+    return n_blocks, blocked, rows[n_blocks * block:]
