@@ -33,7 +33,7 @@ def load_layers(source: str) -> list:
     benchmark layers L1-L7) or a Python file that defines ``LAYERS`` (a list) or
     ``layers()`` (returning one)."""
     if source == "seed":
-        from edgeconv.demo import seed_layers
+        from edgeconv.bench.layers import seed_layers
 
         return seed_layers(with_bench=False)
     if source == "bench":

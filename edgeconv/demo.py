@@ -15,21 +15,8 @@ import numpy as np
 
 from edgeconv import demo_image, signal
 from edgeconv.bench import benchmark_layers
+from edgeconv.bench.layers import seed_layers
 from edgeconv.cli import verify
-
-
-def seed_layers(*, with_bench: bool = True) -> list:
-    """The seed's layers: the 1D filter w=(1,-1,2) in every mode and the 5x5x3 conv (L7),
-    followed (``with_bench``) by the benchmark layers L1-L6."""
-    w = np.array([1, -1, 2], dtype=np.int16)
-    filters = [
-        signal.SignalFilter(w, kind="convolve", mode=mode, fmt="q15", input_length=5,
-                            name=f"seed_conv1d_{mode}")
-        for mode in ("full", "same", "valid")
-    ]
-    bench = benchmark_layers()
-    rest = [layer for name, layer in bench.items() if name != "L7"] if with_bench else []
-    return [*filters, bench["L7"], *rest]
 
 
 def print_reference_examples(out=sys.stdout) -> None:

@@ -1,5 +1,6 @@
-"""The benchmark layers L1-L7: the one definition codegen, the firmware demo, the target
-benchmark and the reference-model benchmark all use."""
+"""The layer sets: the benchmark layers L1-L7 (the one definition codegen, the firmware
+demo, the target benchmark and the reference-model benchmark all use) and the seed's
+layers (``seed_layers``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from edgeconv.layers import Conv2D, DepthwiseConv2D
 from edgeconv.layers._validate import dtype_range
+from edgeconv.signal import SignalFilter
 
 SEED = 2024
 
@@ -94,3 +96,17 @@ def benchmark_input(layer: Conv2D | DepthwiseConv2D, seed: int = 0,
     rng = np.random.default_rng(seed)
     shape = layer.input_shape if batch is None else (batch, *layer.input_shape)
     return rng.integers(lo, hi, size=shape, endpoint=True).astype(layer.activation_dtype)
+
+
+def seed_layers(*, with_bench: bool = True) -> list:
+    """The seed's layers: the 1D filter w=(1,-1,2) in every mode and the 5x5x3 conv (L7),
+    followed (``with_bench``) by the benchmark layers L1-L6."""
+    w = np.array([1, -1, 2], dtype=np.int16)
+    filters = [
+        SignalFilter(w, kind="convolve", mode=mode, fmt="q15", input_length=5,
+                            name=f"seed_conv1d_{mode}")
+        for mode in ("full", "same", "valid")
+    ]
+    bench = benchmark_layers()
+    rest = [layer for name, layer in bench.items() if name != "L7"] if with_bench else []
+    return [*filters, bench["L7"], *rest]
