@@ -388,11 +388,7 @@ class QuantizedConv(WindowLayer):
         if w.ndim < 2 or w.size == 0:
             raise ValueError(f"weights: shape {w.shape} not allowed, must be a non-empty "
                              "kernel in the layer's integer layout")
-        q, w_scales = _quant.quantize_weights(w, cls._weight_channel_axis)
-        b = None if bias is None else _quant.float_array("bias", bias, (len(w_scales),))
-        multiplier, shift = _quant.output_multipliers(s_in, w_scales, s_out)
-        amin, amax = _quant.activation_range(activation, s_out, out_zp, dt)
-        return cls(weights=q, bias=_quant.quantize_bias(b, s_in, w_scales, dt),
-                   input_zero_point=input_zero_point, output_zero_point=out_zp,
-                   output_multiplier=multiplier, output_shift=shift, activation_min=amin,
-                   activation_max=amax, activation_dtype=dt, **kwargs)
+        return cls(**_quant.quantized_layer_params(
+            w, cls._weight_channel_axis, bias, s_in=s_in, s_out=s_out,
+            input_zero_point=input_zero_point, output_zero_point=out_zp,
+            activation=activation, dtype=dt), **kwargs)

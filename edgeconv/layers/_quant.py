@@ -125,3 +125,18 @@ def quant_spec(layer: Any) -> dict[str, Any]:
         "activation_max": layer.activation_max,
         "rounding": layer.rounding,
     }
+
+
+def quantized_layer_params(w: np.ndarray, channel_axis: int, bias: object, *, s_in: float,
+                           s_out: float, input_zero_point: int, output_zero_point: int,
+                           activation: object, dtype: np.dtype) -> dict[str, Any]:
+    """The integer keyword parameters of a conv-like or FC layer from float weights (per
+    channel along ``channel_axis``) and bias, as TFLite's converter computes them."""
+    q, w_scales = quantize_weights(w, channel_axis)
+    b = None if bias is None else float_array("bias", bias, (len(w_scales),))
+    multiplier, shift = output_multipliers(s_in, w_scales, s_out)
+    amin, amax = activation_range(activation, s_out, output_zero_point, dtype)
+    return dict(weights=q, bias=quantize_bias(b, s_in, w_scales, dtype),
+                input_zero_point=input_zero_point, output_zero_point=output_zero_point,
+                output_multiplier=multiplier, output_shift=shift, activation_min=amin,
+                activation_max=amax, activation_dtype=dtype)
