@@ -1,4 +1,5 @@
 """A whole .tflite model on an emulated board: ``edgeconv bench model.tflite --target T``.
+(``--target native`` runs the same on the host: nanoseconds and host code bytes.)
 
 Builds the network's firmware at ``-O3`` (``--opt``), runs ``net_run`` once on a random
 input (instructions per inference under QEMU's ``-icount``), then every node on its own
@@ -81,9 +82,10 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
         raise ValueError(f"opt={opt!r}: allowed are {', '.join(OPTS)}")
     model = edgeconv.load(path)
     spec = targets.parse_spec(target)
-    if spec.kind != "qemu":
+    if spec.kind not in ("qemu", "native"):
         raise ValueError(f"target={target!r}: the model benchmark runs on qemu:<board> "
-                         "(instructions under -icount, flash from the built image)")
+                         "(instructions under -icount, flash from the built image) or "
+                         "native (host nanoseconds and host code bytes)")
     net = Network(model)
     if targets.fitting_layers(target, [net])[1]:
         net = Network(model, nodes=False)
@@ -103,7 +105,7 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
         nodes = {n.layer: n for n in session.trace(x)} if net.nodes else {}
         image = session.image
     names = [layer.name for layer in net.layers] + [net.name]
-    flash = flash_bytes(image, names)
+    flash = flash_bytes(image, names, nm="nm" if spec.kind == "native" else "arm-none-eabi-nm")
     rows = []
     for step in net.steps:
         if step.kind != "kernel":
@@ -140,7 +142,7 @@ def text_table(fig: ModelFigures) -> str:
                  f"input/output), flash {fig.flash_bytes:,} B; "
                  f"{'bit-exact' if not fig.mismatches else f'{fig.mismatches} MISMATCHES'}")
     anchor = TFLM_ANCHORS.get(fig.model)
-    if anchor and fig.instructions:
+    if anchor and fig.instructions and fig.count_unit == "instructions":
         ipm = anchor["instructions"] / anchor["macs"]
         ram = (fig.arena_bytes + fig.io_bytes) / anchor["arena_bytes"]
         lines.append(f"TFLite Micro + CMSIS-NN (M4): {ipm:.2f} instr/MAC, arena "
