@@ -77,7 +77,8 @@ class FloatError:
     output_scale: float
     error_lsb: np.ndarray  # (samples, channels): (fixed - float) / output_scale
     clamped: np.ndarray  # (samples, channels) bool: the float sum lies outside the clamp
-    sqnr_db: np.ndarray  # per output channel over every output (inf where the error is 0)
+    sqnr_db: np.ndarray  # per output channel over every output (inf: no error, nan: no
+    #                      signal either)
 
     @property
     def samples(self) -> int:
@@ -283,9 +284,11 @@ def layer_error(layer: Any, ref: FloatReference, x: np.ndarray, y: np.ndarray,
                | (pre > s_out * (layer.activation_max - zp_out + 0.5))).reshape(-1, channels)
     signal = np.sum(want.reshape(-1, channels) ** 2, axis=0)
     noise = np.sum(err ** 2, axis=0)
+    # a channel without error is exact (inf); one without signal either (every output
+    # clamped to zero, e.g. a ReLU channel the random input never opens) has no SQNR (nan)
     with np.errstate(divide="ignore"):
         sqnr = np.where(noise > 0, 10 * np.log10(np.maximum(signal, 1e-300) / np.where(
-            noise > 0, noise, 1.0)), np.inf)
+            noise > 0, noise, 1.0)), np.where(signal > 0, np.inf, np.nan))
     return FloatError(name or layer.name, type(layer).__name__, ref.source, s_out,
                       err / s_out, clamped, sqnr)
 
@@ -314,7 +317,7 @@ def _model_errors(net: Any, seed: int, steps: _Steps) -> list[FloatError]:
     refs = {i: r for i, r in refs.items() if r is not None}
     if not refs:
         return []
-    steps.step("the model on random inputs")
+    steps.step("the model on random inputs, float references", extra_total=1)
     rng = np.random.default_rng(seed)
     shape = model.inputs[0].shape
     traces = []
@@ -593,14 +596,22 @@ def _error_plot(e: FloatError) -> str:
     clamped = int(e.clamped.sum())
     left.set_title(f"{e.layer}: error of {inside.size:,} outputs in range"
                    + (f" ({clamped:,} clamped not shown)" if clamped else ""), fontsize=9)
-    finite = np.where(np.isfinite(e.sqnr_db), e.sqnr_db, np.nan)
     ch = np.arange(len(e.sqnr_db))
-    right.bar(ch, np.nan_to_num(finite, nan=0.0), color="C2", width=0.85)
-    if np.isfinite(finite).any():
-        med = float(np.nanmedian(finite))
+    finite = np.isfinite(e.sqnr_db)
+    right.bar(ch[finite], e.sqnr_db[finite], color="C2", width=0.85)
+    med = _median(e.sqnr_db)
+    if med is not None:
         right.axhline(med, color="black", linestyle="--", linewidth=1,
                       label=f"median {med:.1f} dB")
-        right.legend(fontsize=8, loc="lower right")
+    top = max(10.0, float(e.sqnr_db[finite].max()) if finite.any() else 10.0)
+    for mask, marker, label in ((np.isposinf(e.sqnr_db), "^", "exact (no error)"),
+                                (np.isnan(e.sqnr_db), "x", "no signal: all outputs 0")):
+        if mask.any():
+            right.plot(ch[mask], np.full(mask.sum(), top * 0.03), marker, color="C7",
+                       linestyle="none", markersize=5, label=f"{label}: {mask.sum()}")
+    right.set_ylim(0, top * 1.1)
+    if right.get_legend_handles_labels()[0]:
+        right.legend(fontsize=7, loc="lower right", framealpha=0.9)
     right.set_xlabel("output channel")
     right.set_ylabel("SQNR (dB)")
     right.set_title(f"{e.layer}: SQNR per channel", fontsize=9)
@@ -642,6 +653,7 @@ def render(data: ReportData, *, quiet: bool = True) -> str:
         d=data, plots=plots, errors=errors, version=__version__,
         total_macs=sum(r.macs for r in data.rows),
         total_flash=sum(r.flash_bytes or 0 for r in data.rows),
+        has_cycles=any(r.cycles is not None for r in data.rows),
         fmt=lambda v: "-" if v is None else f"{v:,}")
 
 
@@ -664,7 +676,8 @@ def to_json(data: ReportData) -> dict[str, Any]:
                           "samples": e.samples, "clamped": int(e.clamped.sum()),
                           "max_abs_lsb": e.max_abs_lsb, "max_abs_all_lsb": e.max_abs_all_lsb,
                           "rms_lsb": e.rms_lsb, "median_sqnr_db": _median(e.sqnr_db),
-                          "sqnr_db": [None if not np.isfinite(v) else float(v)
+                          "exact_channels": int(np.isposinf(e.sqnr_db).sum()),
+                          "sqnr_db": [float(v) if np.isfinite(v) else None
                                       for v in e.sqnr_db]}
                          for e in data.float_errors],
         "notes": data.notes,
