@@ -333,6 +333,13 @@ def _boards_help() -> str:
     return ", ".join(f"qemu:{b.name} ({b.cpu})" for b in BOARDS.values() if b.machine)
 
 
+def _add_source(p: argparse.ArgumentParser) -> None:
+    """A model (positional) or a layer set (``--layers``)."""
+    p.add_argument("source", nargs="?", help="a .tflite model (else --layers)")
+    p.add_argument("--layers", default="bench",
+                   help="seed | bench (layers L1-L7) | a .py file defining LAYERS")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edgeconv import __version__
     from edgeconv.codegen.cpus import CPU_NAMES
@@ -384,9 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "counts: instructions under QEMU (-icount), cycles from DWT "
                               "or SysTick on a board, ns natively; the README's tables are "
                               "-O3 builds")
-    v.add_argument("source", nargs="?", help="a .tflite model (else --layers)")
-    v.add_argument("--layers", default="bench",
-                   help="seed | bench (layers L1-L7) | a .py file defining LAYERS")
+    _add_source(v)
     v.add_argument("--target", default="native", help=targets_help)
     v.add_argument("--cpu", choices=CPU_NAMES, help="CPU override (qemu:mps2-an385 also runs "
                                                     "cortex-m0 code)")
@@ -434,9 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "  edgeconv report --layers my_layers.py --target native "
                               "-o mine.html --json -\n"
                               "needs matplotlib and tqdm: pip install 'edgeconv[report]'")
-    r.add_argument("source", nargs="?", help="a .tflite model (else --layers)")
-    r.add_argument("--layers", default="bench",
-                   help="seed | bench (layers L1-L7) | a .py file defining LAYERS")
+    _add_source(r)
     r.add_argument("--target", default="qemu:mps2-an386",
                    help=f"native (host ns and host code bytes), or {_boards_help()}")
     r.add_argument("-o", "--output", required=True, help="the .html file to write")

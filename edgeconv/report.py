@@ -415,7 +415,7 @@ def _layers_data(source: str, layers: list[Any], target: str, opt: str, seed: in
                 for layer in layers}
     steps.step(f"build and run on {target}")
     notes = []
-    if spec.kind == "qemu":
+    if spec.kind == "qemu" and spec.board.per_tick:  # a counter of known rate: the benchmark
         from edgeconv.bench import cycles as cycle_model
         from edgeconv.bench import target as bench_target
 
@@ -445,8 +445,9 @@ def _layers_data(source: str, layers: list[Any], target: str, opt: str, seed: in
                                      session.last_count, None, None, *io_bytes[layer.name],
                                      planned[layer.name].plan.scratch_bytes, bad))
             image = session.image
-        if image is not None and spec.kind == "native":
-            flash = flash_bytes(image, [r.name for r in rows], nm="nm")
+        if image is not None:
+            flash = flash_bytes(image, [r.name for r in rows],
+                                nm="nm" if spec.kind == "native" else "arm-none-eabi-nm")
             rows = [LayerRow(**{**r.__dict__, "flash_bytes": flash[r.name]}) for r in rows]
     steps.done()
     data = ReportData(f"{Path(source).name} on {target}", source, target, spec.cpu, opt, unit,

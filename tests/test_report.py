@@ -225,3 +225,14 @@ def test_report_user_errors_are_one_line(tmp_path: Path, capsys) -> None:
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and words in err and "Traceback" not in err
     assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("argv", [["report", "--help"], ["--help"]])
+def test_report_help_lists_examples(argv: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "edgeconv report model.tflite --target qemu:mps2-an386 -o report.html" in text
+    if argv[0] == "report":
+        assert "(default: qemu:mps2-an386)" in text and "(default: O3)" in text
