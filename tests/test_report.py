@@ -236,3 +236,14 @@ def test_report_help_lists_examples(argv: list[str], capsys) -> None:
     assert "edgeconv report model.tflite --target qemu:mps2-an386 -o report.html" in text
     if argv[0] == "report":
         assert "(default: qemu:mps2-an386)" in text and "(default: O3)" in text
+
+
+def test_readme_report_command_parses() -> None:
+    """The README's report command names options the command has (running it takes a
+    QEMU build of DS-CNN: the native runs above stand for it)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Reports"):]
+    command = re.search(r"```sh\n(edgeconv report [^\n]+)\n```", section).group(1)
+    args = cli.build_parser().parse_args(command.split()[1:])
+    assert args.run is cli.cmd_report and args.target == "qemu:mps2-an386"
+    assert (Path(__file__).resolve().parent.parent / args.source).is_file()
