@@ -151,9 +151,10 @@ def _check_page(html: Path, plots: int, tmp: Path) -> None:
     assert "http://" not in text and "https://" not in text  # self-contained
     # a copy that writes how many images the browser decoded into the title
     probe = tmp / f"probe-{html.name}"
-    probe.write_text(text.replace("</body>", "<script>document.title = 'decoded ' + "
-                                  "[...document.images].filter(i => i.complete && "
-                                  "i.naturalWidth > 100).length;</script></body>"))
+    probe.write_text(text.replace("</body>", "<script>addEventListener('load', () => "
+                                  "{document.title = 'decoded ' + [...document.images]"
+                                  ".filter(i => i.complete && i.naturalWidth > 100)"
+                                  ".length;});</script></body>"))
     dom = _chromium(["--dump-dom", "--virtual-time-budget=5000"], probe, tmp).stdout
     assert f"<title>decoded {plots}</title>" in dom
     shot = tmp / f"{html.stem}.png"
