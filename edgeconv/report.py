@@ -474,6 +474,10 @@ def build(source: str | list[Any], *, target: str = "qemu:mps2-an386", opt: str 
             n_float = sum(float_reference(layer) is not None for layer in layers)
             steps.step("layers", extra_total=n_float)
             data = _layers_data(label, layers, target, opt, seed, steps)
+        if data.count_unit == "ticks":
+            data.notes.append(f"{target}: counts are ticks of the board's timer under QEMU, "
+                              "which has no counter of known rate there: they do not track "
+                              "the work done")
         if target == "native":
             data.notes.append("native: counts are host nanoseconds and flash is host code "
                               "bytes of the same generated C: not microcontroller figures")
@@ -491,6 +495,13 @@ def _png(fig: Any) -> str:
 
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _legend_below(ax: Any, ncol: int) -> None:
+    """The legend under the axes and their x label, where it hides no bar."""
+    height = ax.get_position().height * ax.figure.get_figheight()  # inches
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.62 / height),
+              ncol=ncol, frameon=False)
 
 
 def _hbars(names: list[str], series: list[tuple[str, list[float | None]]], xlabel: str,
@@ -516,7 +527,7 @@ def _hbars(names: list[str], series: list[tuple[str, list[float | None]]], xlabe
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     if len(series) > 1:
-        ax.legend(fontsize=8, loc="lower right")
+        _legend_below(ax, len(series))
     return _png(fig)
 
 
@@ -526,7 +537,7 @@ def _count_plot(data: ReportData) -> str:
     if any(r.cycles is not None for r in data.rows):
         series.append(("estimated cycles", [r.cycles for r in data.rows]))
     what = " and estimated cycles" if len(series) > 1 else ""
-    return _hbars(names, series, data.count_unit or "count",
+    return _hbars(names, series, " / ".join(label for label, _ in series),
                   f"{data.count_unit or 'count'}{what} per layer, {data.target} -{data.opt}")
 
 
@@ -562,7 +573,7 @@ def _arena_plot(data: ReportData) -> str:
     ax.set_xticks(range(data.arena_steps))
     ax.set_title("arena plan: each buffer a box of offset x lifetime "
                  "(blue: tensors, orange: scratch)", fontsize=10)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2)
+    _legend_below(ax, 2)
     return _png(fig)
 
 
@@ -580,13 +591,14 @@ def _io_plot(data: ReportData) -> str:
     ax.invert_yaxis()
     ax.set_xlabel("bytes")
     ax.set_title("RAM per layer call: input, output and scratch buffers", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    _legend_below(ax, 3)
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
 
 
 def _error_plot(e: FloatError) -> str:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.1))
     inside = e.in_range
@@ -611,6 +623,7 @@ def _error_plot(e: FloatError) -> str:
             right.plot(ch[mask], np.full(mask.sum(), top * 0.03), marker, color="C7",
                        linestyle="none", markersize=5, label=f"{label}: {mask.sum()}")
     right.set_ylim(0, top * 1.1)
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     if right.get_legend_handles_labels()[0]:
         right.legend(fontsize=7, loc="lower right", framealpha=0.9)
     right.set_xlabel("output channel")
