@@ -126,8 +126,8 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
 def text_table(fig: ModelFigures) -> str:
     """Per node, then the totals (and the TFLM anchor where the model is one of theirs)."""
     lines = [f"{fig.model} on {fig.target} ({fig.cpu}, -{fig.opt})",
-             f"{'node':<16} {'op':<18} {'kernel':<16} {'MACs':>10} {'instructions':>13} "
-             f"{'instr/MAC':>9} {'flash B':>8}"]
+             f"{'node':<16} {'op':<18} {'kernel':<16} {'MACs':>10} "
+             f"{fig.count_unit or 'count':>13} {'per MAC':>9} {'flash B':>8}"]
     for r in fig.layers:
         ipm = f"{r.instructions / r.macs:.2f}" if r.instructions and r.macs else "-"
         count = "-" if r.instructions is None else f"{r.instructions:,}"
@@ -155,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     """``edgeconv bench MODEL.tflite``."""
     parser = argparse.ArgumentParser(prog="edgeconv bench", description=__doc__.split("\n")[0])
     parser.add_argument("model", help="a .tflite file")
-    parser.add_argument("--target", default="qemu:mps2-an386", help="qemu:<board>[:<cpu>]")
+    parser.add_argument("--target", default="qemu:mps2-an386",
+                        help="qemu:<board>[:<cpu>], or native (host nanoseconds and host "
+                             "code bytes)")
     parser.add_argument("--opt", default="O3", choices=OPTS, help="optimisation level")
     parser.add_argument("--seed", type=int, default=0, help="random input seed")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
