@@ -4,6 +4,7 @@ Chromium (not blank, every plot decoded, every section there)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -169,7 +170,8 @@ def test_model_report_renders_in_chromium(tmp_path: Path, capsys) -> None:
     html, doc = tmp_path / "model.html", tmp_path / "model.json"
     assert cli.main(["report", str(MODELS / "small_cnn_float_io.tflite"), "--target", "native",
                      "-o", str(html), "--json", str(doc)]) == 0
-    assert capsys.readouterr().out == ""  # --json: the summary line goes to stderr
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1  # --json: the summary line on stderr, no bar
     figures = json.loads(doc.read_text())
     ops = [r["op"] for r in figures["layers"]]
     assert ops[0] == "QUANTIZE" and ops[-1] == "DEQUANTIZE"
@@ -248,3 +250,19 @@ def test_readme_report_command_parses() -> None:
     args = cli.build_parser().parse_args(command.split()[1:])
     assert args.run is cli.cmd_report and args.target == "qemu:mps2-an386"
     assert (Path(__file__).resolve().parent.parent / args.source).is_file()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_progress_bar_only_on_a_terminal_and_not_quiet(quiet: bool, monkeypatch) -> None:
+    for stream, shown in ((_Terminal(), not quiet), (io.StringIO(), False)):
+        monkeypatch.setattr("sys.stderr", stream)
+        steps = report._Steps(2, quiet)
+        steps.step("build and run on native")
+        steps.done()
+        steps.close()
+        assert ("edgeconv report" in stream.getvalue()) == shown
