@@ -37,7 +37,7 @@ from __future__ import annotations
 import base64
 import io
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -431,6 +431,12 @@ def _layers_data(source: str, layers: list[Any], target: str, opt: str, seed: in
         from edgeconv.bench.layers import benchmark_input
         from edgeconv.bench.target import flash_bytes
 
+        layers, skipped = targets.fitting_layers(target, layers)
+        if not layers:
+            raise ValueError(f"no layer fits {target}")
+        if skipped:
+            notes.append(f"left out, their buffers exceed {target}'s RAM: "
+                         f"{', '.join(layer.name for layer in skipped)}")
         planned = {p.ctx.name: p for p in plan_layers(layers, cpu=spec.cpu)}
         rows = []
         with targets.open(target, layers, opt=opt) as session:
@@ -448,7 +454,7 @@ def _layers_data(source: str, layers: list[Any], target: str, opt: str, seed: in
         if image is not None:
             flash = flash_bytes(image, [r.name for r in rows],
                                 nm="nm" if spec.kind == "native" else "arm-none-eabi-nm")
-            rows = [LayerRow(**{**r.__dict__, "flash_bytes": flash[r.name]}) for r in rows]
+            rows = [replace(r, flash_bytes=flash[r.name]) for r in rows]
     steps.done()
     data = ReportData(f"{Path(source).name} on {target}", source, target, spec.cpu, opt, unit,
                       rows, mismatches=sum(r.mismatches or 0 for r in rows), notes=notes)
