@@ -93,10 +93,10 @@ def _requant(layer: Any, bound: int) -> dict[str, Any]:
     """The Requant fields and the ``_mult`` table: ``pk.requant``'s choice, except for 16x8
     layers with an int64 bias (``helper``: ``(acc * r + 2**(total - 1)) >> total`` with
     the reduced multiplier ``r < 2**15`` and ``total = 15 - shift``) whose shifts all lie
-    in [-17, -1]
-    (``total`` in [16, 32]): ``r16``, one SMMULR by ``r * 2**(32 - total)`` (below 2**31),
-    which is ``(acc * r * 2**(32 - total) + 2**31) >> 32``, the same value (no shift table;
-    the result stays below 2**30 in magnitude, so there is nothing to wrap)."""
+    in [-17, -1] (``total`` in [16, 32]): ``r16``, one SMMULR by ``r * 2**(32 - total)``
+    (below 2**31), which is ``(acc * r * 2**(32 - total) + 2**31) >> 32``, the same value
+    (no shift table; the result stays below 2**30 in magnitude, so there is nothing to
+    wrap)."""
     fields = pk.requant(layer, bound)
     mult = np.asarray(layer.output_multiplier, np.int64)
     shift = np.asarray(layer.output_shift, np.int64)
