@@ -509,6 +509,88 @@ def _conv_edge_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
                                        output_shift=per(4, -4))
 
 
+def _int32_bias_quant(rng: np.random.Generator, n_out: int, taps: int, *,
+                      rounding: str = "double") -> dict[str, Any]:
+    """16x8 requantization with an int32 bias (TFLite's int32-bias kernel): outputs aimed
+    at +-10000 from full-range int16 inputs."""
+    acc = math.sqrt(taps) * 74 * 32768
+    centre = int(math.floor(math.log2(10000 / acc)))
+    shifts = centre + rng.integers(-1, 2, size=n_out)
+    return dict(bias=rng.integers(-taps * 32768 * 64, taps * 32768 * 64 + 1, size=n_out)
+                .astype(np.int32),
+                output_multiplier=rng.integers(1 << 30, I32_MAX, size=n_out, endpoint=True)
+                .astype(np.int32),
+                output_shift=shifts.astype(np.int32), rounding=rounding,
+                activation_dtype=np.int16)
+
+
+def _int32_bias_cases() -> Iterator[tuple[str, str | None, Callable[[str], Any]]]:
+    """16x8 layers with an int32 bias (issue 11, item 10): (family, strategy, factory).
+    The generic kernels (each forced, and automatic), then shapes the Cortex-M fast
+    kernels take (automatic); an int32 sum that wraps; left shifts up to 30."""
+    rng = np.random.default_rng(SEED + 3)
+
+    def w(*shape: int) -> np.ndarray:
+        return rng.integers(-128, 128, size=shape).astype(np.int8)
+
+    generic_cases: list[tuple[str, Callable[[str], Any]]] = [
+        ("conv2d16", lambda n: Conv2D(weights=w(5, 3, 3, 2), padding="same", name=n,
+                                      input_shape=(5, 6, 2), **_int32_bias_quant(rng, 5, 18))),
+        ("conv2d16", lambda n: Conv2D(weights=w(4, 3, 2, 2), groups=2, name=n,
+                                      input_shape=(4, 5, 4), activation_min=-3000,
+                                      activation_max=9000,
+                                      **_int32_bias_quant(rng, 4, 12, rounding="single"))),
+        ("depthwise16", lambda n: DepthwiseConv2D(
+            weights=w(1, 3, 3, 6), depth_multiplier=2, stride=2, name=n,
+            input_shape=(5, 5, 3), **_int32_bias_quant(rng, 6, 9))),
+        ("conv1d16", lambda n: Conv1D(weights=w(3, 5, 2), padding="same", name=n,
+                                      input_shape=(9, 2),
+                                      **_int32_bias_quant(rng, 3, 10, rounding="single"))),
+        # 576 taps of 32767 * 127: the int32 sum wraps (C sums in int64 and wraps)
+        ("conv2d16", lambda n: Conv2D(weights=np.full((2, 3, 3, 64), 127, np.int8), name=n,
+                                      input_shape=(3, 3, 64),
+                                      **_int32_bias_quant(rng, 2, 576) | {
+                                          "bias": np.array([1 << 20, I32_MAX], np.int32)})),
+        # left shifts (the int32 path allows up to 30; the product wraps as in C)
+        ("conv2d16", lambda n: Conv2D(weights=w(3, 1, 2, 2), name=n, input_shape=(3, 3, 2),
+                                      **_int32_bias_quant(rng, 3, 4) | {
+                                          "output_shift": np.array([1, 12, 30], np.int32),
+                                          "output_multiplier": np.array(
+                                              [1 << 30, 3, 1], np.int32)})),
+    ]
+    for family, make in generic_cases:
+        for strategy in (*_FORCED, None):
+            yield family, strategy, make
+    fast_cases: list[tuple[str, Callable[[str], Any]]] = [
+        ("conv2d16", lambda n: Conv2D(weights=w(8, 3, 3, 4), padding="same", name=n,
+                                      input_shape=(6, 6, 4), **_int32_bias_quant(rng, 8, 36))),
+        ("conv2d16", lambda n: Conv2D(weights=w(6, 1, 1, 16), name=n, input_shape=(4, 4, 16),
+                                      **_int32_bias_quant(rng, 6, 16, rounding="single"))),
+        ("conv2d16", lambda n: Conv2D(weights=w(7, 2, 3, 3), stride=2, padding="same", name=n,
+                                      input_shape=(7, 6, 3), activation_min=0,
+                                      **_int32_bias_quant(rng, 7, 18))),
+        ("depthwise16", lambda n: DepthwiseConv2D(
+            weights=w(1, 3, 3, 20), padding="same", name=n, input_shape=(5, 5, 20),
+            **_int32_bias_quant(rng, 20, 9))),
+        ("depthwise16", lambda n: DepthwiseConv2D(
+            weights=w(1, 3, 3, 17), name=n, input_shape=(4, 5, 17),
+            **_int32_bias_quant(rng, 17, 9, rounding="single"))),
+        # small multipliers with left shifts 1..3 (the left-shift path of the fast kernels)
+        ("depthwise16", lambda n: DepthwiseConv2D(
+            weights=w(1, 2, 2, 5), padding="same", name=n, input_shape=(4, 4, 5),
+            **_int32_bias_quant(rng, 5, 4) | {
+                "output_shift": rng.integers(1, 4, size=5).astype(np.int32),
+                "output_multiplier": rng.integers(1 << 14, 1 << 16, size=5).astype(np.int32)})),
+        ("conv2d16", lambda n: Conv2D(
+            weights=w(5, 2, 2, 3), name=n, input_shape=(4, 4, 3),
+            **_int32_bias_quant(rng, 5, 12) | {
+                "output_shift": rng.integers(1, 4, size=5).astype(np.int32),
+                "output_multiplier": rng.integers(1 << 14, 1 << 16, size=5).astype(np.int32)})),
+    ]
+    for family, make in fast_cases:
+        yield family, None, make
+
+
 def _pool_edge_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
     yield "pool", lambda n: MaxPool2D(pool_size=(3, 3), stride=1, padding="same", name=n,
                                       input_shape=(1, 1, 3))  # window > image
@@ -777,6 +859,8 @@ def golden_cases(n_random: int = 150, n_fast: int = 120) -> list[GoldenCase]:
     for i, (family, make) in enumerate(_nn_cases()):
         cases.append(GoldenCase(make(f"nn{i}"), None, family))
     cases.extend(_backward_cases())
+    for i, (family, strategy, make) in enumerate(_int32_bias_cases()):
+        cases.append(GoldenCase(make(f"b32_{i}"), strategy, family))
     return cases
 
 

@@ -188,7 +188,10 @@ def _input_shape(layer: Any) -> tuple[int, ...]:
 
 
 def _conv_params(layer: Any, op: str, geo: Geometry) -> ConvParams:
-    wide = np.dtype(layer.activation_dtype) == np.int16
+    # 16x8 with an int64 bias: int64 accumulator and the 64-bit requantization. int8 and
+    # 16x8 with an int32 bias (TFLite's ConvPerChannel<int32_t>): an int32 accumulator
+    # requantized like int8 (the layer's ``accumulator_dtype``).
+    wide = np.dtype(layer.accumulator_dtype) == np.int64
     out_c = geo.out_c
     if op == "depthwise_conv2d":
         dm = int(layer.depth_multiplier)
@@ -220,8 +223,9 @@ def _conv_params(layer: Any, op: str, geo: Geometry) -> ConvParams:
         groups=groups, in_c_per_group=icpg, out_c_per_group=ocpg, depth_multiplier=dm,
         weights=ints(layer.weights), bias=None if layer.bias is None else ints(layer.bias),
         bias_ctype="int64_t" if wide else "int32_t",
-        # int8: the reference wraps the exact accumulator to int32 (as TFLite's int32 sum
-        # does); when that can happen, C sums in int64 and wraps explicitly (no UB).
+        # int32 accumulator: the reference wraps the exact accumulator to int32 (as
+        # TFLite's int32 sum does); when that can happen, C sums in int64 and wraps
+        # explicitly (no UB).
         acc_ctype="int64_t" if wide or bound > INT32_MAX else "int32_t",
         acc_wraps=not wide and bound > INT32_MAX,
         multiplier=ints(np.broadcast_to(layer.output_multiplier, (out_c,))),

@@ -122,7 +122,10 @@ def output_multipliers(input_scale: float, weight_scales: np.ndarray,
 
 def quant_spec(layer: Any) -> dict[str, Any]:
     """The JSON-able weights, bias and requantization of a conv-like or FC layer (the part
-    of ``spec()`` they share)."""
+    of ``spec()`` they share).  A 16x8 layer with an int32 bias (TFLite's int32-bias
+    kernel, see ``QuantizedConv``) adds ``"bias_dtype": "int32"``; no other spec changes."""
+    extra = ({"bias_dtype": "int32"} if layer.activation_dtype == np.int16
+             and getattr(layer, "accumulator_dtype", None) == np.int32 else {})
     return {
         "weights": layer.weights.tolist(),
         "bias": None if layer.bias is None else layer.bias.tolist(),
@@ -133,6 +136,7 @@ def quant_spec(layer: Any) -> dict[str, Any]:
         "activation_min": layer.activation_min,
         "activation_max": layer.activation_max,
         "rounding": layer.rounding,
+        **extra,
     }
 
 

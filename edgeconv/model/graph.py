@@ -40,6 +40,7 @@ from edgeconv.model.tflite_reader import ModelInfo, OperatorInfo, TensorInfo, re
 
 SEMANTICS = ("tflite",)
 _ACTIVATION_DTYPES = (np.dtype(np.int8), np.dtype(np.int16))
+_TFLITE_INT32 = 2  # TensorType.INT32 (tflite/schema.fbs), as in Conv2DOptions.quantized_bias_type
 
 # values[i] is the array of tensor i; a node reads its inputs there and returns its output
 Kernel = Callable[[list[np.ndarray]], np.ndarray]
@@ -180,10 +181,28 @@ class _Builder:
         return weights, mult, shift
 
     def bias(self, op: OperatorInfo, dt: np.dtype, n_out: int) -> np.ndarray | None:
+        """The constant bias: int32 for int8, int64 for 16x8; a 16x8 CONV_2D may also hold
+        an int32 bias (the converter's int32-bias option), which its options declare with
+        ``quantized_bias_type`` INT32: LiteRT then runs ``ConvPerChannel<int32_t>``, which
+        the layer follows when handed the int32 array. Without that declaration LiteRT
+        reads the int32 buffer as int64 (past its end), so loading refuses it; LiteRT's
+        DEPTHWISE_CONV_2D and FULLY_CONNECTED refuse an int32 16x8 bias, and so does
+        loading."""
         if len(op.inputs) < 3 or op.inputs[2] < 0:
             return None
-        want = np.int64 if dt == np.int16 else np.int32
-        bias = self.constant(op, op.inputs[2], "bias", (want,))
+        declared = int(op.options.get("quantized_bias_type", 0))  # 0: FLOAT32, unset
+        if dt == np.int16 and op.opcode == "CONV_2D" and declared == _TFLITE_INT32:
+            want: tuple[type, ...] = (np.int32,)
+        elif dt == np.int16:
+            t = self.tensor(op.inputs[2])
+            if op.opcode == "CONV_2D" and t.data is not None and t.data.dtype == np.int32:
+                raise self.error(op, f"bias {t.name!r} has type INT32 but the options' "
+                                 "quantized_bias_type is not INT32: LiteRT would read it as "
+                                 "int64; allowed: int64, or int32 declared as such")
+            want = (np.int64,)
+        else:
+            want = (np.int32,)
+        bias = self.constant(op, op.inputs[2], "bias", want)
         if bias.shape != (n_out,):
             raise self.error(op, f"bias shape {bias.shape}, must be ({n_out},)")
         return bias
