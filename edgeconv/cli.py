@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeconv import progress
+
 LAYER_SETS = ("seed", "bench")
 OPTS = ("O0", "O1", "O2", "O3", "Os")
 
@@ -126,7 +128,7 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
         print(f"{target}: {session.hello.board} {session.hello.cpu}, "
               f"layer hash {session.hello.layer_hash}", file=out)
         print(header, file=out)
-        for layer in layers:
+        for layer in progress.bar(layers, desc=f"{target}: verifying", unit="layer"):
             x = _random_input(layer.input_shape, layer.activation_dtype, seed)
             want = layer(x)
             got = session.run(layer.name, x)
@@ -135,8 +137,8 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
             failures += bad > 0
             count = "-" if session.last_count is None else \
                 f"{session.last_count:,} {session.count_unit}"
-            print(f"{layer.name:<{width}} {want.size:>9} {bad:>10} {int(diff.max()):>9} "
-                  f"{count:>22}", file=out)
+            progress.write(f"{layer.name:<{width}} {want.size:>9} {bad:>10} "
+                           f"{int(diff.max()):>9} {count:>22}", file=out)
             if rows is not None:
                 rows.append({"layer": layer.name, "elements": int(want.size),
                              "mismatches": bad, "count": session.last_count,
@@ -165,7 +167,8 @@ def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
     planned = {p.ctx.name: p for p in plan_layers([net], cpu=cpu or _target_cpu(target))}
     x = _random_input(net.input_shape, net.activation_dtype, seed)
     with edgeconv.targets.open(target, net, **options) as session:
-        y = session.run(x)
+        with progress.working(f"{target}: whole network"):
+            y = session.run(x)
         whole_bad = int(np.count_nonzero(y != net(x)))
         total, unit = session.last_count, session.count_unit
         nodes = session.trace(x) if net.nodes else []
@@ -299,7 +302,16 @@ def _write_json(path: str, doc: dict) -> None:
 # ----------------------------------------------------------------------------- parser
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, examples kept as written."""
+    """Defaults shown (not for on/off flags, nor "default: None": such options say in
+    words what happens without them), examples kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.nargs == 0 or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+HelpFormatter = _Formatter  # for the commands other modules parse (bench, demo image)
 
 
 def _boards_help() -> str:
@@ -321,7 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
                "  edgeconv verify model.tflite --target qemu:mps2-an386\n"
                "  edgeconv verify --layers bench --target native\n"
                "  edgeconv bench --target qemu:mps2-an386 --layers L2,L7\n"
+               "  edgeconv bench --target qemu:mps2-an386 --layers my_layers.py\n"
                "  edgeconv check model.tflite\n"
+               "  edgeconv demo image -o pictures/\n"
                "run 'edgeconv COMMAND --help' for a command's options")
     parser.add_argument("--version", action="version", version=f"edgeconv {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -374,8 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(run=cmd_verify)
 
     b = sub.add_parser("bench", formatter_class=_Formatter, add_help=False,
-                       help="instructions, flash, scratch and stack of the benchmark layers "
-                            "on an emulated board ('edgeconv bench --help')")
+                       help="instructions, cycles, flash, scratch and stack of layers "
+                            "(L1-L7 or your .py) or a .tflite model on an emulated board "
+                            "('edgeconv bench --help')")
     b.set_defaults(run=None)
 
     c = sub.add_parser("check", formatter_class=_Formatter,
@@ -392,29 +407,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", formatter_class=_Formatter,
                        help="the seed's examples through the reference, generated C and an "
-                            "emulated board (make demo)",
+                            "emulated board (make demo); demo train, demo image",
                        epilog="example:\n  edgeconv demo --target qemu:mps3-an547\n"
                               "learning on the board (a FIR filter trained by fixed-point SGD):\n"
-                              "  edgeconv demo train [--target qemu:mps2-an386] [--epochs N]")
+                              "  edgeconv demo train [--target qemu:mps2-an386] [--epochs N]\n"
+                              "pictures: edge detection, blur and template search as PNGs:\n"
+                              "  edgeconv demo image [--target native] [-o demo-images]\n"
+                              "('edgeconv demo train --help', 'edgeconv demo image --help')")
     d.add_argument("--target", action="append", help="targets to verify on (default: native "
                                                      "and qemu:mps2-an386)")
     d.set_defaults(run=cmd_demo)
     return parser
 
 
+def _delegated(argv: list[str]) -> tuple[str, str, list[str]] | None:
+    """(module, command, its arguments) for the commands whose module parses its own
+    options: ``bench`` (a model anywhere among its arguments: edgeconv.bench.model),
+    ``demo train`` (learning a FIR filter on a target) and ``demo image`` (pictures)."""
+    if argv[:1] == ["bench"]:
+        model = any(is_model_path(a) for a in argv[1:] if not a.startswith("-"))
+        return f"edgeconv.bench.{'model' if model else 'target'}", "bench", argv[1:]
+    if argv[:1] == ["demo"] and argv[1:2] in (["train"], ["image"]):
+        return f"edgeconv.demo_{argv[1]}", f"demo {argv[1]}", argv[2:]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``edgeconv`` command."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:
-        module = "model" if any(is_model_path(a) for a in argv[1:2]) else "target"
+    delegated = _delegated(argv)
+    if delegated is not None:  # commands that parse their own options
+        module, name, rest = delegated
         try:
-            return importlib.import_module(f"edgeconv.bench.{module}").main(argv[1:])
-        except (ValueError, RuntimeError) as exc:  # user errors: bad --target, --opt...
-            print(f"edgeconv bench: {exc}", file=sys.stderr)
+            return importlib.import_module(module).main(rest)
+        except (ValueError, RuntimeError, OSError) as exc:  # bad --target, --opt, file...
+            print(f"edgeconv {name}: {exc}".splitlines()[0], file=sys.stderr)
             return 2
-    if argv[:2] == ["demo", "train"]:  # learning a FIR filter on a target (issue 9, 4a)
-        return importlib.import_module("edgeconv.demo_train").main(argv[2:])
     args = build_parser().parse_args(argv)
+    progress.set_quiet(bool(getattr(args, "json", None)))  # CI tools read the output
     try:
         return args.run(args)
     except (ValueError, RuntimeError, OSError) as exc:
