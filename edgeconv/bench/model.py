@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeconv import progress
 from edgeconv.bench.target import OPTS, flash_bytes
 
 # Anchors measured on the same emulator (issue 8): TFLite Micro with CMSIS-NN kernels,
@@ -97,7 +98,8 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
     x = (rng.normal(size=net.input_shape).astype(np.float32) if info is None else
          rng.integers(info.min, int(info.max) + 1, net.input_shape).astype(net.activation_dtype))
     with targets.open(target, net, opt=opt) as session:
-        y = session.run(x)
+        with progress.working(f"{target}: whole network"):
+            y = session.run(x)
         total, unit = session.last_count, session.count_unit
         bad = int(np.count_nonzero(y != np.asarray(net(x)).reshape(y.shape)))
         nodes = {n.layer: n for n in session.trace(x)} if net.nodes else {}
@@ -151,13 +153,22 @@ def text_table(fig: ModelFigures) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``edgeconv bench MODEL.tflite``."""
-    parser = argparse.ArgumentParser(prog="edgeconv bench", description=__doc__.split("\n")[0])
+    from edgeconv.cli import HelpFormatter
+
+    parser = argparse.ArgumentParser(
+        prog="edgeconv bench", description=__doc__.split("\n")[0],
+        formatter_class=HelpFormatter,
+        epilog="examples:\n  edgeconv bench model.tflite\n"
+               "  edgeconv bench model.tflite --target qemu:mps3-an547 --json figures.json\n"
+               "layers instead of a model: 'edgeconv bench --help'")
     parser.add_argument("model", help="a .tflite file")
     parser.add_argument("--target", default="qemu:mps2-an386", help="qemu:<board>[:<cpu>]")
     parser.add_argument("--opt", default="O3", choices=OPTS, help="optimisation level")
     parser.add_argument("--seed", type=int, default=0, help="random input seed")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON "
+                                                       "(no progress bars)")
     args = parser.parse_args(argv)
+    progress.set_quiet(bool(args.json))
     fig = run(args.model, args.target, opt=args.opt, seed=args.seed)
     print(text_table(fig))
     if args.json:
