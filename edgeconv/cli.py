@@ -312,6 +312,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 
 HelpFormatter = _Formatter  # for the commands other modules parse (bench, demo image)
+write_json = _write_json  # --json PATH ('-': stdout) for them too
 
 
 def _boards_help() -> str:

@@ -12,11 +12,9 @@ which ``net_run`` takes from the caller.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -153,7 +151,7 @@ def text_table(fig: ModelFigures) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``edgeconv bench MODEL.tflite``."""
-    from edgeconv.cli import HelpFormatter
+    from edgeconv.cli import HelpFormatter, write_json
 
     parser = argparse.ArgumentParser(
         prog="edgeconv bench", description=__doc__.split("\n")[0],
@@ -165,15 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default="qemu:mps2-an386", help="qemu:<board>[:<cpu>]")
     parser.add_argument("--opt", default="O3", choices=OPTS, help="optimisation level")
     parser.add_argument("--seed", type=int, default=0, help="random input seed")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON "
-                                                       "(no progress bars)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON ('-' for "
+                                                       "stdout; no progress bars)")
     args = parser.parse_args(argv)
     progress.set_quiet(bool(args.json))
     fig = run(args.model, args.target, opt=args.opt, seed=args.seed)
-    print(text_table(fig))
+    print(text_table(fig), file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
-        doc: dict[str, Any] = {**asdict(fig), "instructions_per_mac": fig.per_mac}
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.json, {**asdict(fig), "instructions_per_mac": fig.per_mac})
     return 1 if fig.mismatches else 0
 
 

@@ -16,7 +16,6 @@ table (:mod:`edgeconv.bench.cycles`, which says what the model covers and what n
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -368,7 +367,7 @@ against the reference model, instructions are counted under QEMU -icount."""
 
 def main(argv: list[str] | None = None) -> int:
     """``edgeconv bench``: run the benchmark layers on a QEMU board and print the table."""
-    from edgeconv.cli import HelpFormatter
+    from edgeconv.cli import HelpFormatter, write_json
 
     parser = argparse.ArgumentParser(prog="edgeconv bench", description=__doc__.split("\n")[0],
                                      formatter_class=HelpFormatter, epilog=EPILOG)
@@ -382,8 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--opt", default="O3,Os", help="optimisation levels, e.g. O3 or O3,Os")
     parser.add_argument("--generic", action="store_true",
                         help="benchmark the generic kernels instead of the fast paths")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON "
-                                                       "(no progress bars)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for "
+                                                       "stdout; no progress bars)")
     parser.add_argument("--markdown", action="store_true",
                         help="print the README table (ours next to CMSIS-NN) instead")
     parser.add_argument("--no-cycles", action="store_true",
@@ -422,12 +421,13 @@ def main(argv: list[str] | None = None) -> int:
                    flash_data=args.flash_data)
             for o in opts}
     bad = [r.name for rs in runs.values() for r in rs if r.mismatches]
+    out = sys.stderr if args.json == "-" else sys.stdout  # stdout holds the JSON only
     if args.markdown:
-        print(markdown_table(runs, cpu, timing, anchors=anchored))
+        print(markdown_table(runs, cpu, timing, anchors=anchored), file=out)
     else:
         for o, results in runs.items():
-            print(f"{args.target} ({cpu}, -{o})")
-            print(text_table(results))
+            print(f"{args.target} ({cpu}, -{o})", file=out)
+            print(text_table(results), file=out)
     if args.json:
         doc: dict[str, Any] = {"target": args.target, "cpu": cpu, "runs": {
             o: [{**asdict(r), "instructions_per_mac": r.per_mac,
@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "flash_wait": timing.flash_wait,
                                   "flash_data": args.flash_data,
                                   "branch_refill": timing.branch_refill}
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.json, doc)
     if bad:
         print(f"output mismatches in: {', '.join(sorted(set(bad)))}", file=sys.stderr)
         return 1
