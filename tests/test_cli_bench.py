@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgeconv.bench.target import LayerResult, markdown_table
+import pytest
+
+from edgeconv.bench.target import LayerResult, markdown_table, with_cpu
 
 MODEL = Path(__file__).parent / "models" / "conv_chain.tflite"
 
@@ -70,3 +72,12 @@ def test_own_layers_get_no_cmsis_nn_figures_even_when_named_like_a_benchmark_lay
     bench = markdown_table({"O3": [r]}, "cortex-m4")
     assert "1.93" in bench and "1.93" not in ours  # CMSIS-NN's L2 instructions/MAC on M4
     assert ours.splitlines()[-1].count("n/a") == 4
+
+
+def test_cpu_option_folds_into_the_target():
+    assert with_cpu("qemu:mps2-an385", "cortex-m0") == "qemu:mps2-an385:cortex-m0"
+    assert with_cpu("qemu:mps2-an385:cortex-m0", "cortex-m0") == "qemu:mps2-an385:cortex-m0"
+    assert with_cpu("qemu:mps2-an386", None) == "qemu:mps2-an386"
+    with pytest.raises(ValueError, match="--cpu 'cortex-m0': the target "
+                                         "'qemu:mps2-an385:cortex-m3' already names"):
+        with_cpu("qemu:mps2-an385:cortex-m3", "cortex-m0")

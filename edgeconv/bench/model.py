@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeconv import progress
-from edgeconv.bench.target import OPTS, flash_bytes
+from edgeconv.bench.target import OPTS, flash_bytes, with_cpu
 
 # Anchors measured on the same emulator (issue 8): TFLite Micro with CMSIS-NN kernels,
 # arm-none-eabi-gcc 12.2 -O3 for cortex-m4+fp, instructions of one Invoke() counted
@@ -161,13 +161,15 @@ def main(argv: list[str] | None = None) -> int:
                "layers instead of a model: 'edgeconv bench --help'")
     parser.add_argument("model", help="a .tflite file")
     parser.add_argument("--target", default="qemu:mps2-an386", help="qemu:<board>[:<cpu>]")
+    parser.add_argument("--cpu", help="CPU override (qemu:mps2-an385 also runs cortex-m0 "
+                                      "code)")
     parser.add_argument("--opt", default="O3", choices=OPTS, help="optimisation level")
     parser.add_argument("--seed", type=int, default=0, help="random input seed")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON ('-' for "
                                                        "stdout; no progress bars)")
     args = parser.parse_args(argv)
     progress.set_quiet(bool(args.json))
-    fig = run(args.model, args.target, opt=args.opt, seed=args.seed)
+    fig = run(args.model, with_cpu(args.target, args.cpu), opt=args.opt, seed=args.seed)
     print(text_table(fig), file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
         write_json(args.json, {**asdict(fig), "instructions_per_mac": fig.per_mac})

@@ -356,9 +356,22 @@ def layers_from(source: str | None) -> tuple[list[Any], bool]:
     return _select(bench, source), True
 
 
+def with_cpu(target: str, cpu: str | None) -> str:
+    """``target`` with ``--cpu`` folded in (``qemu:mps2-an385`` + ``cortex-m0`` ->
+    ``qemu:mps2-an385:cortex-m0``); ValueError when the target already names another CPU."""
+    if cpu is None:
+        return target
+    head, sep, named = target.rpartition(":")
+    if target.count(":") >= 2 and sep:
+        if named != cpu:
+            raise ValueError(f"--cpu {cpu!r}: the target {target!r} already names {named!r}")
+        return target
+    return f"{target}:{cpu}"
+
+
 EPILOG = """examples:
   edgeconv bench --target qemu:mps2-an386 --layers L2,L7
-  edgeconv bench --target qemu:mps2-an385:cortex-m0 --layers my_layers.py --opt O3
+  edgeconv bench --target qemu:mps2-an385 --cpu cortex-m0 --layers my_layers.py --opt O3
   edgeconv bench --target qemu:mps3-an547 --markdown
   edgeconv bench model.tflite --target qemu:mps2-an386   (a whole model: per node)
 my_layers.py defines LAYERS = [...] (edgeconv layers) or layers(); every output is checked
@@ -375,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default="qemu:mps2-an386",
                         help=f"qemu:<board>[:<cpu>], one of {boards}; "
                              "qemu:mps2-an385:cortex-m0 runs M0 code")
+    parser.add_argument("--cpu", help="CPU override: qemu:mps2-an385 also runs cortex-m0 "
+                                      "code (the same as --target qemu:mps2-an385:cortex-m0)")
     parser.add_argument("--layers", default="bench",
                         help="bench (L1-L7) | some of them, e.g. L2,L7 | seed | a .py file "
                              "defining LAYERS")
@@ -400,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="Cortex-M0 multiplier: 1 (default) or 32 cycles")
     args = parser.parse_args(argv)
     progress.set_quiet(bool(args.json))
+    args.target = with_cpu(args.target, args.cpu)
     _, cpu = _board(args.target)
     opts = [o.strip() for o in args.opt.split(",") if o.strip()]
     for o in opts:
