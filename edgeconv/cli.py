@@ -311,14 +311,19 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
         return super()._get_help_string(action)
 
 
-HelpFormatter = _Formatter  # for the commands other modules parse (bench, demo image)
-write_json = _write_json  # --json PATH ('-': stdout) for them too
+# For the commands other modules parse (bench, demo train, demo image): the same help
+# style, --json PATH ('-': stdout) and list of boards.
+HelpFormatter = _Formatter
+write_json = _write_json
 
 
 def _boards_help() -> str:
     from edgeconv.targets.boards import BOARDS
 
     return ", ".join(f"qemu:{b.name} ({b.cpu})" for b in BOARDS.values() if b.machine)
+
+
+boards_help = _boards_help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -415,8 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "pictures: edge detection, blur and template search as PNGs:\n"
                               "  edgeconv demo image [--target native] [-o demo-images]\n"
                               "('edgeconv demo train --help', 'edgeconv demo image --help')")
-    d.add_argument("--target", action="append", help="targets to verify on (default: native "
-                                                     "and qemu:mps2-an386)")
+    d.add_argument("--target", action="append",
+                   help=f"a target to verify on, repeatable: {targets_help} (default: native "
+                        "and qemu:mps2-an386)")
     d.set_defaults(run=cmd_demo)
     return parser
 

@@ -92,7 +92,7 @@ def run(out_dir: str | Path, target: str = "qemu:mps2-an386", *,
 def main(argv: list[str] | None = None) -> int:
     """``edgeconv demo image``: run the demo and print the paths of the pictures."""
     from edgeconv import progress
-    from edgeconv.cli import HelpFormatter
+    from edgeconv.cli import HelpFormatter, boards_help
 
     parser = argparse.ArgumentParser(
         prog="edgeconv demo image", formatter_class=HelpFormatter,
@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                "  edgeconv demo image --target native -o pictures/\n"
                "  edgeconv demo image --json -   (the paths as JSON on stdout)")
     parser.add_argument("--target", default="qemu:mps2-an386",
-                        help="where the filters run (native, qemu:<board>, serial:<port>)")
+                        help=f"where the filters run: native, serial:<port>[@baud], or "
+                             f"{boards_help()}")
     parser.add_argument("-o", "--output", default="demo-images", help="folder for the PNGs")
     parser.add_argument("--json", metavar="PATH",
                         help="also write the paths as JSON ('-' for stdout; the log goes to "

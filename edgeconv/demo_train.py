@@ -120,7 +120,7 @@ def run_filter(target: str = "native", *, epochs: int = 8, steps_per_epoch: int 
 
 def main(argv: list[str] | None = None) -> int:
     """``edgeconv demo train``: exit 0 when the loss fell at least 100 times."""
-    from edgeconv.cli import HelpFormatter
+    from edgeconv.cli import HelpFormatter, boards_help
 
     parser = argparse.ArgumentParser(
         prog="edgeconv demo train", description=__doc__.splitlines()[0],
@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         epilog="examples:\n  edgeconv demo train\n"
                "  edgeconv demo train --target qemu:mps2-an386 --epochs 4")
     parser.add_argument("--target", default="native",
-                        help="where the forward and backward passes run (native, qemu:<board>, "
-                             "serial:<port>)")
+                        help="where the forward and backward passes run: native, "
+                             f"serial:<port>[@baud], or {boards_help()}")
     parser.add_argument("--epochs", type=int, default=8, help="passes over the training set")
     args = parser.parse_args(argv)
     result = run_filter(args.target, epochs=args.epochs)

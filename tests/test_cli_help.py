@@ -34,6 +34,10 @@ def test_help_lists_examples_and_defaults(capsys, argv, defaults):
     for default in defaults:
         assert default in " ".join(text.split()), (default, text)
     assert "(default: None)" not in text and "(default: False)" not in text
+    flat = " ".join(text.split())
+    if "--target TARGET" in text:
+        assert "qemu:microbit (cortex-m0)" in flat or argv == ["bench"], text  # boards listed
+        assert "qemu:mps2-an386 (cortex-m4)" in flat, text
 
 
 def test_top_level_help_names_every_command(capsys):

@@ -151,7 +151,7 @@ def text_table(fig: ModelFigures) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``edgeconv bench MODEL.tflite``."""
-    from edgeconv.cli import HelpFormatter, write_json
+    from edgeconv.cli import HelpFormatter, boards_help, write_json
 
     parser = argparse.ArgumentParser(
         prog="edgeconv bench", description=__doc__.split("\n")[0],
@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                "  edgeconv bench model.tflite --target qemu:mps3-an547 --json figures.json\n"
                "layers instead of a model: 'edgeconv bench --help'")
     parser.add_argument("model", help="a .tflite file")
-    parser.add_argument("--target", default="qemu:mps2-an386", help="qemu:<board>[:<cpu>]")
+    parser.add_argument("--target", default="qemu:mps2-an386",
+                        help=f"qemu:<board>[:<cpu>], one of {boards_help()}")
     parser.add_argument("--cpu", help="CPU override (qemu:mps2-an385 also runs cortex-m0 "
                                       "code)")
     parser.add_argument("--opt", default="O3", choices=OPTS, help="optimisation level")
