@@ -451,9 +451,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"edgeconv {name}: {exc}".splitlines()[0], file=sys.stderr)
             return 2
     args = build_parser().parse_args(argv)
-    progress.set_quiet(bool(getattr(args, "json", None)))  # CI tools read the output
     try:
-        return args.run(args)
+        with progress.quiet(bool(getattr(args, "json", None))):  # CI tools read the output
+            return args.run(args)
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"edgeconv {args.command}: {exc}".splitlines()[0], file=sys.stderr)
         return 2

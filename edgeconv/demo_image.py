@@ -110,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write the paths as JSON ('-' for stdout; the log goes to "
                              "stderr)")
     args = parser.parse_args(argv)
-    progress.set_quiet(bool(args.json))
     out = sys.stderr if args.json else sys.stdout
-    paths = run(args.output, args.target, log=lambda line: print(line, file=out))
+    with progress.quiet(bool(args.json)):
+        paths = run(args.output, args.target, log=lambda line: print(line, file=out))
     if args.json:
         text = json.dumps({"target": args.target,
                            "images": {p.stem: str(p) for p in paths}}, indent=2) + "\n"

@@ -3,7 +3,7 @@ builds, benchmark sweeps, runs on a board or under QEMU, layer-by-layer verifica
 
 Bars are drawn with ``tqdm`` on stderr, and only where a person watches: when stderr is a
 terminal. ``EDGECONV_PROGRESS=1`` forces them on (``0`` off) whatever stderr is; the
-command line turns them off under ``--json`` (:func:`set_quiet`), so the output a CI tool
+command line turns them off under ``--json`` (:func:`quiet`), so the output a CI tool
 reads holds nothing else.
 """
 
@@ -25,10 +25,16 @@ T = TypeVar("T")
 _quiet = False
 
 
-def set_quiet(quiet: bool) -> None:
-    """Turns every bar off (``True``: the command line under ``--json``) or back on."""
+@contextmanager
+def quiet(on: bool = True) -> Iterator[None]:
+    """No bars inside the block when ``on`` (a command run with ``--json``); the previous
+    state comes back after it."""
     global _quiet
-    _quiet = bool(quiet)
+    before, _quiet = _quiet, _quiet or bool(on)
+    try:
+        yield
+    finally:
+        _quiet = before
 
 
 def enabled() -> bool:

@@ -89,13 +89,11 @@ def test_when_bars_are_drawn(monkeypatch, tty, env, quiet, shown):
     monkeypatch.delenv(progress.ENV, raising=False)
     if env is not None:
         monkeypatch.setenv(progress.ENV, env)
-    progress.set_quiet(quiet)
-    try:
+    with progress.quiet(quiet):
         assert progress.enabled() is shown
         assert list(progress.bar(range(3), desc="counting")) == [0, 1, 2]
         with progress.working("one long step"):
             pass
-    finally:
-        progress.set_quiet(False)
+    assert progress.enabled() is (env == "1" or (env is None and tty))  # state restored
     assert ("counting" in stream.getvalue()) is shown
     assert ("one long step" in stream.getvalue()) is shown

@@ -169,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON ('-' for "
                                                        "stdout; no progress bars)")
     args = parser.parse_args(argv)
-    progress.set_quiet(bool(args.json))
-    fig = run(args.model, with_cpu(args.target, args.cpu), opt=args.opt, seed=args.seed)
+    with progress.quiet(bool(args.json)):
+        fig = run(args.model, with_cpu(args.target, args.cpu), opt=args.opt, seed=args.seed)
     print(text_table(fig), file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
         write_json(args.json, {**asdict(fig), "instructions_per_mac": fig.per_mac})

@@ -380,7 +380,7 @@ against the reference model, instructions are counted under QEMU -icount."""
 
 def main(argv: list[str] | None = None) -> int:
     """``edgeconv bench``: run the benchmark layers on a QEMU board and print the table."""
-    from edgeconv.cli import HelpFormatter, write_json
+    from edgeconv.cli import HelpFormatter
 
     parser = argparse.ArgumentParser(prog="edgeconv bench", description=__doc__.split("\n")[0],
                                      formatter_class=HelpFormatter, epilog=EPILOG)
@@ -414,7 +414,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--m0-mul", type=int, default=None, metavar="CYCLES",
                         help="Cortex-M0 multiplier: 1 (default) or 32 cycles")
     args = parser.parse_args(argv)
-    progress.set_quiet(bool(args.json))
+    with progress.quiet(bool(args.json)):
+        return _bench(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """The benchmark ``main`` parsed: run, print, write the JSON; 1 on a mismatch."""
+    from edgeconv.cli import write_json
+
     args.target = with_cpu(args.target, args.cpu)
     _, cpu = _board(args.target)
     opts = [o.strip() for o in args.opt.split(",") if o.strip()]
