@@ -13,6 +13,7 @@ import importlib.util
 import json
 import runpy
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,11 @@ def load_layers(source: str) -> list:
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"--layers {source!r}: neither {', '.join(LAYER_SETS)} nor a file")
-    namespace = runpy.run_path(str(path))
+    try:
+        namespace = runpy.run_path(str(path))
+    except Exception as exc:  # the user's own file failed: one line saying where and why
+        raise ValueError(f"--layers {source!r}: the file failed to run{_where(exc, path)}: "
+                         f"{type(exc).__name__}: {exc}") from None
     if "LAYERS" in namespace:
         layers = namespace["LAYERS"]
     elif callable(namespace.get("layers")):
@@ -53,6 +58,15 @@ def load_layers(source: str) -> list:
     else:
         raise ValueError(f"--layers {source!r}: the file defines neither LAYERS nor layers()")
     return _checked_layers(source, layers)
+
+
+def _where(exc: Exception, path: Path) -> str:
+    """`` at line N`` of ``path`` where ``exc`` was raised (or met, for a SyntaxError)."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f" at line {exc.lineno}"
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
+             if Path(f.filename) == path]
+    return f" at line {lines[-1]}" if lines else ""
 
 
 def _checked_layers(source: str, layers) -> list:
