@@ -1,5 +1,6 @@
 """The ``edgeconv`` command: generate C for layers or a .tflite model, verify it bit for bit
-on a target, benchmark it, check the reference model against TFLite, run the demo.
+on a target, benchmark it, check the reference model against TFLite, write a report, run
+the demo.
 
 Every user error prints one line on stderr naming what was wrong and exits with 2; a
 mismatch between the board and the reference model exits with 1.
@@ -298,6 +299,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if first is None else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    missing = [m for m in ("matplotlib", "tqdm") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"report needs {' and '.join(missing)}: pip install 'edgeconv[report]'")
+    from edgeconv import report
+
+    source = args.source or args.layers
+    if is_model_path(source):
+        load_model(source)  # a missing or unreadable file: one line
+        data = report.build(source, target=args.target, opt=args.opt, seed=args.seed,
+                            quiet=bool(args.json))
+    else:
+        data = report.build(load_layers(source), target=args.target, opt=args.opt,
+                            seed=args.seed, quiet=bool(args.json), label=source)
+    path = report.write(data, args.output, quiet=bool(args.json))
+    out = sys.stderr if args.json else sys.stdout
+    exact = "bit-exact" if not data.mismatches else f"{data.mismatches} MISMATCHES"
+    print(f"{path}: {len(data.rows)} layers on {data.target}, {exact}, "
+          f"{len(data.float_errors)} compared with float", file=out)
+    if args.json:
+        _write_json(args.json, {**report.to_json(data), "html": str(path)})
+    return 1 if data.mismatches else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from edgeconv import demo
 
@@ -340,6 +365,13 @@ def _boards_help() -> str:
 boards_help = _boards_help
 
 
+def _add_source(p: argparse.ArgumentParser) -> None:
+    """A model (positional) or a layer set (``--layers``)."""
+    p.add_argument("source", nargs="?", help="a .tflite model (else --layers)")
+    p.add_argument("--layers", default="bench",
+                   help="seed | bench (layers L1-L7) | a .py file defining LAYERS")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edgeconv import __version__
     from edgeconv.codegen.cpus import CPU_NAMES
@@ -356,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  edgeconv bench --target qemu:mps2-an386 --layers my_layers.py\n"
                "  edgeconv check model.tflite\n"
                "  edgeconv demo image -o pictures/\n"
+               "  edgeconv report model.tflite --target qemu:mps2-an386 -o report.html\n"
                "run 'edgeconv COMMAND --help' for a command's options")
     parser.add_argument("--version", action="version", version=f"edgeconv {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -392,9 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "counts: instructions under QEMU (-icount), cycles from DWT "
                               "or SysTick on a board, ns natively; the README's tables are "
                               "-O3 builds")
-    v.add_argument("source", nargs="?", help="a .tflite model (else --layers)")
-    v.add_argument("--layers", default="bench",
-                   help="seed | bench (layers L1-L7) | a .py file defining LAYERS")
+    _add_source(v)
     v.add_argument("--target", default="native", help=targets_help)
     v.add_argument("--cpu", choices=CPU_NAMES, help="CPU override (qemu:mps2-an385 also runs "
                                                     "cortex-m0 code)")
@@ -424,6 +455,35 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0, help="random input seed")
     c.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     c.set_defaults(run=cmd_check)
+
+    r = sub.add_parser("report", formatter_class=_Formatter,
+                       help="an HTML page of a model's or layers' figures: counts, flash, "
+                            "arena, fixed point against float",
+                       description="Measure a .tflite model or a layer list on a target "
+                                   "(every output checked bit for bit) and write one "
+                                   "self-contained HTML page: instructions (and estimated "
+                                   "cycles) per layer, flash per layer, the arena plan as "
+                                   "boxes of offset x lifetime, and for layers from float "
+                                   "the error of fixed point against float (histogram, SQNR "
+                                   "per channel).",
+                       epilog="examples:\n"
+                              "  edgeconv report model.tflite --target qemu:mps2-an386 "
+                              "-o report.html\n"
+                              "  edgeconv report --layers bench --target qemu:mps3-an547 "
+                              "-o l1-l7.html\n"
+                              "  edgeconv report --layers my_layers.py --target native "
+                              "-o mine.html --json -\n"
+                              "needs matplotlib and tqdm: pip install 'edgeconv[report]'")
+    _add_source(r)
+    r.add_argument("--target", default="qemu:mps2-an386",
+                   help=f"native (host ns and host code bytes), or {_boards_help()}")
+    r.add_argument("-o", "--output", required=True, help="the .html file to write")
+    r.add_argument("--opt", default="O3", choices=("O3", "Os"),
+                   help="firmware optimisation level")
+    r.add_argument("--seed", type=int, default=0, help="random input seed")
+    r.add_argument("--json", metavar="PATH", help="also write the figures as JSON ('-' for "
+                                                   "stdout; no progress bar)")
+    r.set_defaults(run=cmd_report)
 
     d = sub.add_parser("demo", formatter_class=_Formatter,
                        help="the seed's examples through the reference, generated C and an "

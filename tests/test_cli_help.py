@@ -17,6 +17,7 @@ COMMANDS = [
     (["bench"], ["(default: qemu:mps2-an386)", "(default: bench)", "(default: O3,Os)"]),
     (["bench", "model.tflite"], ["(default: qemu:mps2-an386)", "(default: O3)"]),
     (["check"], ["(default: 0)"]),
+    (["report"], ["(default: qemu:mps2-an386)", "(default: bench)", "(default: O3)"]),
     (["demo"], ["(default: native and qemu:mps2-an386)"]),
     (["demo", "train"], ["(default: native)", "(default: 8)"]),
     (["demo", "image"], ["(default: qemu:mps2-an386)", "(default: demo-images)"]),

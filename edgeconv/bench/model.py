@@ -1,4 +1,5 @@
 """A whole .tflite model on an emulated board: ``edgeconv bench model.tflite --target T``.
+(``--target native`` runs the same on the host: nanoseconds and host code bytes.)
 
 Builds the network's firmware at ``-O3`` (``--opt``), runs ``net_run`` once on a random
 input (instructions per inference under QEMU's ``-icount``), then every node on its own
@@ -80,9 +81,10 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
         raise ValueError(f"opt={opt!r}: allowed are {', '.join(OPTS)}")
     model = edgeconv.load(path)
     spec = targets.parse_spec(target)
-    if spec.kind != "qemu":
+    if spec.kind not in ("qemu", "native"):
         raise ValueError(f"target={target!r}: the model benchmark runs on qemu:<board> "
-                         "(instructions under -icount, flash from the built image)")
+                         "(instructions under -icount, flash from the built image) or "
+                         "native (host nanoseconds and host code bytes)")
     net = Network(model)
     if targets.fitting_layers(target, [net])[1]:
         net = Network(model, nodes=False)
@@ -103,7 +105,7 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
         nodes = {n.layer: n for n in session.trace(x)} if net.nodes else {}
         image = session.image
     names = [layer.name for layer in net.layers] + [net.name]
-    flash = flash_bytes(image, names)
+    flash = flash_bytes(image, names, nm="nm" if spec.kind == "native" else "arm-none-eabi-nm")
     rows = []
     for step in net.steps:
         if step.kind != "kernel":
@@ -124,8 +126,8 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
 def text_table(fig: ModelFigures) -> str:
     """Per node, then the totals (and the TFLM anchor where the model is one of theirs)."""
     lines = [f"{fig.model} on {fig.target} ({fig.cpu}, -{fig.opt})",
-             f"{'node':<16} {'op':<18} {'kernel':<16} {'MACs':>10} {'instructions':>13} "
-             f"{'instr/MAC':>9} {'flash B':>8}"]
+             f"{'node':<16} {'op':<18} {'kernel':<16} {'MACs':>10} "
+             f"{fig.count_unit or 'count':>13} {'per MAC':>9} {'flash B':>8}"]
     for r in fig.layers:
         ipm = f"{r.instructions / r.macs:.2f}" if r.instructions and r.macs else "-"
         count = "-" if r.instructions is None else f"{r.instructions:,}"
@@ -140,7 +142,7 @@ def text_table(fig: ModelFigures) -> str:
                  f"input/output), flash {fig.flash_bytes:,} B; "
                  f"{'bit-exact' if not fig.mismatches else f'{fig.mismatches} MISMATCHES'}")
     anchor = TFLM_ANCHORS.get(fig.model)
-    if anchor and fig.instructions:
+    if anchor and fig.instructions and fig.count_unit == "instructions":
         ipm = anchor["instructions"] / anchor["macs"]
         ram = (fig.arena_bytes + fig.io_bytes) / anchor["arena_bytes"]
         lines.append(f"TFLite Micro + CMSIS-NN (M4): {ipm:.2f} instr/MAC, arena "
@@ -161,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                "layers instead of a model: 'edgeconv bench --help'")
     parser.add_argument("model", help="a .tflite file")
     parser.add_argument("--target", default="qemu:mps2-an386",
-                        help=f"qemu:<board>[:<cpu>], one of {boards_help()}")
+                        help=f"native (host nanoseconds and host code bytes), or "
+                             f"qemu:<board>[:<cpu>], one of {boards_help()}")
     parser.add_argument("--cpu", help="CPU override (qemu:mps2-an385 also runs cortex-m0 "
                                       "code)")
     parser.add_argument("--opt", default="O3", choices=OPTS, help="optimisation level")

@@ -181,9 +181,10 @@ def build(layers: list[Any], target: str, opt: str, workdir: Path, *,
     return elf, infos
 
 
-def flash_bytes(elf: Path, names: list[str]) -> dict[str, int]:
-    """.text + .rodata bytes per layer: symbols ``<name>`` or ``<name>_*`` from nm."""
-    out = subprocess.run(["arm-none-eabi-nm", "--size-sort", "-S", str(elf)], check=True,
+def flash_bytes(elf: Path, names: list[str], *, nm: str = "arm-none-eabi-nm") -> dict[str, int]:
+    """.text + .rodata bytes per layer: symbols ``<name>`` or ``<name>_*`` from ``nm``
+    (``"nm"`` for a host build)."""
+    out = subprocess.run([nm, "--size-sort", "-S", str(elf)], check=True,
                          capture_output=True, text=True).stdout
     sizes = dict.fromkeys(names, 0)
     for line in out.splitlines():

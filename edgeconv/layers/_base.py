@@ -379,7 +379,8 @@ class QuantizedConv(WindowLayer):
         way the TFLite converter does (see :mod:`edgeconv.layers._quant`).  ``activation``
         (None, 'relu', 'relu6') sets ``activation_min``/``activation_max``; every other
         keyword (stride, padding, dilation, groups, depth_multiplier, name, input_shape,
-        rounding) goes to the constructor."""
+        rounding) goes to the constructor.  The float parameters stay on the layer as
+        ``float_origin`` (:class:`edgeconv.layers._quant.FloatOrigin`)."""
         dt = v.check_activation_dtype(activation_dtype)
         s_in = _quant.check_scale("input_scale", input_scale)
         s_out = _quant.check_scale("output_scale", output_scale)
@@ -388,7 +389,9 @@ class QuantizedConv(WindowLayer):
         if w.ndim < 2 or w.size == 0:
             raise ValueError(f"weights: shape {w.shape} not allowed, must be a non-empty "
                              "kernel in the layer's integer layout")
-        return cls(**_quant.quantized_layer_params(
+        layer = cls(**_quant.quantized_layer_params(
             w, cls._weight_channel_axis, bias, s_in=s_in, s_out=s_out,
             input_zero_point=input_zero_point, output_zero_point=out_zp,
             activation=activation, dtype=dt), **kwargs)
+        return _quant.with_float_origin(layer, w, bias, input_scale=s_in, output_scale=s_out,
+                                        activation=activation)

@@ -123,7 +123,8 @@ class FullyConnected:
                    **kwargs: Any) -> FullyConnected:
         """Quantize ``(O, K)`` float weights per output channel and the bias as the TFLite
         converter does (see :mod:`edgeconv.layers._quant`); other keywords (name,
-        input_shape, rounding) go to the constructor."""
+        input_shape, rounding) go to the constructor; the float parameters stay on the layer
+        as ``float_origin``."""
         dt = v.check_activation_dtype(activation_dtype)
         s_in = _quant.check_scale("input_scale", input_scale)
         s_out = _quant.check_scale("output_scale", output_scale)
@@ -131,9 +132,11 @@ class FullyConnected:
         w = _quant.float_array("weights", weights)
         if w.ndim != 2 or w.size == 0:
             raise ValueError(f"weights: shape {w.shape} not allowed, must be non-empty (O, K)")
-        return cls(**_quant.quantized_layer_params(
+        layer = cls(**_quant.quantized_layer_params(
             w, 0, bias, s_in=s_in, s_out=s_out, input_zero_point=input_zero_point,
             output_zero_point=out_zp, activation=activation, dtype=dt), **kwargs)
+        return _quant.with_float_origin(layer, w, bias, input_scale=s_in, output_scale=s_out,
+                                        activation=activation)
 
     # ------------------------------------------------------------------ geometry
     def output_shape_for(self, input_shape: object) -> tuple[int, ...]:

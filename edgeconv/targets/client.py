@@ -10,6 +10,7 @@ whole request sequence.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,6 +69,34 @@ class DeviceError(ClientError):
         super().__init__(f"device error {name}: {detail}")
         self.code = code
         self.detail = detail
+
+
+class BufferOverrunError(DeviceError):
+    """The kernel wrote outside the bytes its layer states (a GUARD error to RUN).
+
+    ``buffer`` is ``'input'``, ``'output'`` or ``'scratch'``; ``offset`` the first changed
+    guard byte counted from the start of the layer's data (``>= size``: after it, ``< 0``:
+    before it), None when the kernel changed its own input; ``size`` the layer's byte
+    count of that buffer (None likewise). Not resent: the same kernel overruns again.
+    """
+
+    _DETAIL = re.compile(r"(input|output|scratch) overrun at byte (-?\d+) of (\d+)")
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(code, detail)
+        match = self._DETAIL.fullmatch(detail)
+        if match is not None:
+            self.buffer = match[1]
+            self.offset: int | None = int(match[2])
+            self.size: int | None = int(match[3])
+        else:  # "input changed by the kernel"
+            self.buffer = detail.split(" ", 1)[0] if detail else "unknown"
+            self.offset = self.size = None
+
+
+def _device_error(code: int, detail: str) -> DeviceError:
+    """The exception for an ERROR reply: BufferOverrunError for GUARD, else DeviceError."""
+    return (BufferOverrunError if code == ErrorCode.GUARD else DeviceError)(code, detail)
 
 
 class DeviceDisconnectedError(ClientError):
@@ -206,7 +235,7 @@ class Client:
                     deadline = time.monotonic() + self.run_timeout
                     continue
                 if reply.type == Msg.ERROR:
-                    raise DeviceError(*_parsed(reply, p.parse_error))
+                    raise _device_error(*_parsed(reply, p.parse_error))
                 if reply.type != (msg_type | 0x80):
                     raise MalformedReplyError(
                         f"{_name(reply.type)} frame (type 0x{reply.type:02x}) in reply to "
