@@ -14,10 +14,13 @@ import importlib.util
 import json
 import runpy
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgeconv import progress
 
 LAYER_SETS = ("seed", "bench")
 OPTS = ("O0", "O1", "O2", "O3", "Os")
@@ -44,7 +47,11 @@ def load_layers(source: str) -> list:
     path = Path(source)
     if not path.is_file():
         raise ValueError(f"--layers {source!r}: neither {', '.join(LAYER_SETS)} nor a file")
-    namespace = runpy.run_path(str(path))
+    try:
+        namespace = runpy.run_path(str(path))
+    except Exception as exc:  # the user's own file failed: one line saying where and why
+        raise ValueError(f"--layers {source!r}: the file failed to run{_where(exc, path)}: "
+                         f"{type(exc).__name__}: {exc}") from None
     if "LAYERS" in namespace:
         layers = namespace["LAYERS"]
     elif callable(namespace.get("layers")):
@@ -52,6 +59,15 @@ def load_layers(source: str) -> list:
     else:
         raise ValueError(f"--layers {source!r}: the file defines neither LAYERS nor layers()")
     return _checked_layers(source, layers)
+
+
+def _where(exc: Exception, path: Path) -> str:
+    """`` at line N`` of ``path`` where ``exc`` was raised (or met, for a SyntaxError)."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f" at line {exc.lineno}"
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
+             if Path(f.filename) == path]
+    return f" at line {lines[-1]}" if lines else ""
 
 
 def _checked_layers(source: str, layers) -> list:
@@ -127,7 +143,7 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
         print(f"{target}: {session.hello.board} {session.hello.cpu}, "
               f"layer hash {session.hello.layer_hash}", file=out)
         print(header, file=out)
-        for layer in layers:
+        for layer in progress.bar(layers, desc=f"{target}: verifying", unit="layer"):
             x = _random_input(layer.input_shape, layer.activation_dtype, seed)
             want = layer(x)
             got = session.run(layer.name, x)
@@ -136,8 +152,8 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
             failures += bad > 0
             count = "-" if session.last_count is None else \
                 f"{session.last_count:,} {session.count_unit}"
-            print(f"{layer.name:<{width}} {want.size:>9} {bad:>10} {int(diff.max()):>9} "
-                  f"{count:>22}", file=out)
+            progress.write(f"{layer.name:<{width}} {want.size:>9} {bad:>10} "
+                           f"{int(diff.max()):>9} {count:>22}", file=out)
             if rows is not None:
                 rows.append({"layer": layer.name, "elements": int(want.size),
                              "mismatches": bad, "count": session.last_count,
@@ -166,7 +182,8 @@ def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
     planned = {p.ctx.name: p for p in plan_layers([net], cpu=cpu or _target_cpu(target))}
     x = _random_input(net.input_shape, net.activation_dtype, seed)
     with edgeconv.targets.open(target, net, **options) as session:
-        y = session.run(x)
+        with progress.working(f"{target}: whole network"):
+            y = session.run(x)
         whole_bad = int(np.count_nonzero(y != net(x)))
         total, unit = session.last_count, session.count_unit
         nodes = session.trace(x) if net.nodes else []
@@ -324,13 +341,28 @@ def _write_json(path: str, doc: dict) -> None:
 # ----------------------------------------------------------------------------- parser
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown, examples kept as written."""
+    """Defaults shown (not for on/off flags, nor "default: None": such options say in
+    words what happens without them), examples kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.nargs == 0 or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+# For the commands other modules parse (bench, demo train, demo image): the same help
+# style, --json PATH ('-': stdout) and list of boards.
+HelpFormatter = _Formatter
+write_json = _write_json
 
 
 def _boards_help() -> str:
     from edgeconv.targets.boards import BOARDS
 
     return ", ".join(f"qemu:{b.name} ({b.cpu})" for b in BOARDS.values() if b.machine)
+
+
+boards_help = _boards_help
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
@@ -353,7 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
                "  edgeconv verify model.tflite --target qemu:mps2-an386\n"
                "  edgeconv verify --layers bench --target native\n"
                "  edgeconv bench --target qemu:mps2-an386 --layers L2,L7\n"
+               "  edgeconv bench --target qemu:mps2-an386 --layers my_layers.py\n"
                "  edgeconv check model.tflite\n"
+               "  edgeconv demo image -o pictures/\n"
                "  edgeconv report model.tflite --target qemu:mps2-an386 -o report.html\n"
                "run 'edgeconv COMMAND --help' for a command's options")
     parser.add_argument("--version", action="version", version=f"edgeconv {__version__}")
@@ -405,8 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(run=cmd_verify)
 
     b = sub.add_parser("bench", formatter_class=_Formatter, add_help=False,
-                       help="instructions, flash, scratch and stack of the benchmark layers "
-                            "on an emulated board ('edgeconv bench --help')")
+                       help="instructions, cycles, flash, scratch and stack of layers "
+                            "(L1-L7 or your .py) or a .tflite model on an emulated board "
+                            "('edgeconv bench --help')")
     b.set_defaults(run=None)
 
     c = sub.add_parser("check", formatter_class=_Formatter,
@@ -452,31 +487,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", formatter_class=_Formatter,
                        help="the seed's examples through the reference, generated C and an "
-                            "emulated board (make demo)",
+                            "emulated board (make demo); demo train, demo image",
                        epilog="example:\n  edgeconv demo --target qemu:mps3-an547\n"
                               "learning on the board (a FIR filter trained by fixed-point SGD):\n"
-                              "  edgeconv demo train [--target qemu:mps2-an386] [--epochs N]")
-    d.add_argument("--target", action="append", help="targets to verify on (default: native "
-                                                     "and qemu:mps2-an386)")
+                              "  edgeconv demo train [--target qemu:mps2-an386] [--epochs N]\n"
+                              "pictures: edge detection, blur and template search as PNGs:\n"
+                              "  edgeconv demo image [--target native] [-o demo-images]\n"
+                              "('edgeconv demo train --help', 'edgeconv demo image --help')")
+    d.add_argument("--target", action="append",
+                   help=f"a target to verify on, repeatable: {targets_help} (default: native "
+                        "and qemu:mps2-an386)")
     d.set_defaults(run=cmd_demo)
     return parser
+
+
+def _delegated(argv: list[str]) -> tuple[str, str, list[str]] | None:
+    """(module, command, its arguments) for the commands whose module parses its own
+    options: ``bench`` (a model anywhere among its arguments: edgeconv.bench.model),
+    ``demo train`` (learning a FIR filter on a target) and ``demo image`` (pictures)."""
+    if argv[:1] == ["bench"]:
+        model = any(is_model_path(a) for a in argv[1:] if not a.startswith("-"))
+        return f"edgeconv.bench.{'model' if model else 'target'}", "bench", argv[1:]
+    if argv[:1] == ["demo"] and argv[1:2] in (["train"], ["image"]):
+        return f"edgeconv.demo_{argv[1]}", f"demo {argv[1]}", argv[2:]
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``edgeconv`` command."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:
-        module = "model" if any(is_model_path(a) for a in argv[1:2]) else "target"
+    delegated = _delegated(argv)
+    if delegated is not None:  # commands that parse their own options
+        module, name, rest = delegated
         try:
-            return importlib.import_module(f"edgeconv.bench.{module}").main(argv[1:])
-        except (ValueError, RuntimeError) as exc:  # user errors: bad --target, --opt...
-            print(f"edgeconv bench: {exc}", file=sys.stderr)
+            return importlib.import_module(module).main(rest)
+        except (ValueError, RuntimeError, OSError) as exc:  # bad --target, --opt, file...
+            print(f"edgeconv {name}: {exc}".splitlines()[0], file=sys.stderr)
             return 2
-    if argv[:2] == ["demo", "train"]:  # learning a FIR filter on a target (issue 9, 4a)
-        return importlib.import_module("edgeconv.demo_train").main(argv[2:])
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with progress.quiet(bool(getattr(args, "json", None))):  # CI tools read the output
+            return args.run(args)
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"edgeconv {args.command}: {exc}".splitlines()[0], file=sys.stderr)
         return 2

@@ -82,6 +82,7 @@ def run_filter(target: str = "native", *, epochs: int = 8, steps_per_epoch: int 
     """Train the FIR filter on ``target`` (a spec for :func:`edgeconv.targets.open`) and
     return the losses and taps; ``echo`` prints the progress (None: silent)."""
     import edgeconv.targets
+    from edgeconv import progress
 
     taps = TRUE_TAPS
     layer = FirTrainStep(taps, outputs + taps - 1, lr=lr, name="fir_train")
@@ -93,7 +94,7 @@ def run_filter(target: str = "native", *, epochs: int = 8, steps_per_epoch: int 
         f"{steps_per_epoch} steps, {outputs} outputs per step, lr {lr} "
         f"(integer {layer.lr.mult} * 2**-{layer.lr.shift})")
     with edgeconv.targets.open(target, [layer]) as session:
-        for epoch in range(epochs):
+        for epoch in progress.bar(range(epochs), desc=f"{target}: training", unit="epoch"):
             total = 0.0
             for s in range(steps_per_epoch):
                 i = epoch * steps_per_epoch + s
@@ -119,12 +120,21 @@ def run_filter(target: str = "native", *, epochs: int = 8, steps_per_epoch: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="edgeconv demo train",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--target", default="native")
-    parser.add_argument("--epochs", type=int, default=8)
+    """``edgeconv demo train``: exit 0 when the loss fell at least 100 times."""
+    from edgeconv import progress
+    from edgeconv.cli import HelpFormatter, boards_help
+
+    parser = argparse.ArgumentParser(
+        prog="edgeconv demo train", description=__doc__.splitlines()[0],
+        formatter_class=HelpFormatter,
+        epilog="examples:\n  edgeconv demo train\n"
+               "  edgeconv demo train --target qemu:mps2-an386 --epochs 4")
+    parser.add_argument("--target", default="native",
+                        help="where the forward and backward passes run: native, "
+                             f"serial:<port>[@baud], or {boards_help()}")
+    parser.add_argument("--epochs", type=int, default=8, help="passes over the training set")
     args = parser.parse_args(argv)
-    result = run_filter(args.target, epochs=args.epochs)
+    result = run_filter(args.target, epochs=args.epochs, echo=progress.write)
     return 0 if result.reduction >= 100 else 1
 
 

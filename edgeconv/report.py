@@ -143,14 +143,16 @@ class ReportData:
 # ----------------------------------------------------------------------------- progress
 
 class _Steps:
-    """A tqdm bar over the report's steps on stderr; silent when ``quiet`` or when stderr
-    is not a terminal."""
+    """A tqdm bar over the report's steps on stderr; silent when ``quiet`` or where
+    :mod:`edgeconv.progress` draws none (stderr not a terminal, ``EDGECONV_PROGRESS=0``)."""
 
     def __init__(self, total: int, quiet: bool) -> None:
         from tqdm import tqdm
 
+        from edgeconv import progress
+
         self._bar = tqdm(total=total, desc="edgeconv report", unit="step", leave=False,
-                         file=sys.stderr, disable=quiet or not sys.stderr.isatty())
+                         file=sys.stderr, disable=quiet or not progress.enabled())
 
     def step(self, what: str, extra_total: int = 0) -> None:
         """Announce the step that starts now (and ``extra_total`` more steps to come)."""

@@ -13,15 +13,14 @@ which ``net_run`` takes from the caller.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from edgeconv.bench.target import OPTS, flash_bytes
+from edgeconv import progress
+from edgeconv.bench.target import OPTS, flash_bytes, with_cpu
 
 # Anchors measured on the same emulator (issue 8): TFLite Micro with CMSIS-NN kernels,
 # arm-none-eabi-gcc 12.2 -O3 for cortex-m4+fp, instructions of one Invoke() counted
@@ -99,7 +98,8 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
     x = (rng.normal(size=net.input_shape).astype(np.float32) if info is None else
          rng.integers(info.min, int(info.max) + 1, net.input_shape).astype(net.activation_dtype))
     with targets.open(target, net, opt=opt) as session:
-        y = session.run(x)
+        with progress.working(f"{target}: whole network"):
+            y = session.run(x)
         total, unit = session.last_count, session.count_unit
         bad = int(np.count_nonzero(y != np.asarray(net(x)).reshape(y.shape)))
         nodes = {n.layer: n for n in session.trace(x)} if net.nodes else {}
@@ -153,20 +153,30 @@ def text_table(fig: ModelFigures) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``edgeconv bench MODEL.tflite``."""
-    parser = argparse.ArgumentParser(prog="edgeconv bench", description=__doc__.split("\n")[0])
+    from edgeconv.cli import HelpFormatter, boards_help, write_json
+
+    parser = argparse.ArgumentParser(
+        prog="edgeconv bench", description=__doc__.split("\n")[0],
+        formatter_class=HelpFormatter,
+        epilog="examples:\n  edgeconv bench model.tflite\n"
+               "  edgeconv bench model.tflite --target qemu:mps3-an547 --json figures.json\n"
+               "layers instead of a model: 'edgeconv bench --help'")
     parser.add_argument("model", help="a .tflite file")
     parser.add_argument("--target", default="qemu:mps2-an386",
-                        help="qemu:<board>[:<cpu>], or native (host nanoseconds and host "
-                             "code bytes)")
+                        help=f"native (host nanoseconds and host code bytes), or "
+                             f"qemu:<board>[:<cpu>], one of {boards_help()}")
+    parser.add_argument("--cpu", help="CPU override (qemu:mps2-an385 also runs cortex-m0 "
+                                      "code)")
     parser.add_argument("--opt", default="O3", choices=OPTS, help="optimisation level")
     parser.add_argument("--seed", type=int, default=0, help="random input seed")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON ('-' for "
+                                                       "stdout; no progress bars)")
     args = parser.parse_args(argv)
-    fig = run(args.model, args.target, opt=args.opt, seed=args.seed)
-    print(text_table(fig))
+    with progress.quiet(bool(args.json)):
+        fig = run(args.model, with_cpu(args.target, args.cpu), opt=args.opt, seed=args.seed)
+    print(text_table(fig), file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
-        doc: dict[str, Any] = {**asdict(fig), "instructions_per_mac": fig.per_mac}
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.json, {**asdict(fig), "instructions_per_mac": fig.per_mac})
     return 1 if fig.mismatches else 0
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeconv import progress
+
 
 @dataclass(frozen=True)
 class NodeResult:
@@ -36,9 +38,8 @@ def trace(session: Any, network: Any, x: np.ndarray) -> list[NodeResult]:
     model = network.model
     values = model.trace(np.asarray(x).reshape(model.inputs[0].shape))
     results = []
-    for step in network.steps:
-        if step.kind != "kernel":
-            continue
+    kernels = [step for step in network.steps if step.kind == "kernel"]
+    for step in progress.bar(kernels, desc=f"{session.spec}: node by node", unit="node"):
         layer = step.layer
         parts = [values[model.key(t)].ravel() for t in step.inputs]
         packed = (parts[0] if len(parts) == 1 else np.concatenate(parts)).reshape(

@@ -19,15 +19,21 @@ _SIGNED = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
 ICOUNT_NS_PER_INSTRUCTION = 8  # QEMU -icount shift=3
 
 
-def count_unit_for(hello: Hello, icount: bool) -> tuple[str | None, Fraction]:
+def count_unit_for(hello: Hello, icount: bool,
+                   qemu_cpu_hz: int | None = None) -> tuple[str | None, Fraction]:
     """(unit, scale): the kernel count is the firmware's raw count times ``scale``.
 
     Under QEMU ``-icount shift=3`` every instruction takes 8 ns of virtual time, so a
-    timer of known rate counts instructions: 5 per tick at 25 MHz (MPS2 FPGAIO).
+    timer of known rate counts instructions: 5 per tick at 25 MHz (MPS2 FPGAIO), 7.8125
+    at 16 MHz (nRF51 TIMER0); so does SysTick on the processor clock when QEMU's clock for
+    the machine is known (``qemu_cpu_hz``: 168 MHz on netduinoplus2, 1.344 ticks per
+    instruction). Without ``-icount`` a QEMU timer follows the host's clock.
     """
     kind = hello.counter_kind
     if icount and hello.counter_hz and kind in (CounterKind.FPGAIO, CounterKind.TIMER):
         return "instructions", Fraction(10**9, hello.counter_hz * ICOUNT_NS_PER_INSTRUCTION)
+    if icount and qemu_cpu_hz and kind == CounterKind.SYSTICK_CPU:
+        return "instructions", Fraction(10**9, qemu_cpu_hz * ICOUNT_NS_PER_INSTRUCTION)
     if kind in (CounterKind.SYSTICK_CPU, CounterKind.DWT_CYCCNT):
         return "cycles", Fraction(1)
     if kind == CounterKind.NS:
@@ -47,6 +53,7 @@ class Session:
     """
 
     def __init__(self, spec: str, client: Client, layers: Iterable, *, icount: bool = False,
+                 qemu_cpu_hz: int | None = None,
                  on_close: Callable[[], None] | None = None) -> None:
         self.spec = spec
         self.client = client
@@ -60,7 +67,7 @@ class Session:
         self.process: PtyProcess | None = None
         self.machine: QemuMachine | None = None
         self.image: Path | None = None  # the firmware image, where this session built one
-        self.count_unit, self._count_scale = count_unit_for(self.hello, icount)
+        self.count_unit, self._count_scale = count_unit_for(self.hello, icount, qemu_cpu_hz)
         self.last_count: int | None = None
         self.closed = False
 
