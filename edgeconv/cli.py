@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeconv.model.graph import SEMANTICS
+
 LAYER_SETS = ("seed", "bench")
 OPTS = ("O0", "O1", "O2", "O3", "Os")
 
@@ -76,14 +78,14 @@ def is_model_path(source: str | None) -> bool:
     return source is not None and source.lower().endswith(".tflite")
 
 
-def load_model(path: str):
+def load_model(path: str, semantics: str = "tflite"):
     """The model in ``path``; ValueError naming the file when it cannot be read."""
     import edgeconv
 
     if not Path(path).is_file():
         raise ValueError(f"model {path!r}: no such file")
     try:
-        return edgeconv.load(path)
+        return edgeconv.load(path, semantics=semantics)
     except ValueError as exc:
         raise ValueError(f"model {path!r}: {exc}") from None
     except Exception as exc:  # a corrupt flatbuffer raises whatever the parser hits
@@ -225,7 +227,7 @@ def _fits(target: str, net, cpu: str | None, *, raise_error: bool = False) -> bo
 def cmd_generate(args: argparse.Namespace) -> int:
     from edgeconv import codegen
 
-    source = load_model(args.source) if is_model_path(args.source) \
+    source = load_model(args.source, args.semantics) if is_model_path(args.source) \
         else load_layers(args.source)
     prefix = args.prefix or ("net" if is_model_path(args.source) else "edgeconv_net")
     gen = codegen.generate(source, args.output, prefix, cpu=args.cpu, registry=args.registry)
@@ -260,11 +262,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    if importlib.util.find_spec("ai_edge_litert") is None:
-        raise UserError("check needs the LiteRT interpreter: pip install ai-edge-litert")
+    package, interpreter = {"tflite": ("ai_edge_litert", "ai-edge-litert"),
+                            "tflm": ("tflite_micro", "tflite-micro")}[args.semantics]
+    if importlib.util.find_spec(package) is None:
+        raise UserError(f"check --semantics {args.semantics} needs its interpreter: pip "
+                        f"install {interpreter}")
     from edgeconv.model import compare_with_tflite, first_difference
+    from edgeconv.model.compare import INTERPRETERS
 
-    model = load_model(args.model)
+    model = load_model(args.model, args.semantics)
     results = compare_with_tflite(args.model, seed=args.seed, model=model)
     first = first_difference(results)
     doc = {"model": args.model, "tensors": len(results),
@@ -272,8 +278,8 @@ def cmd_check(args: argparse.Namespace) -> int:
            "first_difference": None if first is None else first.name}
     out = sys.stderr if args.json else sys.stdout
     if first is None:
-        print(f"{args.model}: {len(results)} tensors, every element equal to the LiteRT "
-              "interpreter (BUILTIN_REF)", file=out)
+        print(f"{args.model}: {len(results)} tensors, every element equal to "
+              f"{INTERPRETERS[args.semantics]}", file=out)
     else:
         print(f"{args.model}: first differing tensor {first.name!r}: {first}", file=out)
     if args.json:
@@ -339,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cpu", default="generic", choices=CPU_NAMES, help="CPU to generate for")
     g.add_argument("--prefix", help="file and symbol prefix (default: net for a model, "
                                     "edgeconv_net for layers)")
+    g.add_argument("--semantics", choices=SEMANTICS, default="tflite",
+                   help="a model's arithmetic: tflite (LiteRT's reference kernels) or tflm "
+                        "(TFLite Micro's, where they differ: docs/semantics.md)")
     g.add_argument("--registry", action="store_true",
                    help="also write the firmware harness's layer table")
     g.add_argument("--json", metavar="PATH", help="write what was generated as JSON "
@@ -384,9 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run a .tflite model in edgeconv's reference model and in "
                                    "the LiteRT interpreter (reference kernels) and compare "
                                    "every intermediate tensor.",
-                       epilog="example:\n  edgeconv check model.tflite --seed 3")
+                       epilog="examples:\n  edgeconv check model.tflite --seed 3\n"
+                              "  edgeconv check model.tflite --semantics tflm")
     c.add_argument("model", help="a .tflite file")
     c.add_argument("--seed", type=int, default=0, help="random input seed")
+    c.add_argument("--semantics", choices=SEMANTICS, default="tflite",
+                   help="tflite: against the LiteRT interpreter; tflm: against TFLite "
+                        "Micro's (tflite-micro package)")
     c.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     c.set_defaults(run=cmd_check)
 
