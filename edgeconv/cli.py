@@ -148,10 +148,12 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
 
 
 def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
-                 opt: str | None = None, out=sys.stdout, doc: dict | None = None) -> int:
+                 opt: str | None = None, out=sys.stdout, doc: dict | None = None,
+                 crc: bool = False) -> int:
     """Runs a model's network on ``target``: the whole ``net_run`` on a random input, then
     every node on its own; prints a table per node and the totals; returns the number of
-    mismatching nodes (whole network included). ``doc`` collects the figures."""
+    mismatching nodes (whole network included). ``doc`` collects the figures. ``crc``:
+    node outputs are compared on their CRC-32 and read only on a mismatch (slow links)."""
     import edgeconv.targets
     from edgeconv.codegen import Network, plan_layers
 
@@ -170,7 +172,7 @@ def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
         y = session.run(x)
         whole_bad = int(np.count_nonzero(y != net(x)))
         total, unit = session.last_count, session.count_unit
-        nodes = session.trace(x) if net.nodes else []
+        nodes = session.trace(x, crc=crc) if net.nodes else []
         print(f"{target}: {session.hello.board} {session.hello.cpu}, "
               f"{len(net.steps)} ops, layer hash {session.hello.layer_hash}", file=out)
     arena = planned[net.name].plan.scratch_bytes
@@ -182,7 +184,8 @@ def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
         print(f"{n.layer:<16} {n.opcode:<18} {'x'.join(map(str, n.output_shape)):<14} "
               f"{p.plan.strategy:<13} {n.macs or 0:>10,} "
               f"{'-' if n.count is None else f'{n.count:,}':>12} "
-              f"{p.plan.scratch_bytes:>9} {'yes' if n.bit_exact else f'NO ({n.mismatches})'}",
+              f"{p.plan.scratch_bytes:>9} "
+              f"{('yes' if n.fetched else 'yes (CRC)') if n.bit_exact else f'NO ({n.mismatches})'}",
               file=out)
         rows.append({"node": n.layer, "op": n.opcode, "output_shape": list(n.output_shape),
                      "kernel": p.plan.strategy, "macs": n.macs, "count": n.count,
@@ -249,8 +252,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     if is_model_path(source):
         doc: dict = {}
-        failures = verify_model(args.target, load_model(source), seed=args.seed, cpu=args.cpu,
-                                opt=args.opt, out=out, doc=doc)
+        failures = verify_model(args.target, load_model(source, args.semantics),
+                                seed=args.seed, cpu=args.cpu, opt=args.opt, out=out, doc=doc,
+                                crc=args.crc)
     else:
         rows: list = []
         failures = verify(args.target, load_layers(source), seed=args.seed, cpu=args.cpu,
@@ -375,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "cortex-m0 code)")
     v.add_argument("--opt", default="O3", choices=OPTS, help="firmware optimisation level")
     v.add_argument("--seed", type=int, default=0, help="random input seed")
+    v.add_argument("--semantics", choices=SEMANTICS, default="tflite",
+                   help="a model's arithmetic: tflite (LiteRT) or tflm (TFLite Micro)")
+    v.add_argument("--crc", action="store_true",
+                   help="a model, node by node: compare each node's output on its CRC-32 and "
+                        "read it only on a mismatch (for slow links)")
     v.add_argument("--icount", action="store_true",
                    help="serial: the device is a QEMU run with -icount shift=3 (counts in "
                         "instructions)")

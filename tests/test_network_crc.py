@@ -98,3 +98,15 @@ def test_node_by_node_crc_on_more_boards(fixture: str, spec: str) -> None:
     assert [n.layer for n in nodes] == [s.layer.name for s in kernels]
     assert all(n.bit_exact for n in nodes), [(n.layer, n.mismatches) for n in nodes]
     assert not any(n.fetched for n in nodes)
+
+
+def test_verify_crc_and_semantics(capsys) -> None:
+    """``edgeconv verify MODEL --crc --semantics tflm``: the TFLM-semantics network, each
+    node checked on its CRC (the table says so)."""
+    from edgeconv.cli import main
+
+    path = MODELS / "fc_autoencoder.tflite"
+    assert main(["verify", str(path), "--target", "native", "--crc", "--semantics",
+                 "tflm"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" yes (CRC)") == 10 and "whole network: bit-exact" in out
