@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgeconv import progress
+from edgeconv.model.graph import SEMANTICS
 
 LAYER_SETS = ("seed", "bench")
 OPTS = ("O0", "O1", "O2", "O3", "Os")
@@ -93,14 +94,14 @@ def is_model_path(source: str | None) -> bool:
     return source is not None and source.lower().endswith(".tflite")
 
 
-def load_model(path: str):
+def load_model(path: str, semantics: str = "tflite"):
     """The model in ``path``; ValueError naming the file when it cannot be read."""
     import edgeconv
 
     if not Path(path).is_file():
         raise ValueError(f"model {path!r}: no such file")
     try:
-        return edgeconv.load(path)
+        return edgeconv.load(path, semantics=semantics)
     except ValueError as exc:
         raise ValueError(f"model {path!r}: {exc}") from None
     except Exception as exc:  # a corrupt flatbuffer raises whatever the parser hits
@@ -163,10 +164,12 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
 
 
 def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
-                 opt: str | None = None, out=sys.stdout, doc: dict | None = None) -> int:
+                 opt: str | None = None, out=sys.stdout, doc: dict | None = None,
+                 crc: bool = False) -> int:
     """Runs a model's network on ``target``: the whole ``net_run`` on a random input, then
     every node on its own; prints a table per node and the totals; returns the number of
-    mismatching nodes (whole network included). ``doc`` collects the figures."""
+    mismatching nodes (whole network included). ``doc`` collects the figures. ``crc``:
+    node outputs are compared on their CRC-32 and read only on a mismatch (slow links)."""
     import edgeconv.targets
     from edgeconv.codegen import Network, plan_layers
 
@@ -186,7 +189,7 @@ def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
             y = session.run(x)
         whole_bad = int(np.count_nonzero(y != net(x)))
         total, unit = session.last_count, session.count_unit
-        nodes = session.trace(x) if net.nodes else []
+        nodes = session.trace(x, crc=crc) if net.nodes else []
         print(f"{target}: {session.hello.board} {session.hello.cpu}, "
               f"{len(net.steps)} ops, layer hash {session.hello.layer_hash}", file=out)
     arena = planned[net.name].plan.scratch_bytes
@@ -198,7 +201,8 @@ def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
         print(f"{n.layer:<16} {n.opcode:<18} {'x'.join(map(str, n.output_shape)):<14} "
               f"{p.plan.strategy:<13} {n.macs or 0:>10,} "
               f"{'-' if n.count is None else f'{n.count:,}':>12} "
-              f"{p.plan.scratch_bytes:>9} {'yes' if n.bit_exact else f'NO ({n.mismatches})'}",
+              f"{p.plan.scratch_bytes:>9} "
+              f"{('yes' if n.fetched else 'yes (CRC)') if n.bit_exact else f'NO ({n.mismatches})'}",
               file=out)
         rows.append({"node": n.layer, "op": n.opcode, "output_shape": list(n.output_shape),
                      "kernel": p.plan.strategy, "macs": n.macs, "count": n.count,
@@ -243,7 +247,7 @@ def _fits(target: str, net, cpu: str | None, *, raise_error: bool = False) -> bo
 def cmd_generate(args: argparse.Namespace) -> int:
     from edgeconv import codegen
 
-    source = load_model(args.source) if is_model_path(args.source) \
+    source = load_model(args.source, args.semantics) if is_model_path(args.source) \
         else load_layers(args.source)
     prefix = args.prefix or ("net" if is_model_path(args.source) else "edgeconv_net")
     gen = codegen.generate(source, args.output, prefix, cpu=args.cpu, registry=args.registry)
@@ -265,8 +269,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     if is_model_path(source):
         doc: dict = {}
-        failures = verify_model(args.target, load_model(source), seed=args.seed, cpu=args.cpu,
-                                opt=args.opt, out=out, doc=doc)
+        failures = verify_model(args.target, load_model(source, args.semantics),
+                                seed=args.seed, cpu=args.cpu, opt=args.opt, out=out, doc=doc,
+                                crc=args.crc)
     else:
         rows: list = []
         failures = verify(args.target, load_layers(source), seed=args.seed, cpu=args.cpu,
@@ -278,11 +283,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    if importlib.util.find_spec("ai_edge_litert") is None:
-        raise UserError("check needs the LiteRT interpreter: pip install ai-edge-litert")
+    package, interpreter = {"tflite": ("ai_edge_litert", "ai-edge-litert"),
+                            "tflm": ("tflite_micro", "tflite-micro")}[args.semantics]
+    if importlib.util.find_spec(package) is None:
+        raise UserError(f"check --semantics {args.semantics} needs its interpreter: pip "
+                        f"install {interpreter}")
     from edgeconv.model import compare_with_tflite, first_difference
+    from edgeconv.model.compare import INTERPRETERS
 
-    model = load_model(args.model)
+    model = load_model(args.model, args.semantics)
     results = compare_with_tflite(args.model, seed=args.seed, model=model)
     first = first_difference(results)
     doc = {"model": args.model, "tensors": len(results),
@@ -290,8 +299,8 @@ def cmd_check(args: argparse.Namespace) -> int:
            "first_difference": None if first is None else first.name}
     out = sys.stderr if args.json else sys.stdout
     if first is None:
-        print(f"{args.model}: {len(results)} tensors, every element equal to the LiteRT "
-              "interpreter (BUILTIN_REF)", file=out)
+        print(f"{args.model}: {len(results)} tensors, every element equal to "
+              f"{INTERPRETERS[args.semantics]}", file=out)
     else:
         print(f"{args.model}: first differing tensor {first.name!r}: {first}", file=out)
     if args.json:
@@ -406,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cpu", default="generic", choices=CPU_NAMES, help="CPU to generate for")
     g.add_argument("--prefix", help="file and symbol prefix (default: net for a model, "
                                     "edgeconv_net for layers)")
+    g.add_argument("--semantics", choices=SEMANTICS, default="tflite",
+                   help="a model's arithmetic: tflite (LiteRT's reference kernels) or tflm "
+                        "(TFLite Micro's, where they differ: docs/semantics.md)")
     g.add_argument("--registry", action="store_true",
                    help="also write the firmware harness's layer table")
     g.add_argument("--json", metavar="PATH", help="write what was generated as JSON "
@@ -431,6 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "cortex-m0 code)")
     v.add_argument("--opt", default="O3", choices=OPTS, help="firmware optimisation level")
     v.add_argument("--seed", type=int, default=0, help="random input seed")
+    v.add_argument("--semantics", choices=SEMANTICS, default="tflite",
+                   help="a model's arithmetic: tflite (LiteRT) or tflm (TFLite Micro)")
+    v.add_argument("--crc", action="store_true",
+                   help="a model, node by node: compare each node's output on its CRC-32 and "
+                        "read it only on a mismatch (for slow links)")
     v.add_argument("--icount", action="store_true",
                    help="serial: the device is a QEMU run with -icount shift=3 (counts in "
                         "instructions)")
@@ -450,9 +467,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run a .tflite model in edgeconv's reference model and in "
                                    "the LiteRT interpreter (reference kernels) and compare "
                                    "every intermediate tensor.",
-                       epilog="example:\n  edgeconv check model.tflite --seed 3")
+                       epilog="examples:\n  edgeconv check model.tflite --seed 3\n"
+                              "  edgeconv check model.tflite --semantics tflm")
     c.add_argument("model", help="a .tflite file")
     c.add_argument("--seed", type=int, default=0, help="random input seed")
+    c.add_argument("--semantics", choices=SEMANTICS, default="tflite",
+                   help="tflite: against the LiteRT interpreter; tflm: against TFLite "
+                        "Micro's (tflite-micro package)")
     c.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     c.set_defaults(run=cmd_check)
 

@@ -211,8 +211,8 @@ def test_unsupported_dtype_is_refused() -> None:
 
 
 def test_semantics_and_input_checks() -> None:
-    with pytest.raises(ValueError, match=r"semantics='tflm': allowed is 'tflite'"):
-        edgeconv.load(_path("fc_autoencoder"), semantics="tflm")
+    with pytest.raises(ValueError, match=r"semantics='tflite micro': allowed are 'tflite'"):
+        edgeconv.load(_path("fc_autoencoder"), semantics="tflite micro")
     model = edgeconv.load(_path("fc_autoencoder"))
     with pytest.raises(ValueError, match="x: dtype float64 not allowed"):
         model(np.zeros((1, 640)))

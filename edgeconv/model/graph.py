@@ -38,7 +38,13 @@ from edgeconv.layers import (
 from edgeconv.layers.dense import FullyConnected
 from edgeconv.model.tflite_reader import ModelInfo, OperatorInfo, TensorInfo, read_tflite
 
-SEMANTICS = ("tflite",)
+SEMANTICS = ("tflite", "tflm")
+# How FULLY_CONNECTED requantizes its sum, the one op where the two runtimes differ (see
+# docs/semantics.md): LiteRT's reference kernel rounds once, TFLite Micro's int8 kernel
+# rounds twice (gemmlowp high-mul, then rounding shift) and its 16x8 kernel uses the
+# int64 requantization with the multiplier reduced to 16 bits (as both runtimes' 16x8 conv).
+_FC_ROUNDING = {("tflite", "int8"): "single", ("tflite", "int16"): "single",
+                ("tflm", "int8"): "double", ("tflm", "int16"): "int64"}
 _ACTIVATION_DTYPES = (np.dtype(np.int8), np.dtype(np.int16))
 _TFLITE_INT32 = 2  # TensorType.INT32 (tflite/schema.fbs), as in Conv2DOptions.quantized_bias_type
 
@@ -69,8 +75,9 @@ class Node:
 class _Builder:
     """Turns the operators of a :class:`ModelInfo` into :class:`Node` objects."""
 
-    def __init__(self, info: ModelInfo) -> None:
+    def __init__(self, info: ModelInfo, semantics: str = "tflite") -> None:
         self.info = info
+        self.semantics = semantics
 
     # ---------------------------------------------------------------- helpers
     def tensor(self, index: int) -> TensorInfo:
@@ -291,7 +298,8 @@ class _Builder:
             op, FullyConnected, weights=weights, bias=self.bias(op, dt, n_out),
             output_multiplier=mult, output_shift=shift, input_zero_point=x_zp,
             output_zero_point=y_zp, activation_min=amin, activation_max=amax,
-            activation_dtype=dt, name=f"fully_connected_{op.index}", input_shape=(depth,))
+            activation_dtype=dt, rounding=_FC_ROUNDING[self.semantics, dt.name],
+            name=f"fully_connected_{op.index}", input_shape=(depth,))
         out_shape = y.shape
         # TFLite flattens every input dimension but the last into rows.
         return self._node(op, layer, lambda xs: layer(xs[0].reshape(-1, depth)).reshape(
@@ -559,18 +567,20 @@ class Model:
     array of the input tensor's dtype and shape (a leading batch dimension of 1 may be
     left out), a list of such arrays for several inputs.  ``model.trace(x)`` returns
     every tensor computed on the way, the inputs included, keyed by TFLite tensor name.
-    ``semantics='tflite'`` (the only choice so far) follows the LiteRT interpreter's
-    reference kernels.
+    ``semantics='tflite'`` (default) follows the LiteRT interpreter's reference kernels
+    (``BUILTIN_REF``); ``semantics='tflm'`` follows TFLite Micro's reference kernels where
+    they differ: FULLY_CONNECTED requantizes with two roundings (int8) or the int64 path
+    (16x8) instead of one (docs/semantics.md says why the results differ).
     """
 
     def __init__(self, info: ModelInfo, *, semantics: str = "tflite") -> None:
         if not isinstance(semantics, str) or semantics not in SEMANTICS:
-            raise ValueError(f"semantics={semantics!r}: allowed is 'tflite' (TFLite "
-                             "Micro semantics are not implemented)")
+            raise ValueError(f"semantics={semantics!r}: allowed are 'tflite' (the LiteRT "
+                             "interpreter's reference kernels), 'tflm' (TFLite Micro's)")
         self.semantics = semantics
         self.info = info
         self.tensors = info.tensors
-        builder = _Builder(info)
+        builder = _Builder(info, semantics)
         self.nodes = tuple(builder.build(op) for op in info.operators)
         self.inputs = tuple(self.tensors[i] for i in info.inputs)
         self.outputs = tuple(self.tensors[i] for i in info.outputs)
