@@ -265,6 +265,17 @@ def _signal_edge_cases() -> Iterator[GoldenCase]:
                                       fmt=fmt, input_length=7, rounding="nearest",
                                       name=f"sedge{index}"), None, "signal")
         index += 1
+    # shift=n instead of the fraction bits: "shift right by n, round to nearest"
+    for fmt, taps, shift, opts in (
+            ("q15", [8192, 16384, 8192], 14, {"rounding": "nearest"}),   # Q1.14 taps
+            ("q7", [3, -5, 2], 3, {"rounding": "nearest", "kind": "correlate"}),
+            ("q31", [1 << 20, -7], 0, {"mode": "same"}),                 # wraps
+            ("q31", [-(1 << 31), (1 << 31) - 1], 40, {"accumulator": 128,
+                                                    "saturate": True})):
+        yield GoldenCase(SignalFilter(np.array(taps).astype(_FMT_DTYPE[fmt]), fmt=fmt,
+                                      input_length=9, shift=shift, name=f"sedge{index}",
+                                      **opts), None, "signal")
+        index += 1
     for accumulator, mode in ((128, "full"), (96, "same"), (72, "valid")):
         for value in (-(1 << 31), (1 << 31) - 1):
             yield GoldenCase(SignalFilter(np.full(16, value, np.int32), fmt="q31",
@@ -321,6 +332,12 @@ def _signal2d_cases(rng: np.random.Generator) -> Iterator[GoldenCase]:
                boundary="symmetric", rounding="nearest", saturate=False)
     yield case(rng.integers(-3000, 3000, size=(3, 3)), "q15", (4, 17), mode="same",
                saturate=False)  # wrapping q15, two Helium blocks and a tail
+    # shift=n instead of the fraction bits (Q1.14 taps, a gain, no shift at all)
+    yield case(np.array([[4096, 8192, 4096], [8192, 16384, 8192], [4096, 8192, 4096]]),
+               "q15", (5, 9), mode="same", boundary="symmetric", rounding="nearest",
+               shift=16)
+    yield case(np.array([[1, -2], [3, 1]]), "q7", (4, 6), rounding="nearest", shift=2)
+    yield case(np.array([[7, -3]]), "q31", (3, 4), mode="valid", shift=0, saturate=True)
 
 
 # ------------------------------------------------------------------------ backward

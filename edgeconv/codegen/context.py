@@ -17,7 +17,7 @@ from edgeconv.codegen.geometry import (
 )
 from edgeconv.codegen.names import c_comment, ints
 from edgeconv.fixedpoint import INT32_MAX
-from edgeconv.signal import KINDS, MODES
+from edgeconv.signal import KINDS, MODES, shift_limit
 from edgeconv.signal2d import BOUNDARIES, _axis_region, _index_map
 
 # Class name (anywhere in the MRO) -> op name.
@@ -86,8 +86,8 @@ class ConvParams:
 @dataclass(frozen=True, kw_only=True)
 class QNumerics:
     """The requantization of a Q-format filter (1-D or 2-D): an optional rounding add in
-    an ``accumulator``-bit sum, a right shift by ``frac_bits``, saturation to
-    ``[out_min, out_max]`` (``out_bits`` wide) or wrapping."""
+    an ``accumulator``-bit sum, a right shift by ``frac_bits`` (the layer's ``shift``),
+    saturation to ``[out_min, out_max]`` (``out_bits`` wide) or wrapping."""
 
     rounding: str
     round_add: int
@@ -339,8 +339,10 @@ def _signal_params(layer: Any) -> SignalParams:
 
 def _q_numerics(layer: Any) -> dict[str, Any]:
     """The requantization constants of a Q-format filter (1-D or 2-D): optional rounding
-    add in the accumulator, shift by the fraction bits, saturate or wrap."""
-    frac_bits = {"q7": 7, "q15": 15, "q31": 31}[str(layer.fmt)]
+    add in the accumulator, shift (``frac_bits``: the layer's ``shift``, by default the
+    format's fraction bits), saturate or wrap to the format's ``out_bits``."""
+    out_bits = {"q7": 8, "q15": 16, "q31": 32}[str(layer.fmt)]
+    frac_bits = int(layer.shift)  # the format's fraction bits unless the layer says
     accumulator = int(layer.accumulator)
     if not 8 <= accumulator <= 128:
         raise ValueError(f"layer {layer.name!r}: accumulator={accumulator}: allowed range "
@@ -349,11 +351,14 @@ def _q_numerics(layer: Any) -> dict[str, Any]:
     if rounding not in ("floor", "nearest"):
         raise ValueError(f"layer {layer.name!r}: rounding={rounding!r}: allowed are "
                          f"'floor', 'nearest'")
+    if not 0 <= frac_bits <= shift_limit(accumulator):
+        raise ValueError(f"layer {layer.name!r}: shift={frac_bits}: allowed range is "
+                         f"[0, {shift_limit(accumulator)}]")
     return dict(rounding=rounding,
-                round_add=(1 << (frac_bits - 1)) if rounding == "nearest" else 0,
+                round_add=(1 << (frac_bits - 1)) if rounding == "nearest" and frac_bits else 0,
                 saturate=bool(layer.saturate), accumulator=accumulator, frac_bits=frac_bits,
-                out_bits=1 + frac_bits, out_min=-(1 << frac_bits),
-                out_max=(1 << frac_bits) - 1)
+                out_bits=out_bits, out_min=-(1 << (out_bits - 1)),
+                out_max=(1 << (out_bits - 1)) - 1)
 
 
 def _source_indices(start: int, length: int, size: int, boundary: str) -> list[int]:
