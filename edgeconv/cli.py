@@ -394,8 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the seed's examples through the reference, generated C and an "
                             "emulated board (make demo)",
                        epilog="example:\n  edgeconv demo --target qemu:mps3-an547\n"
-                              "learning on the board (a FIR filter trained by fixed-point SGD):\n"
-                              "  edgeconv demo train [--target qemu:mps2-an386] [--epochs N]")
+                              "learning on the board (a FIR filter trained by fixed-point SGD, "
+                              "then a CNN's last layer fine-tuned):\n"
+                              "  edgeconv demo train [--target qemu:mps2-an386] [--epochs N] "
+                              "[--only filter|cnn]")
     d.add_argument("--target", action="append", help="targets to verify on (default: native "
                                                      "and qemu:mps2-an386)")
     d.set_defaults(run=cmd_demo)
@@ -412,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, RuntimeError) as exc:  # user errors: bad --target, --opt...
             print(f"edgeconv bench: {exc}", file=sys.stderr)
             return 2
-    if argv[:2] == ["demo", "train"]:  # learning a FIR filter on a target (issue 9, 4a)
+    if argv[:2] == ["demo", "train"]:  # learning on a target (issue 9, 4a and 4b)
         return importlib.import_module("edgeconv.demo_train").main(argv[2:])
     args = build_parser().parse_args(argv)
     try:

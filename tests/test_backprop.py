@@ -349,3 +349,5 @@ def test_demo_train_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["demo", "train", "--target", "native", "--epochs", "3"]) == 0
     out = capsys.readouterr().out
     assert "epoch 3: loss (MSE)" in out and "tap   learned    true" in out
+    assert "held-out accuracy (400 target-domain samples)" in out  # then the CNN (4b)
+    assert "RAM of a training step on the board" in out
