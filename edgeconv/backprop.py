@@ -678,6 +678,9 @@ class DenseTrainStep:
         words = vector[n_state + 4:n_state + 4 + self.x_words].astype("<i4")
         x = words.view(np.int8)[:b_n * k].astype(np.int64).reshape(b_n, k)
         labels = vec[n_state + 4 + self.x_words:]
+        if labels.min() < 0 or labels.max() >= self.classes:
+            raise ValueError(f"x: labels {labels.tolist()} not allowed, must be in "
+                             f"[0, {self.classes})")
         xc = x - self.input_zero_point  # [-255, 255]
         z = xc @ s["w"].T + s["b"]  # exact: |z| < 2**40
         correct = int((np.argmax(z, axis=1) == labels).sum())

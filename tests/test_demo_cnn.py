@@ -88,6 +88,10 @@ def test_train_step_rejects_bad_input():
         layer.pack(state[:14], lr, lr, x, np.array([0, 1]))
     with pytest.raises(ValueError, match="lr_w"):
         layer.pack(state, LearningRate(40000, 3), lr, x, np.array([0, 1]))
+    vector = layer.pack(state, lr, lr, x, np.array([0, 1]))
+    vector[-1] = 3  # the C kernel returns 1 for it
+    with pytest.raises(ValueError, match=r"labels \[0, 3\] not allowed"):
+        layer(vector)
     with pytest.raises(ValueError, match="input_zero_point=200"):
         DenseTrainStep(4, 3, 2, input_zero_point=200, target=100)
     with pytest.raises(ValueError, match="velocity_frac_bits=31"):
