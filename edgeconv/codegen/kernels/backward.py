@@ -24,7 +24,7 @@ last output element is ``frac_bits = -e``.
   SMLAD against the weights packed as int16 pairs ``[ky][kx][ic][pair]`` (output channels
   padded to even). Scratch: ``in_h*in_w*in_c`` int32 + ``out_c`` rounded up to even int16.
 - ``bwd_conv_weights_dsp`` (part 'weights', groups 1, DSP CPUs): output positions in blocks
-  of ``WEIGHTS_BLOCK`` (fewer positions: their count rounded up to a multiple of 4); per
+  of ``WEIGHTS_BLOCK`` (fewer positions: their count rounded up to even); per
   block ``g`` transposed to int16 ``[o][pb]``, per tap the centred input to int16
   ``[ic][pb]`` (zeros outside the image); register blocks of (o, ic) rows, 2x2 (4x1 for
   one input channel) by SMLAD in inline assembly (int32 sums), 2x1 by SMLALD (int64).
@@ -197,7 +197,7 @@ def _dsp_plan(ctx: LayerContext, common: dict[str, Any]) -> KernelPlan | None:
         return CONV_INPUT_DSP.plan(common["n_acc"] * 4 + ocp * 2, k)
     if layer.part == "weights":
         positions = geo.out_h * geo.out_w
-        block = min(WEIGHTS_BLOCK, -(-positions // 4) * 4)  # a multiple of 4
+        block = min(WEIGHTS_BLOCK, -(-positions // 2) * 2)  # even: whole SMLAD pairs
         # register block (output, input channels): 2x2; 4x1 for one input channel; 2x1
         # for int64 sums (SMLALD)
         bo, bi = (2, 1) if common["acc_ctype"] == "int64_t" else \
