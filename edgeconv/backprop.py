@@ -8,6 +8,8 @@ and protocol can run and verify it unchanged: one integer vector in, one out.
 - :class:`ConvBackward` ``(layer, part=...)`` for ``Conv2D``, ``Conv1D`` and
   ``DepthwiseConv2D``: ``part='input'`` (input: ``grad_output``), ``'weights'``
   (input: ``x`` then ``grad_output``), ``'bias'`` (input: ``grad_output``).
+- :class:`DenseBackward` ``(layer, part=..., batch=N)`` for ``FullyConnected`` on ``N``
+  samples: ConvBackward of the equivalent 1x1 convolution of a 1 x N image.
 - :class:`PoolBackward` ``(layer)`` for ``MaxPool2D`` (input: ``x`` then
   ``grad_output``) and ``AvgPool2D`` (input: ``grad_output``).
 - :class:`SignalBackward` ``(filter, part=...)`` for q7/q15 ``SignalFilter``:
@@ -16,6 +18,8 @@ and protocol can run and verify it unchanged: one integer vector in, one out.
 - :class:`SGDUpdate` (``count``, learning rate, optional momentum): int32 vector
   ``(weights, grad values, grad frac_bits[, velocity])`` in, ``(new weights[, new
   velocity])`` out; the reference is :func:`sgd_update`.
+- :class:`FirTrainStep` and :class:`DenseTrainStep`: whole training steps (a q15 FIR
+  filter; a fully connected classifier head with momentum) for ``edgeconv demo train``.
 
 Vectors are flattened in C order and concatenated.  The backward layers' output is the
 :class:`edgeconv.grad.FixedGrad` of the gradient, flattened, followed by one element: its
@@ -35,7 +39,14 @@ import numpy as np
 
 from edgeconv import fixedpoint
 from edgeconv import grad as _grad
-from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
+from edgeconv.layers import (
+    AvgPool2D,
+    Conv1D,
+    Conv2D,
+    DepthwiseConv2D,
+    FullyConnected,
+    MaxPool2D,
+)
 from edgeconv.layers import _validate as v
 
 PARTS = ("input", "weights", "bias")
@@ -194,6 +205,43 @@ class ConvBackward(_BackwardLayer):
 
     def __repr__(self) -> str:
         return f"ConvBackward({self.layer!r}, part={self.part!r}, name={self.name!r})"
+
+
+class DenseBackward(ConvBackward):
+    """One gradient of a :class:`edgeconv.FullyConnected` layer for a batch of ``batch``
+    samples, as :func:`edgeconv.grad.dense_backward` (``layer.backward``) computes it.
+
+    A fully connected layer on ``batch`` samples is the 1x1 convolution of a 1 x
+    ``batch`` image with ``K`` channels (weights ``(O, 1, 1, K)``): its input gradient is
+    per sample, its weight and bias gradients sum over the image's positions, i.e. over
+    the batch.  So this is :class:`ConvBackward` of that convolution, with the same
+    vectors: ``part='input'`` (input: ``grad_output`` ``(batch, O)``; result ``(batch,
+    K)``), ``'weights'`` (input: ``x`` ``(batch, K)`` then ``grad_output``; result ``(O,
+    K)``), ``'bias'`` (input: ``grad_output``; result ``(O,)``), and the same generated
+    kernels (``bwd_conv_*``, the DSP ones on DSP cores)."""
+
+    def __init__(self, layer: FullyConnected, *, part: str, batch: int = 1,
+                 grad_dtype: object = None, name: object = None) -> None:
+        if not isinstance(layer, FullyConnected):
+            raise ValueError(f"layer: {type(layer).__name__} not allowed, must be "
+                             "FullyConnected")
+        self.batch = v.check_int("batch", batch, 1)
+        o, k = layer.weights.shape
+        conv = Conv2D(weights=layer.weights.reshape(o, 1, 1, k), bias=layer.bias,
+                      output_multiplier=layer.output_multiplier,
+                      output_shift=layer.output_shift,
+                      input_zero_point=layer.input_zero_point,
+                      output_zero_point=layer.output_zero_point,
+                      activation_min=layer.activation_min,
+                      activation_max=layer.activation_max,
+                      activation_dtype=layer.activation_dtype, input_shape=(1, self.batch, k),
+                      name=layer.name)
+        self.dense = layer
+        super().__init__(conv, part=part, grad_dtype=grad_dtype, name=name)
+
+    def __repr__(self) -> str:
+        return (f"DenseBackward({self.dense!r}, part={self.part!r}, batch={self.batch}, "
+                f"name={self.name!r})")
 
 
 class PoolBackward(_BackwardLayer):

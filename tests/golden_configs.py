@@ -19,6 +19,7 @@ import numpy as np
 from edgeconv import codegen
 from edgeconv.backprop import (
     ConvBackward,
+    DenseBackward,
     DenseTrainStep,
     FirTrainStep,
     LearningRate,
@@ -455,6 +456,24 @@ def _backward_cases() -> Iterator[GoldenCase]:
     # Full-range int16 inputs: outputs and errors saturate; the zero row: zero gradient.
     yield BackwardCase(FirTrainStep(5, 20, lr=0.5, name="fir0"), None, "backward")
     yield BackwardCase(FirTrainStep(1, 3, lr=1e-3, name="fir1"), None, "backward")
+    # Fully connected layers as 1 x batch 1x1 convolutions: int8 with a zero point and a
+    # bias, 16x8 (int64 sums: SMLALD), one input feature (the 4x1 register block) and a
+    # batch past one block of bwd_conv_weights_dsp.
+    f_rng = np.random.default_rng(SEED + 12)
+    dense = [(FullyConnected(weights=f_rng.integers(-127, 128, (4, 7)).astype(np.int8),
+                             bias=f_rng.integers(-1000, 1000, 4).astype(np.int32),
+                             input_zero_point=-3, output_multiplier=1 << 30,
+                             output_shift=-6), 5, ("input", "weights", "bias")),
+             (FullyConnected(weights=f_rng.integers(-127, 128, (3, 10)).astype(np.int8),
+                             bias=f_rng.integers(-1000, 1000, 3).astype(np.int64),
+                             activation_dtype=np.int16, output_multiplier=1 << 30,
+                             output_shift=-6), 3, ("input", "weights", "bias")),
+             (FullyConnected(weights=f_rng.integers(-127, 128, (3, 1)).astype(np.int8),
+                             output_multiplier=1 << 30, output_shift=-6), 37, ("weights",))]
+    for i, (fc, batch, parts) in enumerate(dense):
+        for part in parts:
+            yield BackwardCase(DenseBackward(fc, part=part, batch=batch,
+                                             name=f"bfc{i}{part[0]}"), None, "backward")
     # The classifier head's train step: plain SGD (int32 sums), momentum with a negative
     # velocity format, a batch past 257 (int64 sums), features not a multiple of 4.
     yield BackwardCase(DenseTrainStep(7, 3, 5, input_zero_point=-128, target=1 << 16,
