@@ -39,14 +39,7 @@ import numpy as np
 
 from edgeconv import fixedpoint
 from edgeconv import grad as _grad
-from edgeconv.layers import (
-    AvgPool2D,
-    Conv1D,
-    Conv2D,
-    DepthwiseConv2D,
-    FullyConnected,
-    MaxPool2D,
-)
+from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, FullyConnected, MaxPool2D
 from edgeconv.layers import _validate as v
 
 PARTS = ("input", "weights", "bias")
