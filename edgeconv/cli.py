@@ -510,8 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the seed's examples through the reference, generated C and an "
                             "emulated board (make demo); demo train, demo image",
                        epilog="example:\n  edgeconv demo --target qemu:mps3-an547\n"
-                              "learning on the board (a FIR filter trained by fixed-point SGD):\n"
-                              "  edgeconv demo train [--target qemu:mps2-an386] [--epochs N]\n"
+                              "learning on the board (a FIR filter trained by fixed-point SGD, "
+                              "then a CNN's last layer fine-tuned):\n"
+                              "  edgeconv demo train [--target qemu:mps2-an386] [--epochs N] "
+                              "[--only filter|cnn]\n"
                               "pictures: edge detection, blur and template search as PNGs:\n"
                               "  edgeconv demo image [--target native] [-o demo-images]\n"
                               "('edgeconv demo train --help', 'edgeconv demo image --help')")

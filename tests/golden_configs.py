@@ -19,7 +19,10 @@ import numpy as np
 from edgeconv import codegen
 from edgeconv.backprop import (
     ConvBackward,
+    DenseBackward,
+    DenseTrainStep,
     FirTrainStep,
+    LearningRate,
     PoolBackward,
     SGDUpdate,
     SignalBackward,
@@ -353,6 +356,8 @@ class BackwardCase(GoldenCase):
     def inputs(self) -> np.ndarray:
         layer = self.layer
         rng = np.random.default_rng(_stable_seed(self.name))
+        if isinstance(layer, DenseTrainStep):
+            return _dense_train_inputs(layer, rng)
         if not isinstance(layer, SGDUpdate):
             x = super().inputs()
             if rng.integers(2):
@@ -371,6 +376,34 @@ class BackwardCase(GoldenCase):
                 extremes[int(rng.integers(2))]]
         width = layer.input_shape[0]
         return np.asarray([r[:width] for r in rows], np.int64).astype(np.int32)
+
+
+def _dense_train_inputs(layer: DenseTrainStep, rng: np.random.Generator) -> np.ndarray:
+    """Two steps of a DenseTrainStep: parameters, velocities and learning rates in their
+    working range with random features and labels; then one at the extremes (int16
+    weights, int32 biases and velocities at their limits, features at -128/127, the
+    largest learning rates: logits far beyond the target, saturating updates)."""
+    o, k, b = layer.classes, layer.features, layer.batch
+    n_par = o * k + o
+    x = rng.integers(-128, 128, (b, k)).astype(np.int8)
+    labels = rng.integers(0, o, b)
+    state = np.concatenate([rng.integers(-3000, 3000, o * k), rng.integers(-1 << 20, 1 << 20, o)]
+                           + ([rng.integers(-1 << 22, 1 << 22, n_par)]
+                              if layer.momentum is not None else []))
+    # learning rates that move weights and biases by up to a few hundred units
+    lr_w = LearningRate(int(rng.integers(16384, 32768)), int(rng.integers(36, 44)))
+    lr_b = LearningRate(20000, int(rng.integers(20, 28)))
+    working = layer.pack(state.astype(np.int32), lr_w, lr_b, x, labels)
+    big = np.iinfo(np.int32)
+    sign = np.where(np.arange(n_par) % 2, 1, -1)
+    ext = np.concatenate([np.where(np.arange(o * k) % 3, 32767, -32768),
+                          np.where(np.arange(o) % 2, big.max, big.min)]
+                         + ([np.where(sign > 0, big.max, big.min)]
+                            if layer.momentum is not None else []))
+    extreme = layer.pack(ext.astype(np.int32), LearningRate(32767, -31), LearningRate(32767, -31),
+                         np.where(np.arange(b * k).reshape(b, k) % 2, 127, -128).astype(np.int8),
+                         np.arange(b) % o)
+    return np.stack([working, extreme])
 
 
 def _backward_cases() -> Iterator[GoldenCase]:
@@ -440,6 +473,34 @@ def _backward_cases() -> Iterator[GoldenCase]:
     # Full-range int16 inputs: outputs and errors saturate; the zero row: zero gradient.
     yield BackwardCase(FirTrainStep(5, 20, lr=0.5, name="fir0"), None, "backward")
     yield BackwardCase(FirTrainStep(1, 3, lr=1e-3, name="fir1"), None, "backward")
+    # Fully connected layers as 1 x batch 1x1 convolutions: int8 with a zero point and a
+    # bias, 16x8 (int64 sums: SMLALD), one input feature (the 4x1 register block) and a
+    # batch past one block of bwd_conv_weights_dsp.
+    f_rng = np.random.default_rng(SEED + 12)
+    dense = [(FullyConnected(weights=f_rng.integers(-127, 128, (4, 7)).astype(np.int8),
+                             bias=f_rng.integers(-1000, 1000, 4).astype(np.int32),
+                             input_zero_point=-3, output_multiplier=1 << 30,
+                             output_shift=-6), 5, ("input", "weights", "bias")),
+             (FullyConnected(weights=f_rng.integers(-127, 128, (3, 10)).astype(np.int8),
+                             bias=f_rng.integers(-1000, 1000, 3).astype(np.int64),
+                             activation_dtype=np.int16, output_multiplier=1 << 30,
+                             output_shift=-6), 3, ("input", "weights", "bias")),
+             (FullyConnected(weights=f_rng.integers(-127, 128, (3, 1)).astype(np.int8),
+                             output_multiplier=1 << 30, output_shift=-6), 37, ("weights",))]
+    for i, (fc, batch, parts) in enumerate(dense):
+        for part in parts:
+            yield BackwardCase(DenseBackward(fc, part=part, batch=batch,
+                                             name=f"bfc{i}{part[0]}"), None, "backward")
+    # The classifier head's train step: plain SGD (int32 sums), momentum with a negative
+    # velocity format, a batch past 257 (int64 sums), features not a multiple of 4.
+    yield BackwardCase(DenseTrainStep(7, 3, 5, input_zero_point=-128, target=1 << 16,
+                                      name="dts0"), None, "backward")
+    yield BackwardCase(DenseTrainStep(6, 4, 3, input_zero_point=9, target=12345,
+                                      momentum=29491, velocity_frac_bits=-6, name="dts1"),
+                       None, "backward")
+    yield BackwardCase(DenseTrainStep(3, 2, 300, input_zero_point=0, target=1 << 30,
+                                      momentum=32767, velocity_frac_bits=5, name="dts2"),
+                       None, "backward")
 
 
 # ------------------------------------------------------------------------ edge cases
@@ -782,6 +843,8 @@ def representative_layers() -> list:
          SGDUpdate(6, lr=0.01, name="bsgd"),
          SGDUpdate(6, lr=1e-4, momentum=29491, weight_dtype=np.int16, name="bsgdm"),
          FirTrainStep(4, 12, lr=0.5, name="bfir"),
+         DenseTrainStep(5, 3, 4, input_zero_point=-128, target=1 << 18, momentum=29491,
+                        velocity_frac_bits=-8, name="bdts"),
          SignalBackward(layers[9], part="input", name="bsq7i"),
          SignalBackward(layers[10], part="kernel", name="bsq15k")]
     return layers + backward

@@ -29,10 +29,11 @@ _OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "co
         "Concatenation": "concatenation", "Requantize": "requantize", "Quantize": "quantize",
         "Dequantize": "dequantize", "ConvBackward": "conv_backward",
         "PoolBackward": "pool_backward", "SGDUpdate": "sgd_update",
-        "FirTrainStep": "fir_train_step", "SignalBackward": "signal_backward"}
+        "FirTrainStep": "fir_train_step", "SignalBackward": "signal_backward",
+        "DenseTrainStep": "dense_train_step"}
 # edgeconv.backprop's layers: kernels in edgeconv.codegen.kernels.backward.
 BACKWARD_OPS = ("conv_backward", "pool_backward", "sgd_update", "fir_train_step",
-                "signal_backward")
+                "signal_backward", "dense_train_step")
 CONV_OPS = ("conv2d", "depthwise_conv2d", "conv1d")
 # The whole-model ops (kernels in edgeconv.codegen.kernels.nnops): no window geometry;
 # their kernel family reads the layer itself.

@@ -212,6 +212,22 @@ class FullyConnected:
         """Exact integer output for ``x`` (``(K,)`` or ``(N, K)``)."""
         return self.requantize(self.accumulate(x, method))
 
+    def backward(self, x: np.ndarray, grad_output: np.ndarray, *,
+                 grad_dtype: object = None) -> tuple[Any, Any, Any]:
+        """Gradients of the exact accumulator ``acc = (x - input_zero_point) @ w.T + bias``
+        (:meth:`accumulate`) for ``grad_output = dL/dacc`` ``(O,)`` / ``(N, O)``, by
+        :func:`edgeconv.grad.dense_backward`: ``(grad_input, grad_weights, grad_bias)``
+        (``grad_bias`` None without a bias), FixedGrad for integer ``grad_output``,
+        float64 for float.  As for the conv layers (``Conv2D.backward``) the
+        requantization and clamp after ``acc`` are not differentiated."""
+        from edgeconv import grad as _grad
+
+        self._to_2d(x)  # dtype and shape checks
+        centered = x.astype(np.int16) - np.int16(self.input_zero_point)
+        gx, gw, gb = _grad.dense_backward(centered, self.weights, grad_output,
+                                          grad_dtype=grad_dtype)
+        return gx, gw, (None if self.bias is None else gb)
+
     # -------------------------------------------------------------------- spec
     def spec(self) -> dict[str, Any]:
         """Canonical JSON-able description of everything that affects the numbers."""
