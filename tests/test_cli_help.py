@@ -19,7 +19,7 @@ COMMANDS = [
     (["check"], ["(default: 0)"]),
     (["report"], ["(default: qemu:mps2-an386)", "(default: bench)", "(default: O3)"]),
     (["demo"], ["(default: native and qemu:mps2-an386)"]),
-    (["demo", "train"], ["(default: native)", "(default: 8)"]),
+    (["demo", "train"], ["(default: native)", "8 for the filter, 5 for the CNN"]),
     (["demo", "image"], ["(default: qemu:mps2-an386)", "(default: demo-images)"]),
 ]
 
