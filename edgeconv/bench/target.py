@@ -67,9 +67,49 @@ ANCHOR_CPM = {
     "L4": {"cortex-m4": 10.49}, "L5": {"cortex-m4": 4.47}, "L6": {"cortex-m4": 2.93},
     "L7": {"cortex-m4": 22.21},
 }
-# CMSIS-NN 7.0 flash of L2 on M4 from the same re-count, about 12,850 B: 3.2 KB of code,
-# 9,216 B of int8 weights and the per-channel tables.
-ANCHOR_FLASH = {"L2": {"cortex-m4": 12850}}
+# CMSIS-NN flash per layer, bytes: the .text of the kernel functions the layer's call links
+# plus its constant arrays (int8 weights, int32 bias - int64 for the 16x8 L6 - and the int32
+# per-channel multipliers and shifts), counted as flash_bytes counts ours: symbol sizes from
+# arm-none-eabi-nm --size-sort -S.  Measured (issue 13) by linking, per layer and CPU, a
+# one-call image with the sources of the CMSIS-NN v7.0 era (Debian arm-none-eabi-gcc 12.2,
+# the CPU flags of edgeconv.codegen.cpus, -O3 -ffunction-sections -fdata-sections
+# -Wl,--gc-sections) and keeping the symbols the call adds to an image without it; the
+# image ran once on QEMU (mps2-an386 / mps2-an385 / mps3-an547) and every output equalled
+# the layer's.
+# The call is the kernel arm_convolve_wrapper_s8 / _s16 and arm_depthwise_conv_wrapper_s8
+# select for the layer's parameters: arm_convolve_s8 (L1, L2, L5, L7; it links
+# arm_nn_mat_mult_kernel_s8_s16, its grouped twin arm_nn_mat_mult_kernel_row_offset_s8_s16
+# and arm_s8_to_s16_unordered_with_offset on M4 / arm_q7_to_q15_with_offset on M0),
+# arm_convolve_1x1_s8_fast + arm_nn_mat_mult_nt_t_s8 (L3), arm_depthwise_conv_3x3_s8 (L4),
+# arm_convolve_s16 + arm_nn_mat_mult_kernel_s16 (L6); on M55 (MVE) arm_convolve_s8 and
+# arm_convolve_1x1_s8_fast link arm_nn_mat_mult_nt_t_s8, L4 is arm_depthwise_conv_s8_opt +
+# arm_nn_depthwise_conv_nt_t_s8 (the wrapper takes no 3x3 kernel with MVE) and L6 links
+# arm_nn_mat_mult_nt_t_s16.  Not counted, so the figures are a lower bound of a real build:
+# the wrappers themselves (through a wrapper every kernel it can select is linked), libc
+# memcpy/memset (470 B on M4, 308 B on M0, called by the im2col kernels; M55 copies with MVE
+# and links none) and libgcc helpers (M0: 64-bit multiply and division, up to 922 B).
+# Sources read from ARM-software/CMSIS-NN, each file at its last 2023-2024 version in the
+# search index (commit where the index named one): arm_convolve_s8.c V.3.7.0 (27 Feb 2024),
+# arm_nn_mat_mult_kernel_s8_s16.c V.2.0.0 (29 May 2023), arm_nn_mat_mult_kernel_row_offset_
+# s8_s16.c (same body, second row at an offset), arm_s8_to_s16_unordered_with_offset.c
+# V.1.0.0 (23 Mar 2023), arm_q7_to_q15_with_offset.c V.2.1.0 (f690e57e73bf), arm_convolve_
+# 1x1_s8_fast.c V.3.4.0 (d1c35d332c63), arm_nn_mat_mult_nt_t_s8.c V.3.0.0 (04 Jan 2024),
+# arm_depthwise_conv_3x3_s8.c V.3.1.2 (512ffcbdc0ae) with the V.3.2.0 intrinsic names,
+# arm_depthwise_conv_wrapper_s8.c V.2.2.0 (04 Nov 2024), arm_convolve_wrapper_s8.c V.2.3.0
+# (6ebba504d7ad), arm_convolve_wrapper_s16.c V.3.0.0 and arm_convolve_s16.c V.4.0.0
+# (Apr 2024), arm_nn_mat_mult_kernel_s16.c V.3.0.0 (12 Apr 2024), Internal/arm_nn_compiler.h
+# V.1.2.2 (16 Jan 2024); for M55 also arm_nn_mat_mult_nt_t_s16.c V.1.0.0 (11 Apr 2024) and,
+# from the copy tensorflow/tflite-micro vendors at c801050fdb7b, arm_depthwise_conv_s8_opt.c
+# V.3.5.0 (22 Mar 2023) and arm_nn_depthwise_conv_nt_t_s8.c V.2.0.1 (26 Oct 2022).
+ANCHOR_FLASH = {
+    "L1": {"cortex-m4": 5130, "cortex-m0": 4080, "cortex-m55": 2708},
+    "L2": {"cortex-m4": 14106, "cortex-m0": 13056, "cortex-m55": 11684},
+    "L3": {"cortex-m4": 7980, "cortex-m0": 6570, "cortex-m55": 6056},
+    "L4": {"cortex-m4": 3186, "cortex-m0": 3440, "cortex-m55": 3118},
+    "L5": {"cortex-m4": 7834, "cortex-m0": 6784, "cortex-m55": 5412},
+    "L6": {"cortex-m4": 13324, "cortex-m0": 13252, "cortex-m55": 12714},
+    "L7": {"cortex-m4": 4584, "cortex-m0": 3534, "cortex-m55": 2162},
+}
 
 
 @dataclass(frozen=True)
@@ -323,7 +363,7 @@ def markdown_table(runs: dict[str, list[LayerResult]], cpu: str,
             anchor = cpm.get(r.name, {}).get(cpu) if defaults else None
             cells += [f"{r.cycles_per_mac:.2f}", *_anchor_cells(r.cycles_per_mac, anchor)]
         flash_anchor = flash.get(r.name, {}).get(cpu)
-        cells += [f"{r.flash_bytes:,} ({f'~{flash_anchor:,}' if flash_anchor else 'n/a'})",
+        cells += [f"{r.flash_bytes:,} ({f'{flash_anchor:,}' if flash_anchor else 'n/a'})",
                   f"{r.scratch_bytes} ({scratch.get(r.name, 'n/a')})",
                   str(r.stack_bytes)]
         lines.append("| " + " | ".join(cells) + " |")
