@@ -361,4 +361,4 @@ class SignalFilter:
                 "output_length": self.output_length}
 
 
-from edgeconv.signal2d import MatchResult, SignalFilter2D, convolve2d, correlate2d, match_template  # noqa: E402,E501,F401,I001
+from edgeconv.signal2d import MatchResult, MatchTemplate, SignalFilter2D, convolve2d, correlate2d, match_template  # noqa: E402,E501,F401,I001
