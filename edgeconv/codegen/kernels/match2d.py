@@ -24,9 +24,11 @@ by ``edgeconv_tm_ncc_q15``: ``m = floor(2**16 |num| / sqrt(A B))`` is the larges
   on four pixels at a time (both sides offset by 128, which keeps every difference).
   ``S_I`` and ``S_II`` from column sums over the template's height (kept per column in
   scratch and moved down one image row per output row), then a running sum along the
-  row.  Tap words ``<name>_twords``, the taps multiplied one by one ``<name>_tail``.  Scratch ``4 W`` (``S_I`` columns) ``+ 4 W`` (q7) or
-  ``8 W`` (q15) (``S_II`` columns) bytes for ``'ncc'``, ``S_II`` only for ``'ssd'``, 0
-  for ``'sad'``; template rows of at most ``MAX_ROW_TAPS`` pixels (unrolled in the C).
+  row.  Tap words ``<name>_twords``, the taps multiplied one by one ``<name>_tail``
+  (q15 ``'sad'``: every tap).  Scratch for ``'ncc'``: ``8 W`` (q7) or ``12 W`` (q15)
+  bytes (int32 / int64 ``S_II`` columns first, then int32 ``S_I`` columns); ``'ssd'``:
+  the ``S_II`` columns; ``'sad'``: 0.  Template rows of at most ``MAX_ROW_TAPS`` pixels
+  (unrolled in the C).
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ def _context(ctx: LayerContext, fast: bool) -> MatchContext:
         template=[int(v) for v in tpl.ravel()], n=n, s_t=s_t, s_tt=s_tt,
         a=n * s_tt - s_t * s_t, twords=twords, words_per_row=len(twords) // int(th),
         tail0=tail0, tail=[int(v) for v in tpl[:, tail0:].ravel()] if fast else [],
-        acc64=layer.fmt == "q15" and layer.method != "sad" and (1 << 15) * int(np.abs(tpl).sum()) > INT32_MAX)
+        acc64=(layer.fmt == "q15" and layer.method != "sad"
+               and (1 << 15) * int(np.abs(tpl).sum()) > INT32_MAX))
 
 
 def portable(ctx: LayerContext) -> KernelPlan:
