@@ -31,6 +31,7 @@ import numpy as np
 
 from edgeconv.bench import cycles as cycle_model
 from edgeconv.bench.layers import benchmark_input, benchmark_layers
+from edgeconv.codegen.context import ctype_of
 from edgeconv.codegen.cpus import cpu as cpu_named
 from edgeconv.resources import templates_dir
 from edgeconv.targets.boards import BOARDS, Board
@@ -125,12 +126,13 @@ def _render_main(layers: list[Any], infos: list[Any], prefix: str, board: Board,
     items = []
     for index, (layer, info) in enumerate(zip(layers, infos, strict=True)):
         x = benchmark_input(layer, seed=index)
-        ctype = f"{np.dtype(layer.activation_dtype).name}_t"
-        items.append({"name": info.name, "in_ctype": ctype, "out_ctype": ctype,
+        out_dtype = getattr(layer, "output_dtype", None) or layer.activation_dtype
+        items.append({"name": info.name, "in_ctype": ctype_of(layer.activation_dtype),
+                      "out_ctype": ctype_of(out_dtype),
                       "input": _c_values(x), "expect": _c_values(layer(x)),
                       "scratch": info.scratch_bytes > 0})
     words = [max(1, -(-max(getattr(i, attr) * np.dtype(dt).itemsize for i in infos) // 4))
-             for attr, dt in (("scratch_bytes", np.uint8), ("output_count", np.int16))]
+             for attr, dt in (("scratch_bytes", np.uint8), ("output_count", np.int32))]
     (out / "bench_main.c").write_text(env.get_template("bench_main.c.j2").render(
         prefix=prefix, layers=items, counter_addr=hex(board.counter_addr),
         scratch_words=words[0], output_words=words[1], calib_n=CALIB_N,
