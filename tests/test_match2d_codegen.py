@@ -122,9 +122,12 @@ def test_host_bodies_bit_exact(cpu: str, tmp_path: Path) -> None:
     assert seen == {32767, -32768, 0}  # exact match, negated match and flat windows hit
 
 
-def test_ncc_rounding_at_every_bit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("estimate", [False, True])
+def test_ncc_rounding_at_every_bit(estimate: bool, tmp_path: Path) -> None:
     """edgeconv_tm_ncc_q15 against the reference's _ncc_q15 on numerators and
-    denominators from 0 to the 2**62 ends, ties of the rounding included."""
+    denominators from 0 to the 2**62 ends, ties of the rounding included: the bit-by-bit
+    search, and the float estimate with exact corrections (the path of cores with a
+    hardware square root, here with the host's sqrtf)."""
     from edgeconv.signal2d import _ncc_q15
 
     layer = _layer("probe", (2, 2), "q7", "ncc")
@@ -133,8 +136,10 @@ def test_ncc_rounding_at_every_bit(tmp_path: Path) -> None:
     src.write_text(gen.source.read_text() + "\nint16_t probe_ncc(int64_t num, int64_t a, "
                    "int64_t b) { return edgeconv_tm_ncc_q15(num, a, b); }\n")
     lib = tmp_path / "probe.so"
-    proc = subprocess.run(["gcc", "-O1", "-fsanitize=undefined", "-fno-sanitize-recover=all",
-                           "-fPIC", "-shared", str(src), "-o", str(lib)],
+    flags = ["-DEDGECONV_TM_HOST_SQRTF"] if estimate else []
+    proc = subprocess.run(["gcc", "-O1", *flags, "-fsanitize=undefined",
+                           "-fno-sanitize-recover=all", "-fPIC", "-shared", str(src), "-o",
+                           str(lib), "-lm"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     fn = ctypes.CDLL(str(lib)).probe_ncc
