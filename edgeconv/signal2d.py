@@ -179,6 +179,26 @@ def _shape2(name: str, shape: object) -> tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
+def _check_name(name: object) -> None:
+    """A layer's C name: an ASCII identifier or None; ValueError otherwise."""
+    if name is not None and (not isinstance(name, str) or not name.isidentifier()
+                             or not name.isascii()):
+        raise ValueError(f"name={name!r}: must be an ASCII C identifier or None")
+
+
+def _layer_input(x: npt.ArrayLike, dtype: np.dtype, fmt: str,
+                 shape: tuple[int, ...]) -> np.ndarray:
+    """A 2-D layer's input: ``shape`` or ``(batch, *shape)`` of ``dtype``; ValueError
+    otherwise."""
+    arr = np.asarray(x)
+    if arr.dtype != dtype:
+        raise ValueError(f"x: dtype {arr.dtype}, must be {dtype.name} for {fmt}")
+    if arr.ndim not in (2, 3) or arr.shape[-2:] != shape or arr.size == 0:
+        raise ValueError(f"x: shape {arr.shape}, must be {shape} or "
+                         f"(batch, {shape[0]}, {shape[1]}) with batch >= 1")
+    return arr
+
+
 # -------------------------------------------------------------------- boundary handling
 
 def _index_map(idx: np.ndarray, size: int, boundary: str) -> np.ndarray:
@@ -389,9 +409,7 @@ class SignalFilter2D:
         _check_choice("mode", mode, MODES)
         _check_choice("fmt", fmt, tuple(FORMATS))
         _check_choice("boundary", boundary, BOUNDARIES)
-        if name is not None and (not isinstance(name, str) or not name.isidentifier()
-                                 or not name.isascii()):
-            raise ValueError(f"name={name!r}: must be an ASCII C identifier or None")
+        _check_name(name)
         self.kind, self.mode, self.fmt, self.boundary, self.name = (kind, mode, fmt,
                                                                      boundary, name)
         self.activation_dtype = FORMATS[fmt]["dtype"]
@@ -426,14 +444,7 @@ class SignalFilter2D:
         return self.output_shape_for(self.input_shape)
 
     def __call__(self, x: npt.ArrayLike) -> np.ndarray:
-        arr = np.asarray(x)
-        if arr.dtype != self.activation_dtype:
-            raise ValueError(f"x: dtype {arr.dtype}, must be {self.activation_dtype.name} "
-                             f"for {self.fmt}")
-        if arr.ndim not in (2, 3) or arr.shape[-2:] != self.input_shape or arr.size == 0:
-            raise ValueError(f"x: shape {arr.shape}, must be {self.input_shape} or "
-                             f"(batch, {self.input_shape[0]}, {self.input_shape[1]}) with "
-                             "batch >= 1")
+        arr = _layer_input(x, self.activation_dtype, self.fmt, self.input_shape)
         func = convolve2d if self.kind == "convolve" else correlate2d
         outs = [func(img, self.kernel, self.mode, fmt=self.fmt, boundary=self.boundary,
                      fillvalue=self.fillvalue, rounding=self.rounding,
@@ -640,9 +651,7 @@ class MatchTemplate:
         if tpl.dtype not in _MATCH_FMTS:
             raise ValueError(f"template: dtype {tpl.dtype}, allowed are int8 (q7) and "
                              "int16 (q15)")
-        if name is not None and (not isinstance(name, str) or not name.isidentifier()
-                                 or not name.isascii()):
-            raise ValueError(f"name={name!r}: must be an ASCII C identifier or None")
+        _check_name(name)
         if tpl.size > MATCH_MAX_PIXELS:
             raise ValueError(f"template: {tpl.size} pixels {tpl.shape}, allowed are at most "
                              f"{MATCH_MAX_PIXELS}")
@@ -676,14 +685,7 @@ class MatchTemplate:
         return self.output_shape_for(self.input_shape)
 
     def __call__(self, x: npt.ArrayLike) -> np.ndarray:
-        arr = np.asarray(x)
-        if arr.dtype != self.activation_dtype:
-            raise ValueError(f"x: dtype {arr.dtype}, must be {self.activation_dtype.name} "
-                             f"for {self.fmt}")
-        if arr.ndim not in (2, 3) or arr.shape[-2:] != self.input_shape or arr.size == 0:
-            raise ValueError(f"x: shape {arr.shape}, must be {self.input_shape} or "
-                             f"(batch, {self.input_shape[0]}, {self.input_shape[1]}) with "
-                             "batch >= 1")
+        arr = _layer_input(x, self.activation_dtype, self.fmt, self.input_shape)
         out = np.stack([match_template(img, self.template, self.method).scores
                         for img in arr.reshape(-1, *self.input_shape)])
         out = out.astype(self.output_dtype)  # ssd/sad: fits int32 (checked in __init__)

@@ -7,20 +7,16 @@ warning-clean. The golden suite runs them on the emulated boards."""
 from __future__ import annotations
 
 import ctypes
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_filter2d_codegen import WARNINGS, arm_build_is_clean, host_library
 
 from edgeconv import codegen
 from edgeconv.codegen import kernels
-from edgeconv.codegen.cpus import CPUS
 from edgeconv.signal2d import MatchTemplate, match_template
 
-WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion",
-            "-Wsign-conversion", "-Wshadow", "-Wcast-align", "-Werror"]
 DTYPES = {"q7": np.int8, "q15": np.int16}
 
 
@@ -99,12 +95,7 @@ def test_host_bodies_bit_exact(cpu: str, tmp_path: Path) -> None:
     for the host: SMLAD/SMLALD/USADA8 in plain C) equal the reference."""
     layers = cases()
     gen = codegen.generate(layers, tmp_path, "tm", cpu=cpu)
-    lib = tmp_path / "tm.so"
-    proc = subprocess.run(["gcc", *WARNINGS, "-O1", "-fsanitize=undefined",
-                           "-fno-sanitize-recover=all", "-fPIC", "-shared", str(gen.source),
-                           "-o", str(lib)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    dll = ctypes.CDLL(str(lib))
+    dll = host_library(gen.source, *WARNINGS)
     rng = np.random.default_rng(12)
     seen = set()
     for layer, info in zip(layers, gen.layers, strict=True):
@@ -135,14 +126,7 @@ def test_ncc_rounding_at_every_bit(estimate: bool, tmp_path: Path) -> None:
     src = tmp_path / "probe.c"
     src.write_text(gen.source.read_text() + "\nint16_t probe_ncc(int64_t num, int64_t a, "
                    "int64_t b) { return edgeconv_tm_ncc_q15(num, a, b); }\n")
-    lib = tmp_path / "probe.so"
-    flags = ["-DEDGECONV_TM_HOST_SQRTF"] if estimate else []
-    proc = subprocess.run(["gcc", "-O1", *flags, "-fsanitize=undefined",
-                           "-fno-sanitize-recover=all", "-fPIC", "-shared", str(src), "-o",
-                           str(lib), "-lm"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    fn = ctypes.CDLL(str(lib)).probe_ncc
+    fn = host_library(src, *(["-DEDGECONV_TM_HOST_SQRTF"] if estimate else [])).probe_ncc
     fn.restype, fn.argtypes = ctypes.c_int16, [ctypes.c_int64] * 3
     rng = np.random.default_rng(3)
     triples = [(0, 0, 5), (3, 1, 9), (-3, 1, 9), (1 << 61, 1 << 61, 1 << 61),
@@ -167,13 +151,7 @@ def test_ncc_rounding_at_every_bit(estimate: bool, tmp_path: Path) -> None:
     ("cortex-m4", ["-O3"]), ("cortex-m4", ["-O0"]), ("cortex-m7", ["-Os"]),
     ("cortex-m33", ["-O2"]), ("cortex-m55", ["-O3"]), ("cortex-m0", ["-O2"])])
 def test_arm_builds_warning_clean(cpu: str, opts: list[str], tmp_path: Path) -> None:
-    if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("arm-none-eabi-gcc not installed")
-    gen = codegen.generate(cases(), tmp_path, "tm", cpu=cpu)
-    proc = subprocess.run(["arm-none-eabi-gcc", *CPUS[cpu].gcc_flags(), *WARNINGS, *opts,
-                           "-c", str(gen.source), "-o", str(tmp_path / "tm.o")],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    arm_build_is_clean(cases(), cpu, opts, tmp_path)
 
 
 def test_layer_matches_match_template_and_checks_its_arguments() -> None:
