@@ -5,7 +5,7 @@ with ``--match`` the template matching layers instead (an 8x8 template on the 96
 image; MACs = products of the cross term).  Every output checked against the reference
 while measuring.
 
-    python scripts/bench_filter2d.py [--target qemu:mps2-an386] [--cycles] [--match]
+    python -m edgeconv.bench.filter2d [--target qemu:mps2-an386] [--cycles] [--match]
         [--direct] [--only NAME,..]
 """
 
@@ -27,6 +27,7 @@ ROWS = (("f3q7", "3x3 q7", (3, 3), "q7", "same"),
 
 
 def layers(shape: tuple[int, int] = (96, 96), seed: int = 2026) -> list[SignalFilter2D]:
+    """The filters of ``ROWS`` (name, README label, kernel size, format, mode)."""
     rng = np.random.default_rng(seed)
     out = []
     for name, _, ksize, fmt, mode in ROWS:
@@ -43,6 +44,7 @@ MATCH_ROWS = (("m8ncc", "8x8 ncc q7", "ncc", "q7"), ("m8ssd", "8x8 ssd q7", "ssd
 
 
 def match_layers(shape: tuple[int, int] = (96, 96), seed: int = 2027) -> list[MatchTemplate]:
+    """The template matchers of ``MATCH_ROWS``: seeded random 8x8 templates."""
     rng = np.random.default_rng(seed)
     out = []
     for name, _, method, fmt in MATCH_ROWS:
@@ -53,6 +55,7 @@ def match_layers(shape: tuple[int, int] = (96, 96), seed: int = 2027) -> list[Ma
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print one line per layer: strategy, instructions, instructions per MAC."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", default="qemu:mps2-an386")
     parser.add_argument("--cycles", action="store_true", help="also estimate cycles/MAC")
