@@ -9,9 +9,13 @@ generation time).  ``'ssd'`` is ``S_II - 2 C + S_TT``; ``'sad'`` is ``sum|I - T|
 ``'ncc'`` is the Q15 rounding of ``num / sqrt(A B)`` with ``num = n C - S_I S_T``,
 ``B = n S_II - S_I^2`` (int64: ``MATCH_MAX_PIXELS`` keeps them below ``2**62``), formed
 by ``edgeconv_tm_ncc_q15``: ``m = floor(2**16 |num| / sqrt(A B))`` is the largest
-``m`` with ``m^2 A B <= 2**32 num^2`` (Cauchy-Schwarz: ``m <= 2**16``), found bit by bit
-(17 comparisons of exact products in 32-bit limbs); the score is ``+-((m + 1) >> 1)``,
-``+1`` saturated to 32767, 0 where ``A B = 0``: the reference's ``_ncc_q15``.
+``m`` with ``m^2 A B <= 2**32 num^2`` (Cauchy-Schwarz: ``m <= 2**16``; the comparison on
+exact products in 32-bit limbs).  Cores with a hardware square root (``__ARM_FP``
+single precision: VSQRT.F32) start from a float estimate and correct it by comparisons
+(up while ``m + 1`` passes, down while ``m`` fails: exact whatever the estimate, about
+two comparisons); others find ``m`` bit by bit (17 comparisons).  The score is
+``+-((m + 1) >> 1)``, ``+1`` saturated to 32767, 0 where ``A B = 0``: the reference's
+``_ncc_q15``.
 
 - ``direct`` (portable, every CPU): each output sums ``C``, ``S_I``, ``S_II`` (or
   ``|I - T|``) over its window in int64.  Template ``<name>_template``.  Scratch 0.
