@@ -116,9 +116,9 @@ def test_host_bodies_bit_exact(cpu: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("estimate", [False, True])
 def test_ncc_rounding_at_every_bit(estimate: bool, tmp_path: Path) -> None:
     """edgeconv_tm_ncc_q15 against the reference's _ncc_q15 on numerators and
-    denominators from 0 to the 2**62 ends, ties of the rounding included: the bit-by-bit
-    search, and the float estimate with exact corrections (the path of cores with a
-    hardware square root, here with the host's sqrtf)."""
+    denominators from 0 to the 2**62 ends, ties of the rounding included, from both
+    estimates the exact corrections start from: the integer square root of a float
+    ratio, and a float square root (the path of cores with VSQRT, here the host's)."""
     from edgeconv.signal2d import _ncc_q15
 
     layer = _layer("probe", (2, 2), "q7", "ncc")
@@ -140,6 +140,13 @@ def test_ncc_rounding_at_every_bit(estimate: bool, tmp_path: Path) -> None:
         triples.append((int(rng.integers(-bound, bound + 1)), a, b))
     # ties: num / sqrt(a b) = (2k + 1) / 2**16 exactly (a b a square)
     triples += [((2 * k + 1) * 3, 3 << 16, 3 << 16) for k in (0, 1, 777, 32767)]
+    # 2**16 |num| / sqrt(a b) = k exactly (a b a square), or k - 1 / scale just below:
+    # float estimates land below k and at k, so both corrections (up, down) are needed
+    for i in range(800):
+        scale = 2 * int(rng.integers(1, 1 << int(rng.integers(1, 28)))) + 1
+        k = int(rng.integers(1, (1 << 16) + 1))
+        u = k * scale - i % 2
+        triples.append((u * int(rng.choice([-1, 1])), scale << 16, scale << 16))
     nums = np.array([t[0] for t in triples], dtype=object)
     dens = np.array([t[1] * t[2] for t in triples], dtype=object)
     want = _ncc_q15(nums, dens)
