@@ -34,10 +34,10 @@ def make_layer(name: str, shape: tuple[int, int, int], out_c: int, kernel: tuple
                dilation: int = 1, dtype: type = np.int8, zp: int = 0, ozp: int = 0,
                scale: tuple[float, float] = (0.0005, 0.004), relu: bool = False,
                rounding: str = "double", neg_taps: int = 0, bias_max: int = 20000,
-               seed: int = 0) -> Conv2D | DepthwiseConv2D:
+               act_max: int | None = None, seed: int = 0) -> Conv2D | DepthwiseConv2D:
     """A random quantized layer; ``scale`` bounds the per-channel real multipliers, the
     first ``neg_taps`` taps of the first channel (depthwise) or input channel are -128,
-    the bias lies in [-bias_max, bias_max)."""
+    the bias lies in [-bias_max, bias_max); ``act_max`` (default the dtype's maximum)."""
     rng = np.random.default_rng(seed)
     channels = shape[2] if depthwise else out_c
     w_shape = (1, *kernel, shape[2]) if depthwise else (out_c, *kernel, shape[2])
@@ -52,8 +52,8 @@ def make_layer(name: str, shape: tuple[int, int, int], out_c: int, kernel: tuple
     common = dict(weights=weights, bias=bias, output_multiplier=mult, output_shift=shift,
                   stride=stride, padding=padding, dilation=dilation, input_zero_point=zp,
                   output_zero_point=ozp, activation_min=max(lo, ozp) if relu else lo,
-                  activation_max=hi, activation_dtype=dtype, rounding=rounding, name=name,
-                  input_shape=shape)
+                  activation_max=hi if act_max is None else act_max, activation_dtype=dtype,
+                  rounding=rounding, name=name, input_shape=shape)
     return DepthwiseConv2D(**common) if depthwise else Conv2D(**common)
 
 
@@ -65,6 +65,13 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
         # bytes fill (3 channels), stride 2, dilation 2, explicit pads, 2 channels only
         make_layer("c_by", (7, 6, 3), 2, (3, 2), stride=2, dilation=2,
                    padding=((2, 1), (1, 2)), zp=5, seed=2),
+        # dsp_conv's column asm: passes of 24 pair steps and a remainder of 10 (58 pairs),
+        # two pixels in the only column (nv = 2), negative act_min and positive act_max;
+        # two looped passes of 18 (36 pairs), act_max below 0, last column of two pixels
+        make_layer("c_rem", (2, 4, 116), 5, (1, 1), padding="valid", zp=-3, ozp=-5,
+                   relu=True, act_max=90, seed=31),
+        make_layer("c_pass", (5, 4, 8), 4, (3, 3), zp=6, ozp=-50, relu=True, act_max=-20,
+                   scale=(0.005, 0.02), seed=32),
         # fewer taps than one unrolled step (6), one input channel
         make_layer("c_tiny", (6, 5, 1), 3, (2, 3), zp=-1, seed=13),
         # one output pixel (as a fully connected layer): eight-channel groups, one more
@@ -132,6 +139,7 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
 EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "c_sx": ("dsp_conv", "m0_conv", "mve_conv"), "c_by": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_tiny": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_rem": ("dsp_conv", "m0_conv", "mve_conv"), "c_pass": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_pw": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_pws": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_one": ("dsp_conv", "m0_conv", "mve_conv"),
@@ -189,6 +197,24 @@ def test_select_scratch_and_requant_modes() -> None:
     assert modes["c_i16"] == "r16" and modes["c_i16r"] == "r16" and modes["d_i16"] == "r16"
     assert set(by_name["c_i16s"].output_shift) == {-17} and modes["c_i16s"] == "r16"
     assert set(by_name["c_i16h"].output_shift) == {-18} and modes["c_i16h"] == "helper"
+
+
+def test_dsp_conv_column_asm() -> None:
+    """int8 layers requantized by r1 with three pixel slots run every block of a column in
+    one asm statement (requantization and stores included); the others keep the loop
+    over blocks. Columns of at most COLUMN_UNROLL pairs take no loop."""
+    by_name = {layer.name: layer for layer in cases()}
+    plans = {name: _plan(layer, "cortex-m4") for name, layer in by_name.items()}
+    column = {name for name, p in plans.items()
+              if p.strategy == "dsp_conv" and p.context.column_asm}
+    assert column == {"c_sx", "c_by", "c_rem", "c_pass", "c_tiny", "c_pw", "c_pws", "c_pw16",
+                      "c_long"}
+    assert [(plans[n].context.kp // 2, plans[n].context.pass_pairs)
+            for n in ("c_rem", "c_pass", "c_by")] == [(58, 24), (36, 18), (10, 10)]
+    # the column pointer is rewound by SUBW #(12 * pairs); no block: no asm
+    assert dsp._column_asm(3, 341, 1, "r1") and not dsp._column_asm(3, 342, 1, "r1")
+    assert not dsp._column_asm(3, 10, 0, "r1") and not dsp._column_asm(1, 10, 4, "r1")
+    assert not dsp._column_asm(3, 10, 4, "double")
 
 
 def test_mve_conv_plans() -> None:
