@@ -18,7 +18,7 @@ from edgeconv.codegen import kernels
 from edgeconv.codegen.context import layer_context
 from edgeconv.codegen.cpus import CPUS
 from edgeconv.codegen.geometry import geometry
-from edgeconv.codegen.kernels import dsp, mve
+from edgeconv.codegen.kernels import dsp, m0, mve
 from edgeconv.codegen.kernels import packing as pk
 from edgeconv.codegen.plan import KernelPlan
 from edgeconv.fixedpoint import quantize_multiplier_array
@@ -397,3 +397,26 @@ def test_dsp_dw_int16_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
     for r in bench_target.run(layers, "qemu:mps2-an386", "O3"):
         assert r.strategy == "dsp_dw" and r.mismatches == 0, r
+
+
+def test_m0_dw_int8_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """m0_dw with int8 weights (the option against the int32 default: one byte a weight
+    where int32 takes four): bit-exact in the portable C on the host and on the emulated
+    M0."""
+    layers = [layer for layer in cases() if layer.name.startswith("d_")]
+    with pytest.raises(ValueError, match="weights='int16'"):
+        m0._depthwise(layer_context(layers[0], "d", "cortex-m0"), weights="int16")
+    int32 = {layer.name: _plan(layer, "cortex-m0").context for layer in layers}
+    monkeypatch.setattr(m0, "DW_WEIGHTS", "int8")
+    for layer in layers:
+        k = _plan(layer, "cortex-m0").context
+        assert k.w_ctype == "int8_t" and int32[layer.name].w_ctype == "int32_t"
+        assert k.wwords == int32[layer.name].wwords, layer.name
+        assert -128 <= min(k.wwords) and max(k.wwords) <= 127
+    source, _, _ = _generate("cortex-m0", tmp_path, layers)
+    assert "static const int8_t d_3_weights[" in source.read_text()
+    _host_bit_exact("cortex-m0", 1, tmp_path, layers)
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
+    for r in bench_target.run(layers, "qemu:mps2-an385:cortex-m0", "O3"):
+        assert r.strategy == "m0_dw" and r.mismatches == 0, r
