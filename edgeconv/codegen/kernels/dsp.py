@@ -67,7 +67,8 @@ class ConvContext(pk.Requant):
     ``sxtb16`` (in_c % 4 == 0) or ``bytes8``; 16x8: ``words`` (even in_c) or ``bytes``),
     the pixel slots of the column (3, or 1 for one output pixel), the pair steps per pass
     of the unrolled loop, blocks of two channels, packed int8
-    weight words, the input offset pair, the bias and the ``_mult`` table."""
+    weight words, the input offset pair, the bias and the ``_mult`` table, and whether
+    one asm statement runs all blocks of a column (``column_asm``, see ``_column_asm``)."""
 
     kp: int
     fill: str
