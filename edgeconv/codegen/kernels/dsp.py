@@ -45,7 +45,7 @@ from edgeconv.codegen.plan import Kernel, KernelPlan
 from edgeconv.fixedpoint import INT32_MAX, reduce_multiplier
 
 _SYMBOLS = ("weights", "bias", "mult", "shift")
-DSP_CONV = Kernel("dsp_conv", "kernels/dsp/dsp_conv.c.j2", _SYMBOLS)
+DSP_CONV = Kernel("dsp_conv", "kernels/dsp/dsp_conv.c.j2", (*_SYMBOLS, "tables"))
 DSP_DW = Kernel("dsp_dw", "kernels/dsp/dsp_dw.c.j2", _SYMBOLS)
 KERNELS = (DSP_CONV, DSP_DW)
 

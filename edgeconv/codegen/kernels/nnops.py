@@ -63,7 +63,9 @@ _T = "kernels/nnops/"
 # An int8 FULLY_CONNECTED (and a 16x8 one with rounding 'int64') is a 1x1 Conv2D on a
 # 1x1xK input with the same requantization; where a CPU has a fast conv kernel for it, the
 # FC runs that kernel: one declaration per fast conv kernel it can reach.
-FC_AS_CONV = {k.strategy: Kernel("fc_" + k.strategy, _T + "fc_as_conv.c.j2", k.symbols)
+# (One output pixel: never dsp_conv's column asm, so never its ``tables``.)
+FC_AS_CONV = {k.strategy: Kernel("fc_" + k.strategy, _T + "fc_as_conv.c.j2",
+                                 tuple(s for s in k.symbols if s != "tables"))
               for k in (mve.MVE_CONV, dsp.DSP_CONV, m0.M0_CONV)}
 KERNEL = {
     "fully_connected": Kernel("fully_connected", _T + "fully_connected.c.j2",
