@@ -1,0 +1,113 @@
+"""Code-size mode (``specialize="size"``): the conv-like, pool and FC layers of a network
+share one kernel per kind taking their parameters at run time. Bit-exact with the reference
+model (itself bit-exact with LiteRT, tests/test_model_reference.py) for every fixture on
+the host under ASan/UBSan and on the native harness node by node, on the Cortex-M4 board
+for two models, and smaller in flash than speed mode (measured from the compiled objects)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_network import MODELS, NETWORK_FIXTURES, _input, _run_on_host
+
+import edgeconv
+from edgeconv import codegen, targets
+from edgeconv.codegen.cpus import CPUS
+
+
+def _assert_same(got: np.ndarray, want: np.ndarray) -> None:
+    want = np.asarray(want).reshape(got.shape)
+    if want.dtype == np.float32:  # bit for bit, -0.0 and NaN included
+        np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("fixture", NETWORK_FIXTURES)
+def test_size_mode_bit_exact_on_host(tmp_path: Path, fixture: str) -> None:
+    model = edgeconv.load(MODELS / f"{fixture}.tflite")
+    xs = [_input(model, seed) for seed in range(2)]
+    got = _run_on_host(tmp_path, model, "cortex-m4", xs, specialize="size")
+    for x, y in zip(xs, got, strict=True):
+        _assert_same(y, np.asarray(model(x)).ravel())
+
+
+@pytest.mark.parametrize("fixture", NETWORK_FIXTURES)
+def test_size_mode_node_by_node_on_native(fixture: str) -> None:
+    model = edgeconv.load(MODELS / f"{fixture}.tflite")
+    x = _input(model, 5)
+    with targets.open("native", model, specialize="size") as session:
+        _assert_same(session.run(x), model(x))
+        nodes = session.trace(x)
+    assert nodes and all(n.bit_exact for n in nodes), [(n.layer, n.mismatches) for n in nodes]
+
+
+@pytest.mark.parametrize("fixture", ["ds_cnn", "fc_autoencoder"])
+def test_size_mode_on_the_cortex_m4(fixture: str) -> None:
+    assert shutil.which("qemu-system-arm"), "qemu-system-arm not installed"
+    model = edgeconv.load(MODELS / f"{fixture}.tflite")
+    x = _input(model, 11)
+    with targets.open("qemu:mps2-an386", model, specialize="size") as session:
+        _assert_same(session.run(x), model(x))
+        nodes = session.trace(x)
+    assert nodes and all(n.bit_exact for n in nodes), [(n.layer, n.mismatches) for n in nodes]
+
+
+def _flash(tmp_path: Path, model: edgeconv.Model, specialize: str) -> int:
+    """.text + .rodata of the network compiled for the Cortex-M4 at -O3, from nm."""
+    gen = codegen.generate(model, tmp_path / specialize, prefix="net", cpu="cortex-m4",
+                           specialize=specialize)
+    obj = tmp_path / f"{specialize}.o"
+    subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-O3", *CPUS["cortex-m4"].gcc_flags(),
+                    "-c", str(gen.source), "-o", str(obj)], check=True, capture_output=True)
+    out = subprocess.run(["arm-none-eabi-nm", "-S", str(obj)], check=True,
+                         capture_output=True, text=True).stdout
+    return sum(int(size, 16) for size, kind in re.findall(r"^\w+ (\w+) ([tTrR]) ", out,
+                                                         re.MULTILINE))
+
+
+@pytest.mark.parametrize("fixture", ["ds_cnn", "mobilenet_v1_025"])
+def test_size_mode_takes_less_flash(tmp_path: Path, fixture: str) -> None:
+    assert shutil.which("arm-none-eabi-gcc"), "arm-none-eabi-gcc not installed"
+    model = edgeconv.load(MODELS / f"{fixture}.tflite")
+    speed, size = (_flash(tmp_path, model, s) for s in ("speed", "size"))
+    assert 0 < size < speed
+
+
+def test_layers_of_one_kind_share_one_kernel(tmp_path: Path) -> None:
+    model = edgeconv.load(MODELS / "mobilenet_v1_025.tflite")
+    gen = codegen.generate(model, tmp_path, prefix="net", specialize="size")
+    source = gen.source.read_text()
+    convs = [i for i in gen.layers if i.op in ("conv2d", "depthwise_conv2d")]
+    assert len(convs) == 27 and {i.strategy for i in convs} == {"shared"}
+    kernels = re.findall(r"^static int (net_shared_\w+)\(const (\w+) \*p,", source, re.MULTILINE)
+    assert [k for k, _ in kernels] == ["net_shared_conv2d", "net_shared_depthwise_conv2d",
+                                       "net_shared_avg_pool2d", "net_shared_fully_connected"]
+    for info in convs:  # each layer: a call of its kind's kernel with its parameters
+        kind = "conv2d" if info.op == "conv2d" else "depthwise_conv2d"
+        assert f"return net_shared_{kind}(&{info.name}_params, input, output, scratch);" \
+            in source
+    header = gen.header.read_text()
+    assert '#define NET_01_DW_STRATEGY "shared"' in header
+
+
+def test_size_mode_of_a_layer_list_and_its_hash() -> None:
+    model = edgeconv.load(MODELS / "conv_chain.tflite")
+    layers = codegen.expand_layers(model, "net")
+    speed = codegen.layer_set_hash(layers, prefix="net")
+    size = codegen.layer_set_hash(layers, prefix="net", specialize="size")
+    assert speed != size
+
+
+@pytest.mark.parametrize("value", ["fast", None, 1, "SIZE"])
+def test_bad_specialize_is_refused(tmp_path: Path, value: object) -> None:
+    model = edgeconv.load(MODELS / "conv_chain.tflite")
+    with pytest.raises(ValueError, match=re.escape(f"specialize={value!r}: allowed are "
+                                                   "'speed', 'size'")):
+        codegen.generate(model, tmp_path, prefix="net", specialize=value)
+
