@@ -228,7 +228,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     source = load_model(args.source) if is_model_path(args.source) \
         else load_layers(args.source)
     prefix = args.prefix or ("net" if is_model_path(args.source) else "edgeconv_net")
-    gen = codegen.generate(source, args.output, prefix, cpu=args.cpu, registry=args.registry)
+    gen = codegen.generate(source, args.output, prefix, cpu=args.cpu, registry=args.registry,
+                           specialize=args.specialize)
     doc = {"header": str(gen.header), "source": str(gen.source), "hash": gen.hash,
            "layers": [{"name": i.name, "op": i.op, "strategy": i.strategy,
                        "scratch_bytes": i.scratch_bytes} for i in gen.layers]}
@@ -333,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(a model: one per node and <prefix>_run over one arena).",
                        epilog="examples:\n"
                               "  edgeconv generate model.tflite -o out/ --cpu cortex-m4\n"
+                              "  edgeconv generate model.tflite -o out/ --specialize size\n"
                               "  edgeconv generate bench -o gen/ --cpu cortex-m55 --registry")
     g.add_argument("source", help="a .tflite model, seed, bench, or a .py file with LAYERS")
     g.add_argument("-o", "--output", required=True, help="output folder")
@@ -341,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "edgeconv_net for layers)")
     g.add_argument("--registry", action="store_true",
                    help="also write the firmware harness's layer table")
+    g.add_argument("--specialize", default="speed", choices=("speed", "size"),
+                   help="speed: every layer its own kernel; size: conv, pool and FC layers "
+                        "of one kind share one kernel (less flash, slower)")
     g.add_argument("--json", metavar="PATH", help="write what was generated as JSON "
                                                    "('-' for stdout)")
     g.set_defaults(run=cmd_generate)

@@ -6,6 +6,7 @@ for two models, and smaller in flash than speed mode (measured from the compiled
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -111,3 +112,35 @@ def test_bad_specialize_is_refused(tmp_path: Path, value: object) -> None:
                                                    "'speed', 'size'")):
         codegen.generate(model, tmp_path, prefix="net", specialize=value)
 
+
+
+def test_cli_generate_size(tmp_path: Path) -> None:
+    from edgeconv.cli import main
+
+    doc = tmp_path / "gen.json"
+    assert main(["generate", str(MODELS / "conv_chain.tflite"), "-o", str(tmp_path / "out"),
+                 "--cpu", "cortex-m4", "--specialize", "size", "--json", str(doc)]) == 0
+    layers = json.loads(doc.read_text())["layers"]
+    assert [r["strategy"] for r in layers] == ["shared"] * 5 + ["network"]
+    assert "static int net_shared_conv2d(const net_shared_conv2d_params_t *p," in \
+        (tmp_path / "out" / "net.c").read_text()
+
+
+def test_cli_bench_size_counts_the_shared_kernels(tmp_path: Path) -> None:
+    """``edgeconv bench MODEL --specialize size``: the shared kernels are in the flash
+    total, every output checked."""
+    from edgeconv.cli import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", str(MODELS / "conv_chain.tflite"), "--target", "qemu:mps2-an386",
+                 "--specialize", "size", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["mismatches"] == 0 and doc["specialize"] == "size"
+    assert {r["kernel"] for r in doc["layers"]} == {"shared"}
+    shared = doc["shared_flash"]
+    assert sorted(shared) == ["edgeconv_net_shared_avg_pool2d", "edgeconv_net_shared_conv2d",
+                              "edgeconv_net_shared_depthwise_conv2d",
+                              "edgeconv_net_shared_max_pool2d"]
+    assert all(size > 0 for size in shared.values())
+    assert doc["flash_bytes"] > sum(r["flash_bytes"] for r in doc["layers"]) + \
+        sum(shared.values())  # net_run itself too
