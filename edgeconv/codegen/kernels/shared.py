@@ -49,6 +49,16 @@ _CONV_KEY = ("op", "in_ctype", "out_ctype", "acc_ctype", "acc_wraps", "requantiz
              "bias_ctype")
 _FC_KEY = ("acc_ctype", "acc_wraps", "requantize", "bias_ctype")
 _INT16 = (-(1 << 15), (1 << 15) - 1)
+# One copy of a shared kernel, whatever the compiler's inlining heuristics say (at -O3 gcc
+# inlined a kernel into each of its callers once the parameters were restrict-qualified).
+_NOINLINE = """#ifndef EDGECONV_SHARED
+#if defined(__GNUC__)
+#define EDGECONV_SHARED __attribute__((noinline))
+#else
+#define EDGECONV_SHARED
+#endif
+#endif
+"""
 
 
 def check_specialize(specialize: object) -> str:
@@ -220,9 +230,9 @@ def bind(plans: list[KernelPlan], prefix: str) -> list[SharedKernel]:
         kernel.fields = pointers + ints
         struct = "\n".join(f"    {ctype}{'' if ctype.endswith('*') else ' '}{name};"
                            for ctype, name in kernel.fields)
-        kernel.source = (f"/* Run-time parameters of {kernel.name} (specialize=\"size\"): "
-                         f"one const struct per layer. */\ntypedef struct {{\n{struct}\n}} "
-                         f"{kernel.params_type};\n\n{body}")
+        kernel.source = (f"{_NOINLINE}/* Run-time parameters of {kernel.name} "
+                         f"(specialize=\"size\"): one const struct per layer. */\n"
+                         f"typedef struct {{\n{struct}\n}} {kernel.params_type};\n\n{body}")
     return list(kernels.values())
 
 
