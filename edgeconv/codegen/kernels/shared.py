@@ -12,7 +12,7 @@ Cortex-M4. In size mode the conv-like and pool layers and FULLY_CONNECTED get
   every number a run-time C expression ``p-><field>`` (:class:`~edgeconv.codegen.names.CExpr`),
   so it does the same arithmetic as the speed-mode portable kernel, in the same order
   (bit-exact by construction, and tested against the reference model);
-- per layer: its const arrays (weights, bias, per-channel multiplier and shift), one
+- per layer: its const arrays (weights, bias, per-channel multiplier, and shift as int8), one
   ``static const`` parameter struct ``<name>_params`` and the layer function ``<name>``
   calling the shared kernel with it (so the header, the firmware registry and
   node-by-node runs are unchanged).
@@ -152,7 +152,8 @@ def layer_plan(ctx: LayerContext) -> KernelPlan | None:
         key = tuple(getattr(k, f) for f in _FC_KEY) + (k.bias is not None,)
         arrays = [Array("weights", "int8_t", k.weights),
                   *([Array("bias", k.bias_ctype, k.bias)] if k.bias is not None else []),
-                  Array("mult", "int32_t", k.multiplier), Array("shift", "int32_t", k.shift)]
+                  Array("mult", "int32_t", k.multiplier),
+                  Array("shift", _shift_ctype(k.shift), k.shift)]
         variables["k"] = k
     else:
         base = generic.DIRECT[ctx.op].plan(0)
@@ -168,10 +169,17 @@ def layer_plan(ctx: LayerContext) -> KernelPlan | None:
                       *([Array("bias", variables["bias_ctype"], variables["bias"])]
                         if variables["bias"] is not None else []),
                       Array("mult", "int32_t", variables["multiplier"]),
-                      Array("shift", "int32_t", variables["shift"])]
-    key = (ctx.op, base.template, ctx.in_ctype, ctx.out_ctype, *key)
+                      Array("shift", _shift_ctype(variables["shift"]), variables["shift"])]
+    key = (ctx.op, base.template, ctx.in_ctype, ctx.out_ctype, *key,
+           tuple(a.ctype for a in arrays))
     return SHARED.plan(0, SharedLayerContext(ctx.op, base.template, key, variables, values,
                                              arrays))
+
+
+def _shift_ctype(shift: list[int]) -> str:
+    """Per-channel shifts as int8 (one byte a channel, not four) where they fit: they are
+    in [-31, 30] for every requantization codegen emits."""
+    return "int8_t" if all(-128 <= v <= 127 for v in shift) else "int32_t"
 
 
 def _symbolic(variables: dict[str, Any], op: str, used: list[str]) -> dict[str, Any]:
