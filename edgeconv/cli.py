@@ -146,10 +146,12 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
 
 
 def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
-                 opt: str | None = None, out=sys.stdout, doc: dict | None = None) -> int:
+                 opt: str | None = None, out=sys.stdout, doc: dict | None = None,
+                 specialize: str = "speed") -> int:
     """Runs a model's network on ``target``: the whole ``net_run`` on a random input, then
     every node on its own; prints a table per node and the totals; returns the number of
-    mismatching nodes (whole network included). ``doc`` collects the figures."""
+    mismatching nodes (whole network included). ``doc`` collects the figures;
+    ``specialize``: codegen's ``'speed'`` or ``'size'`` mode."""
     import edgeconv.targets
     from edgeconv.codegen import Network, plan_layers
 
@@ -157,12 +159,15 @@ def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
     options: dict = {"cpu": cpu} if cpu else {}
     if opt:
         options["opt"] = opt
+    if specialize != "speed":
+        options["specialize"] = specialize
     if not target.startswith("serial:") and not _fits(target, net, cpu):
         net = Network(model, nodes=False)  # the whole network may still fit
         _fits(target, net, cpu, raise_error=True)
         print(f"{target}: the nodes' own buffers do not fit next to the arena: the whole "
               "network only, no node-by-node run", file=out)
-    planned = {p.ctx.name: p for p in plan_layers([net], cpu=cpu or _target_cpu(target))}
+    planned = {p.ctx.name: p for p in plan_layers([net], cpu=cpu or _target_cpu(target),
+                                                  specialize=specialize)}
     x = _random_input(net.input_shape, net.activation_dtype, seed)
     with edgeconv.targets.open(target, net, **options) as session:
         y = session.run(x)
@@ -249,7 +254,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if is_model_path(source):
         doc: dict = {}
         failures = verify_model(args.target, load_model(source), seed=args.seed, cpu=args.cpu,
-                                opt=args.opt, out=out, doc=doc)
+                                opt=args.opt, out=out, doc=doc, specialize=args.specialize)
     else:
         rows: list = []
         failures = verify(args.target, load_layers(source), seed=args.seed, cpu=args.cpu,
@@ -374,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--icount", action="store_true",
                    help="serial: the device is a QEMU run with -icount shift=3 (counts in "
                         "instructions)")
+    v.add_argument("--specialize", default="speed", choices=("speed", "size"),
+                   help="a model's code: speed (every layer its own kernel) or size (conv, "
+                        "pool and FC layers of one kind share one kernel)")
     v.add_argument("--json", metavar="PATH", help="also write the results as JSON "
                                                    "('-' for stdout; the table goes to stderr)")
     v.set_defaults(run=cmd_verify)

@@ -190,3 +190,15 @@ def test_flash_counts_each_symbol_once_for_its_longest_name(monkeypatch: pytest.
     assert bench_target.flash_bytes(tmp_path / "x.elf", [
         "net_00_conv", "net_shared_conv2d", "net_shared_conv2d_1"]) == {
         "net_00_conv": 0x28, "net_shared_conv2d": 0x40, "net_shared_conv2d_1": 0x100}
+
+
+def test_cli_verify_size(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeconv.cli import main
+
+    assert main(["verify", str(MODELS / "conv_chain.tflite"), "--target", "native",
+                 "--specialize", "size"]) == 0
+    out = capsys.readouterr().out
+    assert "whole network: bit-exact" in out
+    rows = [line for line in out.splitlines() if line.startswith("net_0")]
+    assert len(rows) == 5 and all(" shared " in r and r.rstrip().endswith("yes")
+                                  for r in rows)
