@@ -71,7 +71,7 @@ def test_golden_cases_of_the_shared_ops_in_size_mode() -> None:
     """Every 12th golden case of each op with a shared kernel (conv2d, conv1d, depthwise,
     pools, FC; int8 and 16x8, groups, dilations, pads, wrapping accumulators) in one
     size-mode build under ASan/UBSan, each bit-exact with its reference layer (all 624 of
-    them passed when this was written, 47 s)."""
+    them passed when this was written)."""
     cases = [c for op in shared.OPS
              for c in [c for c in golden_cases() if op_of(c.layer) == op][::12]]
     assert {op_of(c.layer) for c in cases} == set(shared.OPS) and len(cases) > 45
@@ -202,3 +202,19 @@ def test_cli_verify_size(capsys: pytest.CaptureFixture[str]) -> None:
     rows = [line for line in out.splitlines() if line.startswith("net_0")]
     assert len(rows) == 5 and all(" shared " in r and r.rstrip().endswith("yes")
                                   for r in rows)
+
+
+def test_size_mode_im2col_columns_follow_the_scratch_budget() -> None:
+    """Conv layers: im2col columns within ``scratch_budget`` (one at least), so the arena
+    can be traded for speed as in speed mode; depthwise: one patch."""
+    model = edgeconv.load(MODELS / "conv_chain.tflite")
+    for budget, columns in ((0, 1), (None, 4)):
+        plans = codegen.plan_layers(model, prefix="net", specialize="size", cpu="cortex-m4",
+                                    scratch_budget=budget)
+        for p in plans:
+            if p.ctx.op == "conv2d":
+                taps = p.ctx.geo.k_h * p.ctx.geo.k_w * p.ctx.conv.in_c_per_group
+                assert p.plan.scratch_bytes == 2 * taps * columns
+                assert p.plan.context.values["columns"] == columns
+            elif p.ctx.op == "depthwise_conv2d":
+                assert p.plan.scratch_bytes == 2 * p.ctx.geo.k_h * p.ctx.geo.k_w * p.ctx.geo.in_c

@@ -205,7 +205,7 @@ def plan_layers(layers: Sequence[Any] | Any, *, prefix: str = "edgeconv_net",
         if ctx.op == "network":
             plan = network_plan(layer, scratch)
         elif size and ctx.op in shared.OPS:
-            plan = shared.layer_plan(ctx)
+            plan = shared.layer_plan(ctx, budget)
         else:
             # Backward layers have one kernel each: a forced generic strategy does not apply.
             plan = kernels.select_fast(ctx) \

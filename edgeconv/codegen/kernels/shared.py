@@ -8,7 +8,7 @@ Cortex-M4. In size mode the conv-like and pool layers and FULLY_CONNECTED get
 
 - one shared kernel per (op, template, element and accumulator types, requantization,
   bias or not, array types): the portable template of the op (``generic`` ``im2col`` for
-  Conv2D / Conv1D, up to ``DEFAULT_SCRATCH_BUDGET`` bytes of columns, and for
+  Conv2D / Conv1D, up to ``scratch_budget`` bytes of columns, and for
   DepthwiseConv2D, one patch; ``generic`` ``direct`` for the pools; ``nnops``
   ``fully_connected``), rendered once with every number a run-time C expression
   ``p-><field>`` (:class:`~edgeconv.codegen.names.CExpr`), so it does the same arithmetic
@@ -142,8 +142,10 @@ class SharedLayerContext:
         return lines
 
 
-def layer_plan(ctx: LayerContext) -> KernelPlan | None:
-    """The size-mode plan of a layer whose op has a shared kernel, else None."""
+def layer_plan(ctx: LayerContext, budget: int = generic.DEFAULT_SCRATCH_BUDGET
+               ) -> KernelPlan | None:
+    """The size-mode plan of a layer whose op has a shared kernel, else None; ``budget``:
+    the scratch bytes a Conv2D / Conv1D may use for im2col columns (one column at least)."""
     if ctx.op not in OPS:
         return None
     variables = ctx.template_vars()
@@ -165,8 +167,8 @@ def layer_plan(ctx: LayerContext) -> KernelPlan | None:
             # im2col: the pads checked once per tap of a column for all its channels (the
             # direct loops check them per tap and output channel), the GEMM's inner loop
             # a plain dot product; depthwise one patch at a time
-            budget = 0 if ctx.op == "depthwise_conv2d" else generic.DEFAULT_SCRATCH_BUDGET
-            base = generic.im2col_plan(ctx, budget, forced=True)
+            base = generic.im2col_plan(ctx, 0 if ctx.op == "depthwise_conv2d" else budget,
+                                       forced=True)
             assert base is not None
             variables["k"] = base.context
         else:
