@@ -8,6 +8,8 @@ and protocol can run and verify it unchanged: one integer vector in, one out.
 - :class:`ConvBackward` ``(layer, part=...)`` for ``Conv2D``, ``Conv1D`` and
   ``DepthwiseConv2D``: ``part='input'`` (input: ``grad_output``), ``'weights'``
   (input: ``x`` then ``grad_output``), ``'bias'`` (input: ``grad_output``).
+- :class:`DenseBackward` ``(layer, part=..., batch=N)`` for ``FullyConnected`` on ``N``
+  samples: ConvBackward of the equivalent 1x1 convolution of a 1 x N image.
 - :class:`PoolBackward` ``(layer)`` for ``MaxPool2D`` (input: ``x`` then
   ``grad_output``) and ``AvgPool2D`` (input: ``grad_output``).
 - :class:`SignalBackward` ``(filter, part=...)`` for q7/q15 ``SignalFilter``:
@@ -16,6 +18,8 @@ and protocol can run and verify it unchanged: one integer vector in, one out.
 - :class:`SGDUpdate` (``count``, learning rate, optional momentum): int32 vector
   ``(weights, grad values, grad frac_bits[, velocity])`` in, ``(new weights[, new
   velocity])`` out; the reference is :func:`sgd_update`.
+- :class:`FirTrainStep` and :class:`DenseTrainStep`: whole training steps (a q15 FIR
+  filter; a fully connected classifier head with momentum) for ``edgeconv demo train``.
 
 Vectors are flattened in C order and concatenated.  The backward layers' output is the
 :class:`edgeconv.grad.FixedGrad` of the gradient, flattened, followed by one element: its
@@ -35,7 +39,7 @@ import numpy as np
 
 from edgeconv import fixedpoint
 from edgeconv import grad as _grad
-from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, MaxPool2D
+from edgeconv.layers import AvgPool2D, Conv1D, Conv2D, DepthwiseConv2D, FullyConnected, MaxPool2D
 from edgeconv.layers import _validate as v
 
 PARTS = ("input", "weights", "bias")
@@ -194,6 +198,43 @@ class ConvBackward(_BackwardLayer):
 
     def __repr__(self) -> str:
         return f"ConvBackward({self.layer!r}, part={self.part!r}, name={self.name!r})"
+
+
+class DenseBackward(ConvBackward):
+    """One gradient of a :class:`edgeconv.FullyConnected` layer for a batch of ``batch``
+    samples, as :func:`edgeconv.grad.dense_backward` (``layer.backward``) computes it.
+
+    A fully connected layer on ``batch`` samples is the 1x1 convolution of a 1 x
+    ``batch`` image with ``K`` channels (weights ``(O, 1, 1, K)``): its input gradient is
+    per sample, its weight and bias gradients sum over the image's positions, i.e. over
+    the batch.  So this is :class:`ConvBackward` of that convolution, with the same
+    vectors: ``part='input'`` (input: ``grad_output`` ``(batch, O)``; result ``(batch,
+    K)``), ``'weights'`` (input: ``x`` ``(batch, K)`` then ``grad_output``; result ``(O,
+    K)``), ``'bias'`` (input: ``grad_output``; result ``(O,)``), and the same generated
+    kernels (``bwd_conv_*``, the DSP ones on DSP cores)."""
+
+    def __init__(self, layer: FullyConnected, *, part: str, batch: int = 1,
+                 grad_dtype: object = None, name: object = None) -> None:
+        if not isinstance(layer, FullyConnected):
+            raise ValueError(f"layer: {type(layer).__name__} not allowed, must be "
+                             "FullyConnected")
+        self.batch = v.check_int("batch", batch, 1)
+        o, k = layer.weights.shape
+        conv = Conv2D(weights=layer.weights.reshape(o, 1, 1, k), bias=layer.bias,
+                      output_multiplier=layer.output_multiplier,
+                      output_shift=layer.output_shift,
+                      input_zero_point=layer.input_zero_point,
+                      output_zero_point=layer.output_zero_point,
+                      activation_min=layer.activation_min,
+                      activation_max=layer.activation_max,
+                      activation_dtype=layer.activation_dtype, input_shape=(1, self.batch, k),
+                      name=layer.name)
+        self.dense = layer
+        super().__init__(conv, part=part, grad_dtype=grad_dtype, name=name)
+
+    def __repr__(self) -> str:
+        return (f"DenseBackward({self.dense!r}, part={self.part!r}, batch={self.batch}, "
+                f"name={self.name!r})")
 
 
 class PoolBackward(_BackwardLayer):
@@ -547,3 +588,199 @@ class FirTrainStep:
 
     def __repr__(self) -> str:
         return f"FirTrainStep({self.taps}, {self.length}, lr={self.lr_real}, name={self.name!r})"
+
+
+# ----------------------------------------------------------------- dense train step
+
+class DenseTrainStep:
+    """One SGD step of a fully connected classifier head on the board (issue 9, item 4b),
+    a layer: the last layer of a CNN fine-tuned on a batch of its (frozen) features.
+
+    Model: ``z[n, o] = b[o] + sum_k w[o, k] * (x[n, k] - input_zero_point)`` (exact int64;
+    ``w`` int16, ``b`` int32, ``x`` the int8 features of ``batch`` samples); the predicted
+    class is the first maximal ``z[n, :]``.  Loss: half the squared error against one-hot
+    targets of height ``target`` (in the units of ``z``), summed over classes and
+    averaged over the batch; its gradient ``dL/dz = e / batch`` with the error ``e = z -
+    target * onehot`` (exact int64).  ``e`` is requantized to int16 by
+    :func:`edgeconv.grad.quantize_gradient` (format from its max at run time: ``e ~=
+    e_q * 2**-fe``), then :func:`edgeconv.grad.dense_backward` of ``e_q`` gives
+    ``dL/dw`` and ``dL/db`` as int16 :class:`edgeconv.grad.FixedGrad` (format rule again;
+    the real sums are ``values * 2**-(frac_bits + fe)``), and :func:`sgd_update` updates
+    ``w`` (saturated to int16) and ``b`` (int32) with the learning rates given at run time
+    (so a schedule needs no new firmware) and, with ``momentum``, the velocities (int32,
+    ``velocity_frac_bits`` fraction bits, which may be negative: the sums can exceed
+    int32).  With ``s_x`` and ``s_w`` the scales of features and weights, the real step
+    size ``lr`` of the float model is ``lr * s_x**2 / batch`` for ``w`` and ``lr /
+    batch`` for ``b`` (:meth:`learning_rates`).
+
+    Input (int32): ``w (O*K), b (O)``, with momentum ``vw (O*K), vb (O)``, then
+    ``lr_w.mult, lr_w.shift, lr_b.mult, lr_b.shift``, ``x`` (the ``batch*K`` int8 features
+    packed four to a word, little-endian as every target here, the last word padded
+    with zeros: :attr:`x_words` words), ``labels (batch)``.  Output (int32): the new
+    ``w, b`` (and ``vw, vb``), then the number of correct predictions (before the step),
+    ``fe``, and the sum of ``e_q**2`` (low 32 bits two's complement, high word): the loss
+    is ``sum * 2**(-2 fe) / (2 * batch)`` in the units of ``z``, squared."""
+
+    op = "dense_train_step"
+
+    def __init__(self, features: int, classes: int, batch: int, *, input_zero_point: int,
+                 target: int, momentum: int | None = None, velocity_frac_bits: int = 0,
+                 name: object = None) -> None:
+        self.features = v.check_int("features", features, 1)
+        self.classes = v.check_int("classes", classes, 2)
+        self.batch = v.check_int("batch", batch, 1)
+        self.input_zero_point = v.check_int("input_zero_point", input_zero_point, -128)
+        if self.input_zero_point > 127:
+            raise ValueError(f"input_zero_point={input_zero_point}: allowed range is "
+                             "[-128, 127]")
+        self.target = v.check_int("target", target, 1)
+        if self.target >= 1 << 40:
+            raise ValueError(f"target={target}: allowed range is [1, 2**40)")
+        # |z| <= K * 32768 * 255 + 2**31 and |e| <= that + target: far below 2**61.
+        if self.features > 1 << 16:
+            raise ValueError(f"features={features}: allowed range is [1, 65536]")
+        if momentum is not None:
+            momentum = v.check_int("momentum", momentum, 0)
+            if momentum > 32767:
+                raise ValueError(f"momentum={momentum}: allowed range is [0, 32767] (Q15)")
+        self.momentum = momentum
+        self.velocity_frac_bits = int(velocity_frac_bits)
+        if isinstance(velocity_frac_bits, bool) or velocity_frac_bits != self.velocity_frac_bits \
+                or not -30 <= self.velocity_frac_bits <= 30:
+            raise ValueError(f"velocity_frac_bits={velocity_frac_bits!r}: allowed range is "
+                             "[-30, 30]")
+        self.name = v.check_name(name)
+        self.activation_dtype = np.dtype(np.int32)
+        self.output_dtype = np.dtype(np.int32)
+        n_w = self.classes * self.features + self.classes
+        self.state_count = n_w * (1 if momentum is None else 2)
+        self.x_words = -(-self.batch * self.features // 4)
+        self.input_shape = (self.state_count + 4 + self.x_words + self.batch,)
+        self.output_shape = (self.state_count + 4,)
+
+    def output_shape_for(self, input_shape: object) -> tuple[int, ...]:
+        if tuple(input_shape) != self.input_shape:  # type: ignore[arg-type]
+            raise ValueError(f"input_shape={input_shape!r}: must be {self.input_shape}")
+        return self.output_shape
+
+    @staticmethod
+    def learning_rates(lr: float, *, feature_scale: float, batch: int
+                       ) -> tuple[LearningRate, LearningRate]:
+        """The integer learning rates ``(lr_w, lr_b)`` of the real step size ``lr``."""
+        return (LearningRate.from_float(lr * feature_scale ** 2 / batch),
+                LearningRate.from_float(lr / batch))
+
+    def pack(self, state: np.ndarray, lr_w: LearningRate, lr_b: LearningRate,
+             x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The input vector: ``state`` (int32, ``w, b[, vw, vb]`` flat), the learning
+        rates, ``x`` (int8 ``(batch, K)``) and ``labels`` (``batch`` ints in
+        ``[0, classes)``)."""
+        state = np.asarray(state)
+        if state.shape != (self.state_count,) or state.dtype.kind != "i":
+            raise ValueError(f"state: {state.dtype} {state.shape} not allowed, must be an "
+                             f"integer ({self.state_count},) array")
+        x = np.asarray(x)
+        if x.dtype != np.int8 or x.shape != (self.batch, self.features):
+            raise ValueError(f"x: {x.dtype} {x.shape} not allowed, must be int8 "
+                             f"({self.batch}, {self.features})")
+        labels = np.asarray(labels)
+        if labels.shape != (self.batch,) or labels.dtype.kind not in "iu" or labels.size and (
+                labels.min() < 0 or labels.max() >= self.classes):
+            raise ValueError(f"labels: must be {self.batch} integers in [0, {self.classes})")
+        for what, lr in (("lr_w", lr_w), ("lr_b", lr_b)):
+            if not (0 <= lr.mult <= 32767 and -31 <= lr.shift <= 62):
+                raise ValueError(f"{what}={lr!r}: mult in [0, 32767] and shift in [-31, 62]")
+        packed = np.zeros(4 * self.x_words, np.int8)
+        packed[:x.size] = x.ravel()
+        return np.concatenate([state.astype(np.int64),
+                               [lr_w.mult, lr_w.shift, lr_b.mult, lr_b.shift],
+                               packed.view("<i4").astype(np.int64), labels.astype(np.int64)]
+                              ).astype(np.int32)
+
+    def split_state(self, state: np.ndarray) -> dict[str, np.ndarray]:
+        """``w (O, K)``, ``b (O,)`` and, with momentum, ``vw``, ``vb`` of a state vector
+        (views)."""
+        o, k = self.classes, self.features
+        names = ("w", "b", "vw", "vb") if self.momentum is not None else ("w", "b")
+        out, at = {}, 0
+        for what in names:
+            shape = (o, k) if what in ("w", "vw") else (o,)
+            out[what] = state[at:at + math.prod(shape)].reshape(shape)
+            at += math.prod(shape)
+        return out
+
+    def step(self, vector: np.ndarray) -> np.ndarray:
+        """The output vector of one input vector (the reference of the C kernel)."""
+        n_state, k, b_n = self.state_count, self.features, self.batch
+        vec = vector.astype(np.int64)
+        s = self.split_state(vec[:n_state])
+        lr_w = LearningRate(int(vec[n_state]), int(vec[n_state + 1]))
+        lr_b = LearningRate(int(vec[n_state + 2]), int(vec[n_state + 3]))
+        words = vector[n_state + 4:n_state + 4 + self.x_words].astype("<i4")
+        x = words.view(np.int8)[:b_n * k].astype(np.int64).reshape(b_n, k)
+        labels = vec[n_state + 4 + self.x_words:]
+        if labels.min() < 0 or labels.max() >= self.classes:
+            raise ValueError(f"x: labels {labels.tolist()} not allowed, must be in "
+                             f"[0, {self.classes})")
+        xc = x - self.input_zero_point  # [-255, 255]
+        z = xc @ s["w"].T + s["b"]  # exact: |z| < 2**40
+        correct = int((np.argmax(z, axis=1) == labels).sum())
+        e = z.copy()
+        e[np.arange(b_n), labels] -= self.target
+        e_q = _grad.quantize_gradient(e, grad_dtype=np.int16)
+        sse = int((e_q.values.astype(np.int64) ** 2).sum())
+        _, g_w, g_b = _grad.dense_backward(xc.astype(np.int16), s["w"].astype(np.int16),
+                                           e_q.values, grad_dtype=np.int16)
+        new = []
+        for what, g, lr, wd in (("w", g_w, lr_w, np.int16), ("b", g_b, lr_b, np.int32)):
+            total = _grad.FixedGrad(g.values, g.frac_bits + e_q.frac_bits, g.dtype)
+            w_new, v_new = sgd_update(s[what], total, lr=lr, weight_dtype=wd,
+                                      momentum=self.momentum,
+                                      velocity=s.get("v" + what),
+                                      velocity_frac_bits=self.velocity_frac_bits)
+            new.append((w_new, v_new))
+        parts = [new[0][0], new[1][0]]
+        if self.momentum is not None:
+            parts += [new[0][1], new[1][1]]
+        low = sse & 0xFFFFFFFF
+        tail = [correct, e_q.frac_bits, low - (1 << 32) if low >> 31 else low, sse >> 32]
+        return np.concatenate([np.asarray(p, np.int64).ravel() for p in parts]
+                              + [np.asarray(tail, np.int64)]).astype(np.int32)
+
+    def results(self, output: np.ndarray) -> tuple[np.ndarray, int, float]:
+        """``(new state, correct predictions, loss in squared z units)`` of an output."""
+        n = self.state_count
+        correct, fe = int(output[n]), int(output[n + 1])
+        sse = (int(output[n + 2]) & 0xFFFFFFFF) | (int(output[n + 3]) << 32)
+        return output[:n].astype(np.int32), correct, math.ldexp(sse, -2 * fe) / (2 * self.batch)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        batch, batched = _split_batch(x, self.input_shape[0], self.activation_dtype,
+                                      "state + learning rates + x + labels")
+        out = np.stack([self.step(vec) for vec in batch])
+        return out if batched else out[0]
+
+    def macs(self, input_shape: object = None) -> int:
+        return 2 * self.batch * self.classes * self.features  # forward + dL/dw
+
+    def ram_bytes(self, scratch: int) -> dict[str, int]:
+        """RAM of one step on the board by role (bytes), given the kernel's scratch: the
+        features kept for the backward pass (int8 each, as the frozen layers produce
+        them, and as the int32 words the harness's vector carries), the gradients
+        (scratch: logits/errors, int16 errors, gradient sums), the optimizer state (the
+        velocities) and the weights being trained."""
+        o, k, b = self.classes, self.features, self.batch
+        return {"weights (int16 w, int32 b)": 2 * o * k + 4 * o,
+                "features kept for backward (int8)": b * k,
+                "gradients and errors (scratch)": scratch,
+                "optimizer state (velocities)": 0 if self.momentum is None else 4 * (o * k + o)}
+
+    def spec(self) -> dict[str, Any]:
+        return {"op": self.op, "name": self.name, "features": self.features,
+                "classes": self.classes, "batch": self.batch,
+                "input_zero_point": self.input_zero_point, "target": self.target,
+                "momentum": self.momentum, "velocity_frac_bits": self.velocity_frac_bits}
+
+    def __repr__(self) -> str:
+        return (f"DenseTrainStep({self.features}, {self.classes}, {self.batch}, "
+                f"momentum={self.momentum}, name={self.name!r})")

@@ -13,6 +13,8 @@ reference model, and ``run`` says so.
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -85,3 +87,41 @@ def run(out_dir: str | Path, target: str = "qemu:mps2-an386", *,
     for path in paths:
         say(f"  wrote {path}")
     return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``edgeconv demo image``: run the demo and print the paths of the pictures."""
+    from edgeconv import progress
+    from edgeconv.cli import HelpFormatter, boards_help
+
+    parser = argparse.ArgumentParser(
+        prog="edgeconv demo image", formatter_class=HelpFormatter,
+        description="Edge detection (Sobel), blur (5x5 Gaussian) and template search on a "
+                    "128x128 scene: the filters run as generated C on the target, each output "
+                    "checked bit for bit; writes PNGs and prints their paths.",
+        epilog="examples:\n  edgeconv demo image\n"
+               "  edgeconv demo image --target native -o pictures/\n"
+               "  edgeconv demo image --json -   (the paths as JSON on stdout)")
+    parser.add_argument("--target", default="qemu:mps2-an386",
+                        help=f"where the filters run: native, serial:<port>[@baud], or "
+                             f"{boards_help()}")
+    parser.add_argument("-o", "--output", default="demo-images", help="folder for the PNGs")
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write the paths as JSON ('-' for stdout; the log goes to "
+                             "stderr)")
+    args = parser.parse_args(argv)
+    out = sys.stderr if args.json else sys.stdout
+    with progress.quiet(bool(args.json)):
+        paths = run(args.output, args.target, log=lambda line: print(line, file=out))
+    if args.json:
+        text = json.dumps({"target": args.target,
+                           "images": {p.stem: str(p) for p in paths}}, indent=2) + "\n"
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.json).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -397,6 +397,41 @@ def depthwise_conv2d_backward(x: np.ndarray, w: np.ndarray, grad_output: np.ndar
             quantize_gradient(dw, grad_dtype=fixed), quantize_gradient(db, grad_dtype=fixed))
 
 
+# ------------------------------------------------------------------------ dense
+
+def dense_backward(x: np.ndarray, w: np.ndarray, grad_output: np.ndarray, *,
+                   grad_dtype: object = None) -> tuple[Any, Any, Any]:
+    """Gradients of the fully connected layer ``y[n, o] = sum_k w[o, k] * x[n, k] + b[o]``
+    (TFLite's FULLY_CONNECTED, weights ``(O, K)``) for ``grad_output`` ``(N, O)``:
+    ``dL/dx = g @ w``, ``dL/dw = g^T @ x``, ``dL/db = sum_n g[n]``.
+
+    ``x`` is ``(K,)`` or ``(N, K)`` and ``grad_output`` ``(O,)`` or ``(N, O)`` alike.  It
+    is the 1x1 convolution of a 1x1 image with ``K`` channels, and computed as such by
+    :func:`conv2d_backward` (same numbers: float64 arrays, or three :class:`FixedGrad` in
+    ``grad_dtype`` with the module's format rule), reshaped to ``x``'s, ``w``'s and
+    ``(O,)`` shapes."""
+    x, w, gy = _array("x", x), _array("w", w), _array("grad_output", grad_output)
+    if w.ndim != 2 or 0 in w.shape:
+        raise ValueError(f"w: shape {w.shape} not allowed, must be (O, K), non-empty")
+    o, k = w.shape
+    if x.ndim not in (1, 2) or x.shape[-1] != k:
+        raise ValueError(f"x: shape {x.shape} not allowed, must be ({k},) or (N, {k}) "
+                         f"for w of shape {w.shape}")
+    if gy.shape != (*x.shape[:-1], o):
+        raise ValueError(f"grad_output: shape {gy.shape} not allowed, must be the output "
+                         f"shape {(*x.shape[:-1], o)}")
+    n = x.shape[0] if x.ndim == 2 else 1
+    dx, dw, db = conv2d_backward(x.reshape(n, 1, 1, k), w.reshape(o, 1, 1, k),
+                                 gy.reshape(n, 1, 1, o), grad_dtype=grad_dtype)
+
+    def shaped(g: Any, shape: tuple[int, ...]) -> Any:
+        if isinstance(g, FixedGrad):
+            return FixedGrad(g.values.reshape(shape), g.frac_bits, g.dtype)
+        return g.reshape(shape)
+
+    return shaped(dx, x.shape), shaped(dw, w.shape), db
+
+
 # ------------------------------------------------------------------------ pooling
 
 def _pool_args(x: object, grad_output: object, pool_size: object, stride: object,

@@ -18,6 +18,9 @@ Q-format inputs (both int8 = q7, int16 = q15 or int32 = q31, same format):
   summation order).  Defaults as CMSIS-DSP: q7 32 bits, q15 64, q31 64.
 - the sum is shifted right by 7 / 15 / 31 (``rounding='floor'``, CMSIS's arithmetic
   shift; ``'nearest'`` first adds ``2**(shift - 1)`` in the accumulator, ties upward).
+  ``shift=n`` shifts by ``n`` instead (0 .. 63, or accumulator - 1 when wider): "shift
+  right by n, round to nearest" is ``shift=n, rounding='nearest'``, e.g. a q15 signal
+  through Q1.14 coefficients (``shift=14``) or a filter with a gain of ``2**(15 - n)``.
 - the result is saturated to the format (q7, q15: CMSIS ``__SSAT``) or wrapped
   (q31: CMSIS's plain ``(q31_t)`` cast); ``saturate=`` overrides.
 - correlate ``mode='full'`` is CMSIS's layout of length ``2 * max(M, N) - 1``: the
@@ -118,6 +121,20 @@ def resolve_options(fmt: str, rounding: str | None, saturate: bool | None,
     return rounding, bool(saturate), acc
 
 
+def shift_limit(accumulator: int) -> int:
+    """The largest right shift of an ``accumulator``-bit sum: 63 up to 64-bit sums (held
+    in an int64), ``accumulator - 1`` beyond."""
+    return max(64, accumulator) - 1
+
+
+def resolve_shift(fmt: str, shift: int | None, accumulator: int) -> int:
+    """The right shift applied to the accumulator: the fraction bits of ``fmt`` (7, 15,
+    31) unless ``shift`` is given, in [0, shift_limit(accumulator)]."""
+    if shift is None:
+        return int(FORMATS[fmt]["shift"])
+    return _check_int("shift", shift, 0, shift_limit(accumulator))
+
+
 # --------------------------------------------------------------------- mode arithmetic
 
 def output_length(kind: str, mode: str, m: int, n: int, *, integer: bool,
@@ -208,7 +225,7 @@ def _requantize(acc: np.ndarray, bits: int, shift: int, rounding: str, saturate:
             lo, hi = dtype_bounds(dtype)
             return np.clip(shifted, lo, hi).astype(np.int64).astype(dtype)
         return wrap(shifted, dtype)
-    if rounding == "nearest":
+    if rounding == "nearest" and shift:
         acc = _sign_extend(acc.astype(np.uint64) + np.uint64(1 << (shift - 1)), bits)
     shifted = acc >> np.int64(shift)
     if saturate:
@@ -221,7 +238,7 @@ def _requantize(acc: np.ndarray, bits: int, shift: int, rounding: str, saturate:
 
 def _filter(kind: str, x: npt.ArrayLike, h: npt.ArrayLike, mode: str, fmt: str | None,
             rounding: str | None, saturate: bool | None, accumulator: int | None,
-            stride: int) -> np.ndarray:
+            stride: int, shift: int | None) -> np.ndarray:
     _check_choice("mode", mode, MODES)
     stride = _check_int("stride", stride, 1)
     xa, ha = _as_signal("x", x), _as_signal("h", h)
@@ -230,7 +247,7 @@ def _filter(kind: str, x: npt.ArrayLike, h: npt.ArrayLike, mode: str, fmt: str |
         ha = ha[::-1]
     if xa.dtype.kind == "f" or ha.dtype.kind == "f":
         given = {"fmt": fmt, "rounding": rounding, "saturate": saturate,
-                 "accumulator": accumulator}
+                 "accumulator": accumulator, "shift": shift}
         for key, value in given.items():
             if value is not None:
                 raise ValueError(f"{key}={value!r}: only for integer (Q-format) inputs; "
@@ -239,37 +256,40 @@ def _filter(kind: str, x: npt.ArrayLike, h: npt.ArrayLike, mode: str, fmt: str |
         return _select(full, kind, mode, m, n, False, stride)
     fmt = resolve_format(fmt, xa, ha)
     rounding, saturate, bits = resolve_options(fmt, rounding, saturate, accumulator)
-    spec = FORMATS[fmt]
+    shift = resolve_shift(fmt, shift, bits)
     acc = _accumulate(xa, ha, bits)
-    full = _requantize(acc, bits, spec["shift"], rounding, saturate, spec["dtype"])
+    full = _requantize(acc, bits, shift, rounding, saturate, FORMATS[fmt]["dtype"])
     return _select(full, kind, mode, m, n, True, stride)
 
 
 def convolve(x: npt.ArrayLike, h: npt.ArrayLike, mode: Mode = "full", *,
              fmt: str | None = None, rounding: str | None = None,
              saturate: bool | None = None, accumulator: int | None = None,
-             stride: int = 1) -> np.ndarray:
+             stride: int = 1, shift: int | None = None) -> np.ndarray:
     """Convolution of 1-D ``x`` with ``h``.
 
     Float inputs (either one) -> float64, equal to ``scipy.signal.convolve(x, h, mode)``.
     Integer inputs in ``fmt`` (q7/q15/q31, inferred from the dtype) -> that dtype, equal
     to ``arm_conv_<fmt>`` with the default options (see the module docstring).
-    ``rounding`` ('floor' | 'nearest'), ``saturate`` (bool) and ``accumulator`` (bits,
-    8..128, wraps) override the CMSIS-DSP defaults; ``stride`` decimates the output.
+    ``rounding`` ('floor' | 'nearest'), ``saturate`` (bool), ``accumulator`` (bits,
+    8..128, wraps) and ``shift`` (right shift of the sum, default the fraction bits of
+    ``fmt``) override the CMSIS-DSP defaults; ``stride`` decimates the output.
     """
-    return _filter("convolve", x, h, mode, fmt, rounding, saturate, accumulator, stride)
+    return _filter("convolve", x, h, mode, fmt, rounding, saturate, accumulator, stride,
+                   shift)
 
 
 def correlate(x: npt.ArrayLike, h: npt.ArrayLike, mode: Mode = "full", *,
               fmt: str | None = None, rounding: str | None = None,
               saturate: bool | None = None, accumulator: int | None = None,
-              stride: int = 1) -> np.ndarray:
+              stride: int = 1, shift: int | None = None) -> np.ndarray:
     """Cross-correlation ``sum_k x[k + lag] * h[k]``; options as :func:`convolve`.
 
     Float inputs equal ``scipy.signal.correlate`` / ``numpy.correlate``; integer
     ``mode='full'`` is ``arm_correlate_<fmt>``'s ``2 * max(M, N) - 1`` layout.
     """
-    return _filter("correlate", x, h, mode, fmt, rounding, saturate, accumulator, stride)
+    return _filter("correlate", x, h, mode, fmt, rounding, saturate, accumulator, stride,
+                   shift)
 
 
 # ----------------------------------------------------------------------- layer object
@@ -293,7 +313,8 @@ class SignalFilter:
     def __init__(self, kernel: npt.ArrayLike, *, kind: str = "convolve", mode: str = "full",
                  fmt: str = "q15", input_length: int, stride: int = 1,
                  rounding: str | None = None, saturate: bool | None = None,
-                 accumulator: int | None = None, name: str | None = None) -> None:
+                 accumulator: int | None = None, shift: int | None = None,
+                 name: str | None = None) -> None:
         _check_choice("kind", kind, KINDS)
         _check_choice("mode", mode, MODES)
         _check_choice("fmt", fmt, tuple(FORMATS))
@@ -305,6 +326,7 @@ class SignalFilter:
         self.stride = _check_int("stride", stride, 1)
         self.rounding, self.saturate, self.accumulator = resolve_options(
             fmt, rounding, saturate, accumulator)
+        self.shift = resolve_shift(fmt, shift, self.accumulator)
         self.activation_dtype = FORMATS[fmt]["dtype"]
         self.kernel = self._validate_kernel(kernel)
         self.input_shape: tuple[int, ...] = (self.input_length,)
@@ -341,7 +363,8 @@ class SignalFilter:
         func = convolve if self.kind == "convolve" else correlate
         rows = [func(row, self.kernel, self.mode, fmt=self.fmt, rounding=self.rounding,
                      saturate=self.saturate, accumulator=self.accumulator,
-                     stride=self.stride) for row in arr.reshape(-1, self.input_length)]
+                     stride=self.stride, shift=self.shift)
+                for row in arr.reshape(-1, self.input_length)]
         out = np.stack(rows)
         return out[0] if arr.ndim == 1 else out
 
@@ -358,7 +381,13 @@ class SignalFilter:
                 "fmt": self.fmt, "input_length": self.input_length, "stride": self.stride,
                 "rounding": self.rounding, "saturate": self.saturate,
                 "accumulator": self.accumulator, "kernel": self.kernel.tolist(),
-                "output_length": self.output_length}
+                "output_length": self.output_length, **shift_spec(self.fmt, self.shift)}
+
+
+def shift_spec(fmt: str, shift: int) -> dict[str, int]:
+    """``{"shift": n}`` for a spec when ``shift`` is not the format's default (specs and
+    layer-set hashes of default filters stay as they were)."""
+    return {} if shift == FORMATS[fmt]["shift"] else {"shift": shift}
 
 
 from edgeconv.signal2d import MatchResult, SignalFilter2D, convolve2d, correlate2d, match_template  # noqa: E402,E501,F401,I001

@@ -24,7 +24,8 @@ These are exactly ``scipy.signal.convolve2d`` / ``correlate2d`` for real inputs
 
 Q-format inputs (``x`` and ``h`` both int8 = q7, int16 = q15 or int32 = q31) follow the
 1-D functions of :mod:`edgeconv.signal` exactly: every product exact, summed modulo
-``2**accumulator`` (defaults q7 32 bits, q15/q31 64), one shift right by 7 / 15 / 31 with
+``2**accumulator`` (defaults q7 32 bits, q15/q31 64), one shift right by 7 / 15 / 31 (or
+``shift``) with
 ``rounding='floor'`` or ``'nearest'`` (rounding constant added in the accumulator), then
 saturation (q7, q15) or wrap (q31).  ``fillvalue`` is a sample in the same format.
 
@@ -66,6 +67,8 @@ from edgeconv.signal import (
     _wrap_object,
     resolve_format,
     resolve_options,
+    resolve_shift,
+    shift_spec,
 )
 
 BOUNDARIES = ("fill", "symmetric", "wrap")
@@ -264,20 +267,19 @@ def intermediate_bits(h_row: npt.ArrayLike, fmt: str) -> int:
 
 
 def _finish(acc: np.ndarray, fmt: str, rounding: str, saturate_: bool,
-            bits: int) -> np.ndarray:
+            bits: int, shift: int) -> np.ndarray:
     """Accumulator (uint64 modulo 2**64, or exact) -> the Q format, as signal.convolve."""
     if bits <= 64:
         acc = _sign_extend(acc, bits)
     else:
         acc = _wrap_object(acc.astype(object), bits)
-    spec = FORMATS[fmt]
-    return _requantize(acc, bits, spec["shift"], rounding, saturate_, spec["dtype"])
+    return _requantize(acc, bits, shift, rounding, saturate_, FORMATS[fmt]["dtype"])
 
 
 def _filter2d(kind: str, x: npt.ArrayLike, h: object, mode: str, fmt: str | None,
               boundary: str, fillvalue: object, rounding: str | None,
               saturate_: bool | None, accumulator: int | None,
-              separable: object) -> np.ndarray:
+              separable: object, shift: int | None) -> np.ndarray:
     _check_choice("mode", mode, MODES)
     _check_choice("boundary", boundary, BOUNDARIES)
     separable = _check_separable(separable)
@@ -290,7 +292,7 @@ def _filter2d(kind: str, x: npt.ArrayLike, h: object, mode: str, fmt: str | None
     is_float = xa.dtype.kind == "f" or ha.dtype.kind == "f"
     if is_float:
         given = {"fmt": fmt, "rounding": rounding, "saturate": saturate_,
-                 "accumulator": accumulator}
+                 "accumulator": accumulator, "shift": shift}
         for key, value in given.items():
             if value is not None:
                 raise ValueError(f"{key}={value!r}: only for integer (Q-format) inputs; "
@@ -303,6 +305,7 @@ def _filter2d(kind: str, x: npt.ArrayLike, h: object, mode: str, fmt: str | None
     else:
         fmt = resolve_format(fmt, xa, ha)
         rounding, saturate_, bits = resolve_options(fmt, rounding, saturate_, accumulator)
+        shift = resolve_shift(fmt, shift, bits)
         fill = _check_fillvalue(fillvalue, xa.dtype)
         arithmetic = "mod64" if bits <= 64 else "exact"
         if factors is None and separable is not False:
@@ -333,19 +336,21 @@ def _filter2d(kind: str, x: npt.ArrayLike, h: object, mode: str, fmt: str | None
         acc = _tap_sum(mid, col[:, None], (height, width), arithmetic)
     if is_float:
         return acc
-    return _finish(acc, fmt, rounding, saturate_, bits)
+    return _finish(acc, fmt, rounding, saturate_, bits, shift)
 
 
 def convolve2d(x: npt.ArrayLike, h: object, mode: str = "full", *, fmt: str | None = None,
                boundary: str = "fill", fillvalue: int | float = 0,
                rounding: str | None = None, saturate: bool | None = None,
-               accumulator: int | None = None, separable: bool | None = None) -> np.ndarray:
+               accumulator: int | None = None, separable: bool | None = None,
+               shift: int | None = None) -> np.ndarray:
     """2-D convolution of ``x`` with ``h`` (see the module docstring).
 
     Float inputs (either one) -> float64, equal to ``scipy.signal.convolve2d(x, h, mode,
     boundary, fillvalue)``.  Integer inputs in ``fmt`` (q7/q15/q31, inferred from the
     dtype) -> that dtype, with the numerics of :func:`edgeconv.signal.convolve`
-    (``rounding``, ``saturate``, ``accumulator`` override its CMSIS-DSP defaults).
+    (``rounding``, ``saturate``, ``accumulator`` and ``shift`` override its CMSIS-DSP
+    defaults).
 
     ``h`` is a 2-D array, or a tuple ``(h_col, h_row)`` of 1-D arrays meaning the kernel
     ``outer(h_col, h_row)`` (run as two 1-D passes).  ``separable``: ``None`` splits an
@@ -353,18 +358,19 @@ def convolve2d(x: npt.ArrayLike, h: object, mode: str = "full", *, fmt: str | No
     The result does not depend on ``separable``.
     """
     return _filter2d("convolve", x, h, mode, fmt, boundary, fillvalue, rounding, saturate,
-                     accumulator, separable)
+                     accumulator, separable, shift)
 
 
 def correlate2d(x: npt.ArrayLike, h: object, mode: str = "full", *, fmt: str | None = None,
                 boundary: str = "fill", fillvalue: int | float = 0,
                 rounding: str | None = None, saturate: bool | None = None,
-                accumulator: int | None = None, separable: bool | None = None) -> np.ndarray:
+                accumulator: int | None = None, separable: bool | None = None,
+               shift: int | None = None) -> np.ndarray:
     """2-D cross-correlation ``y[i, j] = sum_{k, l} xe[i + k, j + l] * h[k, l]`` (offset by
     mode); float inputs equal ``scipy.signal.correlate2d``.  Options as :func:`convolve2d`.
     """
     return _filter2d("correlate", x, h, mode, fmt, boundary, fillvalue, rounding, saturate,
-                     accumulator, separable)
+                     accumulator, separable, shift)
 
 
 # ----------------------------------------------------------------------- layer object
@@ -377,14 +383,15 @@ class SignalFilter2D:
     ``kernel`` (2-D, the format's dtype), ``factors`` (``(h_col, h_row)`` int64 vectors
     when the filter runs as two 1-D passes, else ``None``), ``intermediate_bits``,
     ``kind``, ``mode``, ``fmt``, ``boundary``, ``fillvalue``, ``rounding``, ``saturate``,
-    ``accumulator``.
+    ``accumulator``, ``shift``.
     """
 
     def __init__(self, kernel: object, *, kind: str = "convolve", mode: str = "full",
                  fmt: str = "q15", boundary: str = "fill", fillvalue: int = 0,
                  input_shape: tuple[int, int], rounding: str | None = None,
                  saturate: bool | None = None, accumulator: int | None = None,
-                 separable: bool | None = None, name: str | None = None) -> None:
+                 separable: bool | None = None, shift: int | None = None,
+                 name: str | None = None) -> None:
         _check_choice("kind", kind, KINDS)
         _check_choice("mode", mode, MODES)
         _check_choice("fmt", fmt, tuple(FORMATS))
@@ -397,6 +404,7 @@ class SignalFilter2D:
         self.activation_dtype = FORMATS[fmt]["dtype"]
         self.rounding, self.saturate, self.accumulator = resolve_options(
             fmt, rounding, saturate, accumulator)
+        self.shift = resolve_shift(fmt, shift, self.accumulator)
         self.fillvalue = _check_fillvalue(fillvalue, self.activation_dtype)
         self.input_shape: tuple[int, ...] = _shape2("input_shape", input_shape)
         separable = _check_separable(separable)
@@ -438,7 +446,7 @@ class SignalFilter2D:
         outs = [func(img, self.kernel, self.mode, fmt=self.fmt, boundary=self.boundary,
                      fillvalue=self.fillvalue, rounding=self.rounding,
                      saturate=self.saturate, accumulator=self.accumulator,
-                     separable=self.factors is not None)
+                     separable=self.factors is not None, shift=self.shift)
                 for img in arr.reshape(-1, *self.input_shape)]
         out = np.stack(outs)
         return out[0] if arr.ndim == 2 else out
@@ -470,7 +478,7 @@ class SignalFilter2D:
                 "kernel": self.kernel.tolist(),
                 "factors": None if self.factors is None else [f.tolist()
                                                               for f in self.factors],
-                "output_shape": list(self.output_shape)}
+                "output_shape": list(self.output_shape), **shift_spec(self.fmt, self.shift)}
 
 
 # ------------------------------------------------------------------ template matching

@@ -19,7 +19,10 @@ import numpy as np
 from edgeconv import codegen
 from edgeconv.backprop import (
     ConvBackward,
+    DenseBackward,
+    DenseTrainStep,
     FirTrainStep,
+    LearningRate,
     PoolBackward,
     SGDUpdate,
     SignalBackward,
@@ -265,6 +268,17 @@ def _signal_edge_cases() -> Iterator[GoldenCase]:
                                       fmt=fmt, input_length=7, rounding="nearest",
                                       name=f"sedge{index}"), None, "signal")
         index += 1
+    # shift=n instead of the fraction bits: "shift right by n, round to nearest"
+    for fmt, taps, shift, opts in (
+            ("q15", [8192, 16384, 8192], 14, {"rounding": "nearest"}),   # Q1.14 taps
+            ("q7", [3, -5, 2], 3, {"rounding": "nearest", "kind": "correlate"}),
+            ("q31", [1 << 20, -7], 0, {"mode": "same"}),                 # wraps
+            ("q31", [-(1 << 31), (1 << 31) - 1], 40, {"accumulator": 128,
+                                                    "saturate": True})):
+        yield GoldenCase(SignalFilter(np.array(taps).astype(_FMT_DTYPE[fmt]), fmt=fmt,
+                                      input_length=9, shift=shift, name=f"sedge{index}",
+                                      **opts), None, "signal")
+        index += 1
     for accumulator, mode in ((128, "full"), (96, "same"), (72, "valid")):
         for value in (-(1 << 31), (1 << 31) - 1):
             yield GoldenCase(SignalFilter(np.full(16, value, np.int32), fmt="q31",
@@ -321,6 +335,12 @@ def _signal2d_cases(rng: np.random.Generator) -> Iterator[GoldenCase]:
                boundary="symmetric", rounding="nearest", saturate=False)
     yield case(rng.integers(-3000, 3000, size=(3, 3)), "q15", (4, 17), mode="same",
                saturate=False)  # wrapping q15, two Helium blocks and a tail
+    # shift=n instead of the fraction bits (Q1.14 taps, a gain, no shift at all)
+    yield case(np.array([[4096, 8192, 4096], [8192, 16384, 8192], [4096, 8192, 4096]]),
+               "q15", (5, 9), mode="same", boundary="symmetric", rounding="nearest",
+               shift=16)
+    yield case(np.array([[1, -2], [3, 1]]), "q7", (4, 6), rounding="nearest", shift=2)
+    yield case(np.array([[7, -3]]), "q31", (3, 4), mode="valid", shift=0, saturate=True)
 
 
 # ------------------------------------------------------------------------ backward
@@ -336,6 +356,8 @@ class BackwardCase(GoldenCase):
     def inputs(self) -> np.ndarray:
         layer = self.layer
         rng = np.random.default_rng(_stable_seed(self.name))
+        if isinstance(layer, DenseTrainStep):
+            return _dense_train_inputs(layer, rng)
         if not isinstance(layer, SGDUpdate):
             x = super().inputs()
             if rng.integers(2):
@@ -354,6 +376,34 @@ class BackwardCase(GoldenCase):
                 extremes[int(rng.integers(2))]]
         width = layer.input_shape[0]
         return np.asarray([r[:width] for r in rows], np.int64).astype(np.int32)
+
+
+def _dense_train_inputs(layer: DenseTrainStep, rng: np.random.Generator) -> np.ndarray:
+    """Two steps of a DenseTrainStep: parameters, velocities and learning rates in their
+    working range with random features and labels; then one at the extremes (int16
+    weights, int32 biases and velocities at their limits, features at -128/127, the
+    largest learning rates: logits far beyond the target, saturating updates)."""
+    o, k, b = layer.classes, layer.features, layer.batch
+    n_par = o * k + o
+    x = rng.integers(-128, 128, (b, k)).astype(np.int8)
+    labels = rng.integers(0, o, b)
+    state = np.concatenate([rng.integers(-3000, 3000, o * k), rng.integers(-1 << 20, 1 << 20, o)]
+                           + ([rng.integers(-1 << 22, 1 << 22, n_par)]
+                              if layer.momentum is not None else []))
+    # learning rates that move weights and biases by up to a few hundred units
+    lr_w = LearningRate(int(rng.integers(16384, 32768)), int(rng.integers(36, 44)))
+    lr_b = LearningRate(20000, int(rng.integers(20, 28)))
+    working = layer.pack(state.astype(np.int32), lr_w, lr_b, x, labels)
+    big = np.iinfo(np.int32)
+    sign = np.where(np.arange(n_par) % 2, 1, -1)
+    ext = np.concatenate([np.where(np.arange(o * k) % 3, 32767, -32768),
+                          np.where(np.arange(o) % 2, big.max, big.min)]
+                         + ([np.where(sign > 0, big.max, big.min)]
+                            if layer.momentum is not None else []))
+    extreme = layer.pack(ext.astype(np.int32), LearningRate(32767, -31), LearningRate(32767, -31),
+                         np.where(np.arange(b * k).reshape(b, k) % 2, 127, -128).astype(np.int8),
+                         np.arange(b) % o)
+    return np.stack([working, extreme])
 
 
 def _backward_cases() -> Iterator[GoldenCase]:
@@ -423,6 +473,34 @@ def _backward_cases() -> Iterator[GoldenCase]:
     # Full-range int16 inputs: outputs and errors saturate; the zero row: zero gradient.
     yield BackwardCase(FirTrainStep(5, 20, lr=0.5, name="fir0"), None, "backward")
     yield BackwardCase(FirTrainStep(1, 3, lr=1e-3, name="fir1"), None, "backward")
+    # Fully connected layers as 1 x batch 1x1 convolutions: int8 with a zero point and a
+    # bias, 16x8 (int64 sums: SMLALD), one input feature (the 4x1 register block) and a
+    # batch past one block of bwd_conv_weights_dsp.
+    f_rng = np.random.default_rng(SEED + 12)
+    dense = [(FullyConnected(weights=f_rng.integers(-127, 128, (4, 7)).astype(np.int8),
+                             bias=f_rng.integers(-1000, 1000, 4).astype(np.int32),
+                             input_zero_point=-3, output_multiplier=1 << 30,
+                             output_shift=-6), 5, ("input", "weights", "bias")),
+             (FullyConnected(weights=f_rng.integers(-127, 128, (3, 10)).astype(np.int8),
+                             bias=f_rng.integers(-1000, 1000, 3).astype(np.int64),
+                             activation_dtype=np.int16, output_multiplier=1 << 30,
+                             output_shift=-6), 3, ("input", "weights", "bias")),
+             (FullyConnected(weights=f_rng.integers(-127, 128, (3, 1)).astype(np.int8),
+                             output_multiplier=1 << 30, output_shift=-6), 37, ("weights",))]
+    for i, (fc, batch, parts) in enumerate(dense):
+        for part in parts:
+            yield BackwardCase(DenseBackward(fc, part=part, batch=batch,
+                                             name=f"bfc{i}{part[0]}"), None, "backward")
+    # The classifier head's train step: plain SGD (int32 sums), momentum with a negative
+    # velocity format, a batch past 257 (int64 sums), features not a multiple of 4.
+    yield BackwardCase(DenseTrainStep(7, 3, 5, input_zero_point=-128, target=1 << 16,
+                                      name="dts0"), None, "backward")
+    yield BackwardCase(DenseTrainStep(6, 4, 3, input_zero_point=9, target=12345,
+                                      momentum=29491, velocity_frac_bits=-6, name="dts1"),
+                       None, "backward")
+    yield BackwardCase(DenseTrainStep(3, 2, 300, input_zero_point=0, target=1 << 30,
+                                      momentum=32767, velocity_frac_bits=5, name="dts2"),
+                       None, "backward")
 
 
 # ------------------------------------------------------------------------ edge cases
@@ -507,6 +585,88 @@ def _conv_edge_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
                                        activation_dtype=np.int16,
                                        output_multiplier=per(4, 1 << 30),
                                        output_shift=per(4, -4))
+
+
+def _int32_bias_quant(rng: np.random.Generator, n_out: int, taps: int, *,
+                      rounding: str = "double") -> dict[str, Any]:
+    """16x8 requantization with an int32 bias (TFLite's int32-bias kernel): outputs aimed
+    at +-10000 from full-range int16 inputs."""
+    acc = math.sqrt(taps) * 74 * 32768
+    centre = int(math.floor(math.log2(10000 / acc)))
+    shifts = centre + rng.integers(-1, 2, size=n_out)
+    return dict(bias=rng.integers(-taps * 32768 * 64, taps * 32768 * 64 + 1, size=n_out)
+                .astype(np.int32),
+                output_multiplier=rng.integers(1 << 30, I32_MAX, size=n_out, endpoint=True)
+                .astype(np.int32),
+                output_shift=shifts.astype(np.int32), rounding=rounding,
+                activation_dtype=np.int16)
+
+
+def _int32_bias_cases() -> Iterator[tuple[str, str | None, Callable[[str], Any]]]:
+    """16x8 layers with an int32 bias (issue 11, item 10): (family, strategy, factory).
+    The generic kernels (each forced, and automatic), then shapes the Cortex-M fast
+    kernels take (automatic); an int32 sum that wraps; left shifts up to 30."""
+    rng = np.random.default_rng(SEED + 3)
+
+    def w(*shape: int) -> np.ndarray:
+        return rng.integers(-128, 128, size=shape).astype(np.int8)
+
+    generic_cases: list[tuple[str, Callable[[str], Any]]] = [
+        ("conv2d16", lambda n: Conv2D(weights=w(5, 3, 3, 2), padding="same", name=n,
+                                      input_shape=(5, 6, 2), **_int32_bias_quant(rng, 5, 18))),
+        ("conv2d16", lambda n: Conv2D(weights=w(4, 3, 2, 2), groups=2, name=n,
+                                      input_shape=(4, 5, 4), activation_min=-3000,
+                                      activation_max=9000,
+                                      **_int32_bias_quant(rng, 4, 12, rounding="single"))),
+        ("depthwise16", lambda n: DepthwiseConv2D(
+            weights=w(1, 3, 3, 6), depth_multiplier=2, stride=2, name=n,
+            input_shape=(5, 5, 3), **_int32_bias_quant(rng, 6, 9))),
+        ("conv1d16", lambda n: Conv1D(weights=w(3, 5, 2), padding="same", name=n,
+                                      input_shape=(9, 2),
+                                      **_int32_bias_quant(rng, 3, 10, rounding="single"))),
+        # 576 taps of 32767 * 127: the int32 sum wraps (C sums in int64 and wraps)
+        ("conv2d16", lambda n: Conv2D(weights=np.full((2, 3, 3, 64), 127, np.int8), name=n,
+                                      input_shape=(3, 3, 64),
+                                      **_int32_bias_quant(rng, 2, 576) | {
+                                          "bias": np.array([1 << 20, I32_MAX], np.int32)})),
+        # left shifts (the int32 path allows up to 30; the product wraps as in C)
+        ("conv2d16", lambda n: Conv2D(weights=w(3, 1, 2, 2), name=n, input_shape=(3, 3, 2),
+                                      **_int32_bias_quant(rng, 3, 4) | {
+                                          "output_shift": np.array([1, 12, 30], np.int32),
+                                          "output_multiplier": np.array(
+                                              [1 << 30, 3, 1], np.int32)})),
+    ]
+    for family, make in generic_cases:
+        for strategy in (*_FORCED, None):
+            yield family, strategy, make
+    fast_cases: list[tuple[str, Callable[[str], Any]]] = [
+        ("conv2d16", lambda n: Conv2D(weights=w(8, 3, 3, 4), padding="same", name=n,
+                                      input_shape=(6, 6, 4), **_int32_bias_quant(rng, 8, 36))),
+        ("conv2d16", lambda n: Conv2D(weights=w(6, 1, 1, 16), name=n, input_shape=(4, 4, 16),
+                                      **_int32_bias_quant(rng, 6, 16, rounding="single"))),
+        ("conv2d16", lambda n: Conv2D(weights=w(7, 2, 3, 3), stride=2, padding="same", name=n,
+                                      input_shape=(7, 6, 3), activation_min=0,
+                                      **_int32_bias_quant(rng, 7, 18))),
+        ("depthwise16", lambda n: DepthwiseConv2D(
+            weights=w(1, 3, 3, 20), padding="same", name=n, input_shape=(5, 5, 20),
+            **_int32_bias_quant(rng, 20, 9))),
+        ("depthwise16", lambda n: DepthwiseConv2D(
+            weights=w(1, 3, 3, 17), name=n, input_shape=(4, 5, 17),
+            **_int32_bias_quant(rng, 17, 9, rounding="single"))),
+        # small multipliers with left shifts 1..3 (the left-shift path of the fast kernels)
+        ("depthwise16", lambda n: DepthwiseConv2D(
+            weights=w(1, 2, 2, 5), padding="same", name=n, input_shape=(4, 4, 5),
+            **_int32_bias_quant(rng, 5, 4) | {
+                "output_shift": rng.integers(1, 4, size=5).astype(np.int32),
+                "output_multiplier": rng.integers(1 << 14, 1 << 16, size=5).astype(np.int32)})),
+        ("conv2d16", lambda n: Conv2D(
+            weights=w(5, 2, 2, 3), name=n, input_shape=(4, 4, 3),
+            **_int32_bias_quant(rng, 5, 12) | {
+                "output_shift": rng.integers(1, 4, size=5).astype(np.int32),
+                "output_multiplier": rng.integers(1 << 14, 1 << 16, size=5).astype(np.int32)})),
+    ]
+    for family, make in fast_cases:
+        yield family, None, make
 
 
 def _pool_edge_cases() -> Iterator[tuple[str, Callable[[str], Any]]]:
@@ -683,6 +843,8 @@ def representative_layers() -> list:
          SGDUpdate(6, lr=0.01, name="bsgd"),
          SGDUpdate(6, lr=1e-4, momentum=29491, weight_dtype=np.int16, name="bsgdm"),
          FirTrainStep(4, 12, lr=0.5, name="bfir"),
+         DenseTrainStep(5, 3, 4, input_zero_point=-128, target=1 << 18, momentum=29491,
+                        velocity_frac_bits=-8, name="bdts"),
          SignalBackward(layers[9], part="input", name="bsq7i"),
          SignalBackward(layers[10], part="kernel", name="bsq15k")]
     return layers + backward
@@ -777,6 +939,8 @@ def golden_cases(n_random: int = 150, n_fast: int = 120) -> list[GoldenCase]:
     for i, (family, make) in enumerate(_nn_cases()):
         cases.append(GoldenCase(make(f"nn{i}"), None, family))
     cases.extend(_backward_cases())
+    for i, (family, strategy, make) in enumerate(_int32_bias_cases()):
+        cases.append(GoldenCase(make(f"b32_{i}"), strategy, family))
     return cases
 
 

@@ -76,3 +76,11 @@ def test_random_plans_are_valid(spec: list[tuple[int, int, int]], alignment: int
     plan.check()
     assert plan.peak_live_bytes() <= plan.size
     assert plan.size <= sum(-(-b.size // alignment) * alignment for b in bufs)
+
+
+def test_live_bytes_count_an_alias_group_once_while_any_member_lives() -> None:
+    # a (32 B) dies at step 1 where r takes its storage in place; r lives to step 3
+    bufs = [Buffer("a", 32, 0, 1), Buffer("r", 32, 1, 3, alias_of="a"), Buffer("y", 8, 3, 3)]
+    plan = plan_arena(bufs)
+    assert [plan.live_bytes(s) for s in range(4)] == [32, 32, 32, 40]
+    assert plan.peak_live_bytes() == 40 == plan.size

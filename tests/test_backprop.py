@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from edgeconv.backprop import (
     ConvBackward,
+    DenseBackward,
     FirTrainStep,
     LearningRate,
     PoolBackward,
@@ -24,7 +25,7 @@ from edgeconv.backprop import (
 )
 from edgeconv.demo_train import run_filter
 from edgeconv.grad import FixedGrad
-from edgeconv.layers import AvgPool2D, Conv2D, DepthwiseConv2D, MaxPool2D
+from edgeconv.layers import AvgPool2D, Conv2D, DepthwiseConv2D, FullyConnected, MaxPool2D
 from edgeconv.signal import SignalFilter
 
 # ------------------------------------------------------------------------- oracles
@@ -349,3 +350,34 @@ def test_demo_train_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["demo", "train", "--target", "native", "--epochs", "3"]) == 0
     out = capsys.readouterr().out
     assert "epoch 3: loss (MSE)" in out and "tap   learned    true" in out
+    assert "held-out accuracy (400 target-domain samples)" in out  # then the CNN (4b)
+    assert "RAM of a training step on the board" in out
+
+
+# ------------------------------------------------------------------- dense backward
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_dense_backward_layer_is_fully_connected_backward(wide: bool) -> None:
+    """DenseBackward (the 1 x batch 1x1 convolution's ConvBackward) gives what
+    FullyConnected.backward (edgeconv.grad.dense_backward) gives, part by part."""
+    rng = np.random.default_rng(5)
+    dt = np.int16 if wide else np.int8
+    fc = FullyConnected(
+        weights=rng.integers(-127, 128, (3, 5)).astype(np.int8),
+        bias=np.array([1, -2, 3], np.int64 if wide else np.int32),
+        input_zero_point=0 if wide else -4, output_multiplier=1 << 30, output_shift=-3,
+        activation_dtype=dt)
+    info = np.iinfo(dt)
+    x = rng.integers(info.min, int(info.max) + 1, (4, 5)).astype(dt)
+    g = rng.integers(info.min, int(info.max) + 1, (4, 3)).astype(dt)
+    want = fc.backward(x, g)
+    for part, ref in zip(("input", "weights", "bias"), want, strict=True):
+        layer = DenseBackward(fc, part=part, batch=4)
+        vector = np.concatenate(([x.ravel()] if part == "weights" else []) + [g.ravel()])
+        got = layer(vector.astype(dt))
+        np.testing.assert_array_equal(got[:-1], ref.values.ravel())
+        assert got[-1] == ref.frac_bits
+    with pytest.raises(ValueError, match="layer: Conv2D not allowed"):
+        DenseBackward(Conv2D(weights=np.ones((1, 1, 1, 1), np.int8), output_multiplier=
+                             np.array([1 << 30], np.int32), output_shift=np.array([0], np.int32),
+                             input_shape=(1, 1, 1)), part="input")

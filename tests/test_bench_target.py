@@ -89,3 +89,19 @@ def test_bad_arguments() -> None:
         bench_target.main(["--opt", "O2", "--layers", "L7"])
     with pytest.raises(ValueError, match="'L9' unknown"):
         bench_target.main(["--layers", "L9"])
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m0", "cortex-m55"])
+def test_markdown_flash_column_has_cmsis_nn_figure_for_every_layer(cpu: str) -> None:
+    # issue 13: CMSIS-NN's flash measured per layer on M4, M0 and M55 (target.py says how);
+    # the README table shows it next to ours for L1-L7, never "n/a"
+    names = list(benchmark_layers())
+    rows = [bench_target.LayerResult(n, "dsp_conv", 100, 200, 1000 + i, 0, 64, 0)
+            for i, n in enumerate(names)]
+    table = bench_target.markdown_table({"O3": rows}, cpu).splitlines()[2:]
+    assert len(table) == len(names)
+    for line, name in zip(table, names, strict=True):
+        flash_cell = line.split(" | ")[-3]
+        anchor = bench_target.ANCHOR_FLASH[name][cpu]
+        assert anchor > 1000
+        assert flash_cell == f"{1000 + names.index(name):,} ({anchor:,})"

@@ -50,3 +50,15 @@ def test_bench_with_an_unknown_target():
 
 def test_bench_with_an_unknown_opt_level():
     _assert_user_error(_cli("bench", "--opt", "O2"), "edgeconv bench:", "opt='O2'", "O3")
+
+
+@pytest.mark.parametrize("command", ["verify", "bench"])
+@pytest.mark.parametrize("text, where", [
+    ("import numpy as np\n\nLAYERS = [undefined_name]\n", "at line 3: NameError"),
+    ("LAYERS = [\n", "at line 1: SyntaxError"),
+])
+def test_a_layers_file_that_fails_to_run_is_one_line(tmp_path, command, text, where):
+    path = tmp_path / "my_layers.py"
+    path.write_text(text)
+    res = _cli(command, "--layers", str(path))
+    _assert_user_error(res, f"edgeconv {command}:", str(path), "failed to run", where)

@@ -683,3 +683,92 @@ def test_graph_text_dot_and_png(tmp_path):
     for other in (edgeconv.MaxPool2D(pool_size=2), edgeconv.AvgPool2D(pool_size=2),
                   edgeconv.signal.SignalFilter(np.ones(3, np.int16), input_length=8)):
         assert "dL/dx" in grad.graph(other).to_text()
+
+
+# ------------------------------------------------------------------ dense
+
+@st.composite
+def dense_cases(draw):
+    return {"n": draw(st.sampled_from([None, 1, 3])), "k": draw(st.integers(1, 6)),
+            "o": draw(st.integers(1, 4)), "seed": draw(st.integers(0, 2**32 - 1))}
+
+
+def torch_linear(x, w, bias):
+    return F.linear(x, w, bias)
+
+
+def loop_dense_grads(x, w, gy):
+    """Plain loops over Python ints: dx[n, k] = sum_o g[n, o] w[o, k], dw[o, k] =
+    sum_n g[n, o] x[n, k], db[o] = sum_n g[n, o]."""
+    n, k = x.shape
+    o = w.shape[0]
+    dx = [[sum(int(gy[b, c]) * int(w[c, i]) for c in range(o)) for i in range(k)]
+          for b in range(n)]
+    dw = [[sum(int(gy[b, c]) * int(x[b, i]) for b in range(n)) for i in range(k)]
+          for c in range(o)]
+    db = [sum(int(gy[b, c]) for b in range(n)) for c in range(o)]
+    return np.array(dx, object), np.array(dw, object), np.array(db, object)
+
+
+@SETTINGS
+@given(cfg=dense_cases())
+def test_dense_float_matches_autograd_and_finite_differences(cfg):
+    rng = np.random.default_rng(cfg["seed"])
+    n, k, o = cfg["n"] or 1, cfg["k"], cfg["o"]
+    x, w, b, gy = (rng.normal(size=(n, k)), rng.normal(size=(o, k)), rng.normal(size=o),
+                   rng.normal(size=(n, o)))
+    pub = (lambda a: a) if cfg["n"] else (lambda a: a[0])
+    dx, dw, db = grad.dense_backward(pub(x), w, pub(gy))
+    assert dx.shape == pub(x).shape and dw.shape == w.shape and db.shape == (o,)
+    for ref in (autograd(torch_linear, [x, w, b], gy),
+                finite_diff(torch_linear, [x, w, b], gy)):
+        np.testing.assert_allclose(dx, pub(ref[0]), rtol=1e-7, atol=1e-8)
+        np.testing.assert_allclose(dw, ref[1], rtol=1e-7, atol=1e-8)
+        np.testing.assert_allclose(db, ref[2], rtol=1e-7, atol=1e-8)
+
+
+@SETTINGS
+@given(cfg=dense_cases(), x_dt=st.sampled_from([np.int8, np.int16]),
+       g_dt=st.sampled_from([np.int8, np.int16]),
+       grad_dtype=st.sampled_from([None, np.int8, np.int16, np.int32]))
+def test_dense_fixed_point_matches_loop_oracle(cfg, x_dt, g_dt, grad_dtype):
+    rng = np.random.default_rng(cfg["seed"])
+    n, k, o = cfg["n"] or 1, cfg["k"], cfg["o"]
+    x, w, gy = ints(rng, x_dt, (n, k)), ints(rng, np.int8, (o, k), -127), ints(rng, g_dt, (n, o))
+    pub = (lambda a: a) if cfg["n"] else (lambda a: a[0])
+    got = grad.dense_backward(pub(x), w, pub(gy), grad_dtype=grad_dtype)
+    exact = loop_dense_grads(x, w, gy)
+    floats = autograd(torch_linear, [x, w, np.zeros(o)], gy)
+    dt = g_dt if grad_dtype is None else grad_dtype
+    check_fixed(got[0], pub(exact[0]), pub(floats[0]), dt)
+    check_fixed(got[1], exact[1], floats[1], dt)
+    check_fixed(got[2], exact[2], floats[2], dt)
+
+
+def test_fully_connected_backward_centres_x_and_calls_dense_backward():
+    rng = np.random.default_rng(3)
+    layer = edgeconv.FullyConnected(weights=ints(rng, np.int8, (3, 5), -127),
+                                    bias=np.array([1, -2, 3], np.int32), input_zero_point=-7,
+                                    output_multiplier=1 << 30,
+                                    output_shift=-3)
+    x, gy = ints(rng, np.int8, (2, 5)), ints(rng, np.int16, (2, 3))
+    gx, gw, gb = layer.backward(x, gy)
+    exact = loop_dense_grads(x.astype(np.int64) + 7, layer.weights, gy)
+    for fg, ex in zip((gx, gw, gb), exact, strict=True):
+        values, frac_bits = fraction_quant(ex, np.int16)
+        np.testing.assert_array_equal(fg.values, values)
+        assert fg.frac_bits == frac_bits
+    _, _, none = edgeconv.FullyConnected(
+        weights=layer.weights, output_multiplier=1 << 30,
+        output_shift=-3).backward(x, gy)
+    assert none is None
+
+
+def test_dense_backward_rejects_bad_shapes():
+    w = np.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"w: shape \(4,\)"):
+        grad.dense_backward(np.zeros(4), np.zeros(4), np.zeros(3))
+    with pytest.raises(ValueError, match=r"x: shape \(5,\)"):
+        grad.dense_backward(np.zeros(5), w, np.zeros(3))
+    with pytest.raises(ValueError, match=r"grad_output: shape \(2, 4\)"):
+        grad.dense_backward(np.zeros((2, 4)), w, np.zeros((2, 4)))

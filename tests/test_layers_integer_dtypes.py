@@ -92,9 +92,15 @@ def test_values_that_do_not_fit_are_still_refused(changes, argument, text):
     assert argument in str(info.value) and text in str(info.value), str(info.value)
 
 
-def test_16x8_int32_bias_stays_refused():
-    with pytest.raises(ValueError, match="bias: dtype int32 not allowed for 16x8"):
-        _conv(WEIGHTS, BIAS.astype(np.int32), MULT, SHIFT, activation_dtype=np.int16)
+@pytest.mark.parametrize(("dtype", "accumulator"), [
+    (np.int32, np.int32), (np.int64, np.int64), (np.int16, np.int64), (np.uint16, np.int64)])
+def test_16x8_bias_dtype_selects_the_kernel(dtype, accumulator):
+    """16x8: an int32 array selects TFLite's int32-bias kernel (tests/test_layers_int32_bias.py),
+    any other integer dtype whose values fit the default int64-bias kernel."""
+    bias = np.abs(BIAS).astype(dtype)
+    layer = _conv(WEIGHTS, bias, MULT, SHIFT, activation_dtype=np.int16)
+    assert layer.accumulator_dtype == accumulator
+    assert layer.bias.dtype == accumulator
 
 
 def test_activations_stay_strict_and_say_how_to_convert():

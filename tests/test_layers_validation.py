@@ -64,7 +64,7 @@ CONV_CASES = [
     (conv_kwargs(weights=[[1]]), "weights", "[[1]]"),
     (conv_kwargs(bias=np.full(4, 1 << 31, np.int64)), "bias", "2147483648"),
     (conv_kwargs(bias=np.zeros(3, np.int32)), "bias", "(3,)"),
-    (conv16_kwargs(bias=np.zeros(4, np.int32)), "bias", "int32"),
+    (conv16_kwargs(bias=np.zeros(3, np.int32)), "bias", "(3,)"),  # 16x8 int32-bias kernel
     (conv_kwargs(output_multiplier=np.full(4, 1 << 31, np.int64)), "output_multiplier",
      "2147483648"),
     (conv_kwargs(output_multiplier=np.full(3, 1 << 30, np.int32)), "output_multiplier",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tflite
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -210,8 +211,8 @@ def test_unsupported_dtype_is_refused() -> None:
 
 
 def test_semantics_and_input_checks() -> None:
-    with pytest.raises(ValueError, match=r"semantics='tflm': allowed is 'tflite'"):
-        edgeconv.load(_path("fc_autoencoder"), semantics="tflm")
+    with pytest.raises(ValueError, match=r"semantics='tflite micro': allowed are 'tflite'"):
+        edgeconv.load(_path("fc_autoencoder"), semantics="tflite micro")
     model = edgeconv.load(_path("fc_autoencoder"))
     with pytest.raises(ValueError, match="x: dtype float64 not allowed"):
         model(np.zeros((1, 640)))
@@ -406,16 +407,19 @@ def test_concatenation_of_different_scales_is_refused(tmp_path: Path) -> None:
 
 
 def _conv_case(rng: np.random.Generator, *, depthwise: bool, dtype: str,
-               activation: int) -> bytes:
+               activation: int, bias_type: str | None = None,
+               declared: str | None = None) -> bytes:
     """A CONV_2D (groups 2, dilation 2) or DEPTHWISE_CONV_2D (multiplier 2, dilation 2,
     stride 2) with per-channel filter scales and a fused activation, written directly:
-    variants the converter seldom emits."""
+    variants the converter seldom emits. ``bias_type``: default INT64 for 16x8, else
+    INT32; ``declared``: CONV_2D's ``quantized_bias_type`` (default unset)."""
     int16 = dtype == "INT16"
+    bias_type = bias_type or ("INT64" if int16 else "INT32")
     zp_in, zp_out = (0, 0) if int16 else (-7, 5)
     c_in, c_out = 4, 8
     shape_w = (1, 3, 3, c_out) if depthwise else (c_out, 3, 3, c_in // 2)
     weights = rng.integers(-127, 128, shape_w).astype(np.int8)
-    bias = rng.integers(-3000, 3000, c_out).astype(np.int64 if int16 else np.int32)
+    bias = rng.integers(-3000, 3000, c_out).astype(np.dtype(bias_type.lower()))
     w_scales = list(rng.uniform(0.002, 0.02, c_out))
     out_hw = (3, 3) if depthwise else (5, 5)
     if depthwise:
@@ -426,13 +430,14 @@ def _conv_case(rng: np.random.Generator, *, depthwise: bool, dtype: str,
     else:
         options = ("Conv2DOptions", {
             "Padding": 0, "StrideW": 1, "StrideH": 1, "FusedActivationFunction": activation,
-            "DilationWFactor": 2, "DilationHFactor": 2})
+            "DilationWFactor": 2, "DilationHFactor": 2,
+            "QuantizedBiasType": getattr(tflite.TensorType, declared or "FLOAT32")})
     return single_op_model(
         "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D",
         [Spec("x", (1, 5, 6, c_in), dtype, scale=0.05, zero_point=zp_in),
          Spec("w", shape_w, "INT8", scale=w_scales, data=weights,
               axis=3 if depthwise else 0),
-         Spec("b", (c_out,), "INT64" if int16 else "INT32", data=bias,
+         Spec("b", (c_out,), bias_type, data=bias,
               scale=[0.05 * s for s in w_scales])],
         [Spec("y", (1, *out_hw[:1], 6 // (2 if depthwise else 1), c_out), dtype,
               scale=0.02, zero_point=zp_out)],
@@ -451,3 +456,41 @@ def test_conv_variants_bit_exact(tmp_path: Path, dtype: str, depthwise: bool,
     layer = model.nodes[0].layer
     assert (layer.groups == 2) if not depthwise else (layer.depth_multiplier == 2)
     _check_trace(path)
+
+
+def test_16x8_conv_with_int32_bias_bit_exact(tmp_path: Path) -> None:
+    """A 16x8 CONV_2D with an int32 bias declared by ``quantized_bias_type`` (what the
+    converter's int32-bias option writes) loads (TFLite's ConvPerChannel<int32_t>) and
+    equals LiteRT on every tensor; the layer took the int32-bias kernel."""
+    path = tmp_path / "conv.tflite"
+    path.write_bytes(_conv_case(np.random.default_rng(12), depthwise=False, dtype="INT16",
+                                activation=3, bias_type="INT32", declared="INT32"))
+    layer = edgeconv.load(path).nodes[0].layer
+    assert layer.bias.dtype == np.int32 and layer.accumulator_dtype == np.int32
+    _check_trace(path)
+
+
+def test_16x8_conv_with_undeclared_int32_bias_refused(tmp_path: Path) -> None:
+    """Without ``quantized_bias_type`` INT32, LiteRT reads a 16x8 CONV_2D's int32 bias as
+    int64 (two entries a value, past the buffer's end): loading refuses, in one line."""
+    path = tmp_path / "conv.tflite"
+    path.write_bytes(_conv_case(np.random.default_rng(12), depthwise=False, dtype="INT16",
+                                activation=3, bias_type="INT32"))
+    with pytest.raises(ValueError, match=r"^CONV_2D \(operator 0.*bias 'b' has type INT32 "
+                                         r"but the options' quantized_bias_type is not INT32"):
+        edgeconv.load(path)
+
+
+def test_16x8_depthwise_with_int32_bias_refused_like_litert(tmp_path: Path) -> None:
+    """LiteRT's DEPTHWISE_CONV_2D refuses an int32 bias for 16x8 at Prepare; loading does
+    too, in one line (a DepthwiseConv2D layer built directly takes it)."""
+    path = tmp_path / "dw.tflite"
+    path.write_bytes(_conv_case(np.random.default_rng(12), depthwise=True, dtype="INT16",
+                                activation=3, bias_type="INT32"))
+    with pytest.raises(RuntimeError, match="kTfLiteInt64"):
+        interp = Interpreter(model_path=str(path),
+                             experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        interp.allocate_tensors()
+    with pytest.raises(ValueError, match=r"^DEPTHWISE_CONV_2D \(operator 0.*bias 'b' has "
+                                         r"type INT32, allowed: int64$"):
+        edgeconv.load(path)

@@ -211,3 +211,69 @@ def test_model_bench_json(tmp_path: Path) -> None:
                                        "MAX_POOL_2D", "AVERAGE_POOL_2D"]
     assert all(r["flash_bytes"] > 0 and r["instructions"] > 0 for r in rows)
     assert doc["flash_bytes"] > sum(r["flash_bytes"] for r in rows)  # net_run itself too
+
+
+# ------------------------------------------------------------------ in-place ADD / MUL
+
+def _arena_bytes(tmp_path: Path, net: Network, cpu: str) -> int:
+    gen = codegen.generate([net], tmp_path, prefix="net", cpu=cpu)
+    plan = net.plan({i.name: i.scratch_bytes for i in gen.layers[:-1]})
+    plan.check()
+    assert plan.size == gen.layers[-1].scratch_bytes
+    return plan.size
+
+
+def test_add_and_mul_write_in_place_of_a_dying_input(tmp_path: Path, monkeypatch) -> None:
+    """Every in-place ADD / MUL output takes the storage of a same-sized input that no
+    later step reads (through RESHAPE aliases too); the arena shrinks where the ADD was the
+    peak (the 16x8 CNN: 6,912 -> 4,608 B) and stays where a conv is (ResNet-8: the second
+    conv of the first block holds three 16 KB tensors). The outputs stay bit-exact: the
+    host and board tests above run these plans."""
+    from edgeconv.codegen import network
+
+    aliased: dict[str, list[str]] = {}
+    for fixture in NETWORK_FIXTURES:
+        net = Network(edgeconv.load(MODELS / f"{fixture}.tflite"))
+        tensors = net.model.tensors
+        bufs = {b.name: b for b in net.buffers({})}
+        for s in net.steps:
+            b = bufs.get(f"t{s.output}")
+            if b is None or b.alias_of is None or s.kind == "alias":
+                continue
+            assert s.opcode in ("ADD", "MUL")
+            src = int(b.alias_of[1:])
+            assert src in s.inputs and tensors[src].dtype == tensors[s.output].dtype
+            assert np.prod(tensors[src].shape) == np.prod(tensors[s.output].shape)
+            storage = {t for t in range(len(tensors)) if f"t{t}" in bufs
+                       and net._root(t) == net._root(src)}
+            assert not any(t in later.inputs for later in net.steps[s.index + 1:]
+                           for t in storage)
+            aliased.setdefault(fixture, []).append(s.opcode)
+    assert aliased == {"resnet8": ["ADD"] * 3, "misc_ops": ["MUL", "MUL"],
+                       "small_cnn_16x8": ["ADD"], "small_cnn_float_io": ["ADD"]}
+    sizes = {}
+    for in_place in (True, False):
+        if not in_place:
+            monkeypatch.setattr(network, "IN_PLACE_OPS", ())
+        for fixture in ("resnet8", "small_cnn_16x8"):
+            net = Network(edgeconv.load(MODELS / f"{fixture}.tflite"))
+            sizes[fixture, in_place] = _arena_bytes(tmp_path / f"{fixture}{in_place}", net,
+                                                    "cortex-m4")
+    assert sizes["small_cnn_16x8", True] == 4608 < sizes["small_cnn_16x8", False] == 6912
+    assert sizes["resnet8", True] == sizes["resnet8", False] == 50016
+
+
+def test_in_place_needs_a_dying_unbroadcast_input() -> None:
+    """The rules on misc_ops's tensors: t22 (8x8x10) and t24 (8x8x10) feed a MUL into t25."""
+    from edgeconv.codegen.network import Step
+
+    net = Network(edgeconv.load(MODELS / "misc_ops.tflite"))
+    mul = Step(9, "MUL", "kernel", (22, 24), 25)
+    assert net._in_place_input(mul, {22: 9, 24: 9}) == "t22"
+    assert net._in_place_input(mul, {22: 10, 24: 9}) == "t24"  # t22 is read later
+    assert net._in_place_input(mul, {22: 10, 24: 11}) is None
+    # t19 (8x8x6, 384 B) is smaller than the output: a broadcast operand is never reused
+    assert net._in_place_input(Step(9, "MUL", "kernel", (19,), 25), {19: 9}) is None
+    # t28 dies here but its RESHAPE alias t29 is read at step 14: the storage lives on
+    assert net._in_place_input(Step(12, "ADD", "kernel", (28,), 29),
+                               {28: 12, 29: 14}) is None

@@ -191,6 +191,34 @@ def test_goldens_are_stamped_and_varied() -> None:
         assert np.any(load(GOLDEN_DIR / f"conv2d_i{dt[3:]}_L2.npz").arrays["bias"]), dt
 
 
+INT32_BIAS_16X8 = [p for p in GOLDEN_FILES if load(p).config.get("bias_type") == "int32"]
+
+
+def test_int32_bias_16x8_goldens_select_their_own_kernel() -> None:
+    """16x8 goldens with an int32 bias (Conv2D and DepthwiseConv2D) exist, the layer built
+    from them takes TFLite's int32-accumulator kernel, and the same layer on the int64-bias
+    kernel (bias widened to int64) differs from TFLite: the vectors tell the two apart."""
+    assert {load(p).config["op"] for p in INT32_BIAS_16X8} == {"conv2d", "depthwise"}
+    for path in INT32_BIAS_16X8:
+        g = load(path)
+        assert g.config["dtype"] == "int16" and g.arrays["bias"].dtype == np.int32, g.id
+        layer = build_layer(g)
+        assert layer.accumulator_dtype == np.int32 and layer.spec()["bias_dtype"] == "int32"
+        wide = build_layer(Golden(g.id, g.meta, g.arrays | {
+            "bias": g.arrays["bias"].astype(np.int64)}))
+        assert wide.accumulator_dtype == np.int64 and "bias_dtype" not in wide.spec()
+        assert np.any(wide(g.arrays["input"]) != g.arrays["output"]), g.id
+
+
+@pytest.mark.parametrize("path", INT32_BIAS_16X8, ids=_ids(INT32_BIAS_16X8))
+def test_int32_bias_16x8_direct_loop_matches_tflite(path: Path) -> None:
+    """The reference loop nest (``method='direct'``) on the int32-bias goldens too."""
+    g = load(path)
+    layer = build_layer(g)
+    assert_exact(layer.requantize(layer.accumulate(g.arrays["input"], method="direct")),
+                 g.arrays["output"], g.id)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_goldens_saturate(dtype: str) -> None:
     """Many conv outputs clip at both type limits (not only via a fused ReLU)."""

@@ -1,4 +1,5 @@
 """A whole .tflite model on an emulated board: ``edgeconv bench model.tflite --target T``.
+(``--target native`` runs the same on the host: nanoseconds and host code bytes.)
 
 Builds the network's firmware at ``-O3`` (``--opt``), runs ``net_run`` once on a random
 input (instructions per inference under QEMU's ``-icount``), then every node on its own
@@ -14,15 +15,14 @@ which ``net_run`` takes from the caller.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from edgeconv.bench.target import OPTS, flash_bytes
+from edgeconv import progress
+from edgeconv.bench.target import OPTS, flash_bytes, with_cpu
 
 # Anchors measured on the same emulator (issue 8): TFLite Micro with CMSIS-NN kernels,
 # arm-none-eabi-gcc 12.2 -O3 for cortex-m4+fp, instructions of one Invoke() counted
@@ -88,9 +88,10 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
         raise ValueError(f"opt={opt!r}: allowed are {', '.join(OPTS)}")
     model = edgeconv.load(path)
     spec = targets.parse_spec(target)
-    if spec.kind != "qemu":
+    if spec.kind not in ("qemu", "native"):
         raise ValueError(f"target={target!r}: the model benchmark runs on qemu:<board> "
-                         "(instructions under -icount, flash from the built image)")
+                         "(instructions under -icount, flash from the built image) or "
+                         "native (host nanoseconds and host code bytes)")
     net = Network(model)
     if targets.fitting_layers(target, [net])[1]:
         net = Network(model, nodes=False)
@@ -107,13 +108,15 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
     x = (rng.normal(size=net.input_shape).astype(np.float32) if info is None else
          rng.integers(info.min, int(info.max) + 1, net.input_shape).astype(net.activation_dtype))
     with targets.open(target, net, opt=opt, specialize=specialize) as session:
-        y = session.run(x)
+        with progress.working(f"{target}: whole network"):
+            y = session.run(x)
         total, unit = session.last_count, session.count_unit
         bad = int(np.count_nonzero(y != np.asarray(net(x)).reshape(y.shape)))
         nodes = {n.layer: n for n in session.trace(x)} if net.nodes else {}
         image = session.image
     names = [layer.name for layer in net.layers] + [net.name]
-    flash = flash_bytes(image, names + shared)
+    flash = flash_bytes(image, names + shared,
+                        nm="nm" if spec.kind == "native" else "arm-none-eabi-nm")
     rows = []
     for step in net.steps:
         if step.kind != "kernel":
@@ -135,8 +138,8 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
 def text_table(fig: ModelFigures) -> str:
     """Per node, then the totals (and the TFLM anchor where the model is one of theirs)."""
     lines = [f"{fig.model} on {fig.target} ({fig.cpu}, -{fig.opt}, specialize={fig.specialize})",
-             f"{'node':<16} {'op':<18} {'kernel':<16} {'MACs':>10} {'instructions':>13} "
-             f"{'instr/MAC':>9} {'flash B':>8}"]
+             f"{'node':<16} {'op':<18} {'kernel':<16} {'MACs':>10} "
+             f"{fig.count_unit or 'count':>13} {'per MAC':>9} {'flash B':>8}"]
     for r in fig.layers:
         ipm = f"{r.instructions / r.macs:.2f}" if r.instructions and r.macs else "-"
         count = "-" if r.instructions is None else f"{r.instructions:,}"
@@ -154,7 +157,7 @@ def text_table(fig: ModelFigures) -> str:
         lines.append("shared kernels (in the flash total): " + ", ".join(
             f"{name} {size:,} B" for name, size in fig.shared_flash.items()))
     anchor = TFLM_ANCHORS.get(fig.model)
-    if anchor and fig.instructions:
+    if anchor and fig.instructions and fig.count_unit == "instructions":
         ipm = anchor["instructions"] / anchor["macs"]
         ram = (fig.arena_bytes + fig.io_bytes) / anchor["arena_bytes"]
         lines.append(f"TFLite Micro + CMSIS-NN (M4): {ipm:.2f} instr/MAC, arena "
@@ -165,22 +168,34 @@ def text_table(fig: ModelFigures) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``edgeconv bench MODEL.tflite``."""
-    parser = argparse.ArgumentParser(prog="edgeconv bench", description=__doc__.split("\n")[0])
+    from edgeconv.cli import HelpFormatter, boards_help, write_json
+
+    parser = argparse.ArgumentParser(
+        prog="edgeconv bench", description=__doc__.split("\n")[0],
+        formatter_class=HelpFormatter,
+        epilog="examples:\n  edgeconv bench model.tflite\n"
+               "  edgeconv bench model.tflite --target qemu:mps3-an547 --json figures.json\n"
+               "layers instead of a model: 'edgeconv bench --help'")
     parser.add_argument("model", help="a .tflite file")
-    parser.add_argument("--target", default="qemu:mps2-an386", help="qemu:<board>[:<cpu>]")
+    parser.add_argument("--target", default="qemu:mps2-an386",
+                        help=f"native (host nanoseconds and host code bytes), or "
+                             f"qemu:<board>[:<cpu>], one of {boards_help()}")
+    parser.add_argument("--cpu", help="CPU override (qemu:mps2-an385 also runs cortex-m0 "
+                                      "code)")
     parser.add_argument("--opt", default="O3", choices=OPTS, help="optimisation level")
     parser.add_argument("--seed", type=int, default=0, help="random input seed")
     parser.add_argument("--specialize", default="speed", choices=("speed", "size"),
                         help="speed: every layer its own kernel; size: conv, pool and FC "
                              "layers of one kind share one kernel (less flash, slower)")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON ('-' for "
+                                                       "stdout; no progress bars)")
     args = parser.parse_args(argv)
-    fig = run(args.model, args.target, opt=args.opt, seed=args.seed,
-              specialize=args.specialize)
-    print(text_table(fig))
+    with progress.quiet(bool(args.json)):
+        fig = run(args.model, with_cpu(args.target, args.cpu), opt=args.opt, seed=args.seed,
+                  specialize=args.specialize)
+    print(text_table(fig), file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
-        doc: dict[str, Any] = {**asdict(fig), "instructions_per_mac": fig.per_mac}
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.json, {**asdict(fig), "instructions_per_mac": fig.per_mac})
     return 1 if fig.mismatches else 0
 
 

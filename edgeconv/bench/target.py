@@ -16,7 +16,6 @@ table (:mod:`edgeconv.bench.cycles`, which says what the model covers and what n
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from edgeconv import progress
 from edgeconv.bench import cycles as cycle_model
 from edgeconv.bench.layers import benchmark_input, benchmark_layers
 from edgeconv.codegen.cpus import cpu as cpu_named
@@ -67,9 +67,49 @@ ANCHOR_CPM = {
     "L4": {"cortex-m4": 10.49}, "L5": {"cortex-m4": 4.47}, "L6": {"cortex-m4": 2.93},
     "L7": {"cortex-m4": 22.21},
 }
-# CMSIS-NN 7.0 flash of L2 on M4 from the same re-count, about 12,850 B: 3.2 KB of code,
-# 9,216 B of int8 weights and the per-channel tables.
-ANCHOR_FLASH = {"L2": {"cortex-m4": 12850}}
+# CMSIS-NN flash per layer, bytes: the .text of the kernel functions the layer's call links
+# plus its constant arrays (int8 weights, int32 bias - int64 for the 16x8 L6 - and the int32
+# per-channel multipliers and shifts), counted as flash_bytes counts ours: symbol sizes from
+# arm-none-eabi-nm --size-sort -S.  Measured (issue 13) by linking, per layer and CPU, a
+# one-call image with the sources of the CMSIS-NN v7.0 era (Debian arm-none-eabi-gcc 12.2,
+# the CPU flags of edgeconv.codegen.cpus, -O3 -ffunction-sections -fdata-sections
+# -Wl,--gc-sections) and keeping the symbols the call adds to an image without it; the
+# image ran once on QEMU (mps2-an386 / mps2-an385 / mps3-an547) and every output equalled
+# the layer's.
+# The call is the kernel arm_convolve_wrapper_s8 / _s16 and arm_depthwise_conv_wrapper_s8
+# select for the layer's parameters: arm_convolve_s8 (L1, L2, L5, L7; it links
+# arm_nn_mat_mult_kernel_s8_s16, its grouped twin arm_nn_mat_mult_kernel_row_offset_s8_s16
+# and arm_s8_to_s16_unordered_with_offset on M4 / arm_q7_to_q15_with_offset on M0),
+# arm_convolve_1x1_s8_fast + arm_nn_mat_mult_nt_t_s8 (L3), arm_depthwise_conv_3x3_s8 (L4),
+# arm_convolve_s16 + arm_nn_mat_mult_kernel_s16 (L6); on M55 (MVE) arm_convolve_s8 and
+# arm_convolve_1x1_s8_fast link arm_nn_mat_mult_nt_t_s8, L4 is arm_depthwise_conv_s8_opt +
+# arm_nn_depthwise_conv_nt_t_s8 (the wrapper takes no 3x3 kernel with MVE) and L6 links
+# arm_nn_mat_mult_nt_t_s16.  Not counted, so the figures are a lower bound of a real build:
+# the wrappers themselves (through a wrapper every kernel it can select is linked), libc
+# memcpy/memset (470 B on M4, 308 B on M0, called by the im2col kernels; M55 copies with MVE
+# and links none) and libgcc helpers (M0: 64-bit multiply and division, up to 922 B).
+# Sources read from ARM-software/CMSIS-NN, each file at its last 2023-2024 version in the
+# search index (commit where the index named one): arm_convolve_s8.c V.3.7.0 (27 Feb 2024),
+# arm_nn_mat_mult_kernel_s8_s16.c V.2.0.0 (29 May 2023), arm_nn_mat_mult_kernel_row_offset_
+# s8_s16.c (same body, second row at an offset), arm_s8_to_s16_unordered_with_offset.c
+# V.1.0.0 (23 Mar 2023), arm_q7_to_q15_with_offset.c V.2.1.0 (f690e57e73bf), arm_convolve_
+# 1x1_s8_fast.c V.3.4.0 (d1c35d332c63), arm_nn_mat_mult_nt_t_s8.c V.3.0.0 (04 Jan 2024),
+# arm_depthwise_conv_3x3_s8.c V.3.1.2 (512ffcbdc0ae) with the V.3.2.0 intrinsic names,
+# arm_depthwise_conv_wrapper_s8.c V.2.2.0 (04 Nov 2024), arm_convolve_wrapper_s8.c V.2.3.0
+# (6ebba504d7ad), arm_convolve_wrapper_s16.c V.3.0.0 and arm_convolve_s16.c V.4.0.0
+# (Apr 2024), arm_nn_mat_mult_kernel_s16.c V.3.0.0 (12 Apr 2024), Internal/arm_nn_compiler.h
+# V.1.2.2 (16 Jan 2024); for M55 also arm_nn_mat_mult_nt_t_s16.c V.1.0.0 (11 Apr 2024) and,
+# from the copy tensorflow/tflite-micro vendors at c801050fdb7b, arm_depthwise_conv_s8_opt.c
+# V.3.5.0 (22 Mar 2023) and arm_nn_depthwise_conv_nt_t_s8.c V.2.0.1 (26 Oct 2022).
+ANCHOR_FLASH = {
+    "L1": {"cortex-m4": 5130, "cortex-m0": 4080, "cortex-m55": 2708},
+    "L2": {"cortex-m4": 14106, "cortex-m0": 13056, "cortex-m55": 11684},
+    "L3": {"cortex-m4": 7980, "cortex-m0": 6570, "cortex-m55": 6056},
+    "L4": {"cortex-m4": 3186, "cortex-m0": 3440, "cortex-m55": 3118},
+    "L5": {"cortex-m4": 7834, "cortex-m0": 6784, "cortex-m55": 5412},
+    "L6": {"cortex-m4": 13324, "cortex-m0": 13252, "cortex-m55": 12714},
+    "L7": {"cortex-m4": 4584, "cortex-m0": 3534, "cortex-m55": 2162},
+}
 
 
 @dataclass(frozen=True)
@@ -129,8 +169,11 @@ def _render_main(layers: list[Any], infos: list[Any], prefix: str, board: Board,
         items.append({"name": info.name, "in_ctype": ctype, "out_ctype": ctype,
                       "input": _c_values(x), "expect": _c_values(layer(x)),
                       "scratch": info.scratch_bytes > 0})
-    words = [max(1, -(-max(getattr(i, attr) * np.dtype(dt).itemsize for i in infos) // 4))
-             for attr, dt in (("scratch_bytes", np.uint8), ("output_count", np.int16))]
+    # Words of the shared scratch and output buffers: the largest layer's bytes (outputs
+    # are of the layer's activation type: int8, int16 or int32).
+    need = [(i.scratch_bytes, i.output_count * np.dtype(layer.activation_dtype).itemsize)
+            for layer, i in zip(layers, infos, strict=True)]
+    words = [max(1, -(-max(n[k] for n in need) // 4)) for k in (0, 1)]
     (out / "bench_main.c").write_text(env.get_template("bench_main.c.j2").render(
         prefix=prefix, layers=items, counter_addr=hex(board.counter_addr),
         scratch_words=words[0], output_words=words[1], calib_n=CALIB_N,
@@ -178,11 +221,11 @@ def build(layers: list[Any], target: str, opt: str, workdir: Path, *,
     return elf, infos
 
 
-def flash_bytes(elf: Path, names: list[str]) -> dict[str, int]:
-    """.text + .rodata bytes per layer: symbols ``<name>`` or ``<name>_*`` from nm (gcc's
-    clones ``<symbol>.constprop.0`` too), each counted once, for the longest name it
-    matches."""
-    out = subprocess.run(["arm-none-eabi-nm", "--size-sort", "-S", str(elf)], check=True,
+def flash_bytes(elf: Path, names: list[str], *, nm: str = "arm-none-eabi-nm") -> dict[str, int]:
+    """.text + .rodata bytes per layer: symbols ``<name>`` or ``<name>_*`` from ``nm``
+    (``"nm"`` for a host build; gcc's clones ``<symbol>.constprop.0`` too), each counted
+    once, for the longest name it matches."""
+    out = subprocess.run([nm, "--size-sort", "-S", str(elf)], check=True,
                          capture_output=True, text=True).stdout
     sizes = dict.fromkeys(names, 0)
     for line in out.splitlines():
@@ -238,13 +281,18 @@ def run(layers: list[Any], target: str = "qemu:mps2-an386", opt: str = "O3", *,
     trace's instruction count must agree with the counter's.  ``flash_data``: data reads
     from the board's flash (weights, tables) pay the wait states too (a slower trace)."""
     board, _ = _board(target)
+    step = f"bench {target} -{opt}"
     with tempfile.TemporaryDirectory(prefix="edgeconv-bench-") as tmp:
-        elf, infos = build(layers, target, opt, Path(tmp), fast=fast)
+        with progress.working(f"{step}: building {len(layers)} layers"):
+            elf, infos = build(layers, target, opt, Path(tmp), fast=fast)
         sizes = flash_bytes(elf, [i.name for i in infos])
-        text = run_image(elf, board.machine)
-        calls = (cycle_model.call_cycles(elf, board.machine, [i.name for i in infos], timing,
-                                         flash=board.flash if flash_data else None)
-                 if timing is not None else {})
+        with progress.working(f"{step}: counting instructions under QEMU"):
+            text = run_image(elf, board.machine)
+        calls = {}
+        if timing is not None:
+            with progress.working(f"{step}: instruction trace for the cycle estimate"):
+                calls = cycle_model.call_cycles(elf, board.machine, [i.name for i in infos],
+                                                timing, flash=board.flash if flash_data else None)
     per_tick = instructions_per_tick(text, board)
     empty = _fields(text, "empty")["ticks"]
     results = []
@@ -289,11 +337,15 @@ def _anchor_cells(ours: float | None, anchor: float | None) -> list[str]:
 
 
 def markdown_table(runs: dict[str, list[LayerResult]], cpu: str,
-                   timing: cycle_model.Timing | None = None) -> str:
+                   timing: cycle_model.Timing | None = None, *, anchors: bool = True) -> str:
     """README table: ours (one column per optimisation level) next to CMSIS-NN.
 
     Estimated cycles (first optimisation level) appear when the runs have them; CMSIS-NN's
-    cycle figures only under the timing they were estimated with (the defaults)."""
+    cycle figures only under the timing they were estimated with (the defaults).
+    ``anchors=False`` (layers other than the benchmark's, which may share a name such as
+    ``L2``): every CMSIS-NN cell is n/a."""
+    ipm, cpm, flash, scratch = ((ANCHOR_IPM, ANCHOR_CPM, ANCHOR_FLASH, ANCHOR_SCRATCH)
+                                if anchors else ({}, {}, {}, {}))
     opts = list(runs)
     first = runs[opts[0]]
     with_cycles = all(r.cycles is not None for r in first)
@@ -308,13 +360,13 @@ def markdown_table(runs: dict[str, list[LayerResult]], cpu: str,
     for i, r in enumerate(first):
         ours = [runs[o][i].per_mac for o in opts]
         cells = [f"{r.name} ({r.strategy})", f"{r.macs:,}", *[f"{v:.2f}" for v in ours],
-                 *_anchor_cells(ours[0], ANCHOR_IPM.get(r.name, {}).get(cpu))]
+                 *_anchor_cells(ours[0], ipm.get(r.name, {}).get(cpu))]
         if with_cycles:
-            anchor = ANCHOR_CPM.get(r.name, {}).get(cpu) if defaults else None
+            anchor = cpm.get(r.name, {}).get(cpu) if defaults else None
             cells += [f"{r.cycles_per_mac:.2f}", *_anchor_cells(r.cycles_per_mac, anchor)]
-        flash_anchor = ANCHOR_FLASH.get(r.name, {}).get(cpu)
-        cells += [f"{r.flash_bytes:,} ({f'~{flash_anchor:,}' if flash_anchor else 'n/a'})",
-                  f"{r.scratch_bytes} ({ANCHOR_SCRATCH.get(r.name, 'n/a')})",
+        flash_anchor = flash.get(r.name, {}).get(cpu)
+        cells += [f"{r.flash_bytes:,} ({f'{flash_anchor:,}' if flash_anchor else 'n/a'})",
+                  f"{r.scratch_bytes} ({scratch.get(r.name, 'n/a')})",
                   str(r.stack_bytes)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -327,21 +379,68 @@ def _select(layers: list[Any], names: str | None) -> list[Any]:
     known = [layer.name for layer in layers]
     for n in wanted:
         if n not in known:
-            raise ValueError(f"layers={names!r}: {n!r} unknown, allowed are {', '.join(known)}")
+            raise ValueError(f"layers={names!r}: {n!r} unknown, allowed are {', '.join(known)}"
+                             " (or bench, seed, or a .py file defining LAYERS)")
     return [layer for layer in layers if layer.name in wanted]
+
+
+def layers_from(source: str | None) -> tuple[list[Any], bool]:
+    """The layers ``--layers`` names, and whether they are benchmark layers (which have
+    CMSIS-NN figures to compare with): ``bench`` (L1-L7, the default), names of some of
+    them (``L2,L7``), ``seed``, or a Python file defining ``LAYERS`` or ``layers()`` (as
+    ``edgeconv verify`` and ``generate`` take)."""
+    bench = list(benchmark_layers().values())
+    if source is None or source == "bench":
+        return bench, True
+    if source == "seed" or source.endswith(".py") or Path(source).is_file():
+        from edgeconv.cli import load_layers
+
+        return load_layers(source), False
+    return _select(bench, source), True
+
+
+def with_cpu(target: str, cpu: str | None) -> str:
+    """``target`` with ``--cpu`` folded in (``qemu:mps2-an385`` + ``cortex-m0`` ->
+    ``qemu:mps2-an385:cortex-m0``); ValueError when the target already names another CPU."""
+    if cpu is None:
+        return target
+    head, sep, named = target.rpartition(":")
+    if target.count(":") >= 2 and sep:
+        if named != cpu:
+            raise ValueError(f"--cpu {cpu!r}: the target {target!r} already names {named!r}")
+        return target
+    return f"{target}:{cpu}"
+
+
+EPILOG = """examples:
+  edgeconv bench --target qemu:mps2-an386 --layers L2,L7
+  edgeconv bench --target qemu:mps2-an385 --cpu cortex-m0 --layers my_layers.py --opt O3
+  edgeconv bench --target qemu:mps3-an547 --markdown
+  edgeconv bench model.tflite --target qemu:mps2-an386   (a whole model: per node)
+my_layers.py defines LAYERS = [...] (edgeconv layers) or layers(); every output is checked
+against the reference model, instructions are counted under QEMU -icount."""
 
 
 def main(argv: list[str] | None = None) -> int:
     """``edgeconv bench``: run the benchmark layers on a QEMU board and print the table."""
-    parser = argparse.ArgumentParser(prog="edgeconv bench", description=__doc__.split("\n")[0])
+    from edgeconv.cli import HelpFormatter
+
+    parser = argparse.ArgumentParser(prog="edgeconv bench", description=__doc__.split("\n")[0],
+                                     formatter_class=HelpFormatter, epilog=EPILOG)
+    boards = ", ".join(f"qemu:{b.name} ({b.cpu})" for b in BOARDS.values() if b.per_tick)
     parser.add_argument("--target", default="qemu:mps2-an386",
-                        help="qemu:mps2-an386 (M4), qemu:mps2-an385:cortex-m0 (M0 code), "
-                             "qemu:mps2-an385 (M3), qemu:mps3-an547 (M55)")
-    parser.add_argument("--layers", default=None, help="comma-separated subset, e.g. L2,L7")
+                        help=f"qemu:<board>[:<cpu>], one of {boards}; "
+                             "qemu:mps2-an385:cortex-m0 runs M0 code")
+    parser.add_argument("--cpu", help="CPU override: qemu:mps2-an385 also runs cortex-m0 "
+                                      "code (the same as --target qemu:mps2-an385:cortex-m0)")
+    parser.add_argument("--layers", default="bench",
+                        help="bench (L1-L7) | some of them, e.g. L2,L7 | seed | a .py file "
+                             "defining LAYERS")
     parser.add_argument("--opt", default="O3,Os", help="optimisation levels, e.g. O3 or O3,Os")
     parser.add_argument("--generic", action="store_true",
                         help="benchmark the generic kernels instead of the fast paths")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for "
+                                                       "stdout; no progress bars)")
     parser.add_argument("--markdown", action="store_true",
                         help="print the README table (ours next to CMSIS-NN) instead")
     parser.add_argument("--no-cycles", action="store_true",
@@ -358,6 +457,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--m0-mul", type=int, default=None, metavar="CYCLES",
                         help="Cortex-M0 multiplier: 1 (default) or 32 cycles")
     args = parser.parse_args(argv)
+    with progress.quiet(bool(args.json)):
+        return _bench(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """The benchmark ``main`` parsed: run, print, write the JSON; 1 on a mismatch."""
+    from edgeconv.cli import write_json
+
+    args.target = with_cpu(args.target, args.cpu)
     _, cpu = _board(args.target)
     opts = [o.strip() for o in args.opt.split(",") if o.strip()]
     for o in opts:
@@ -373,18 +481,19 @@ def main(argv: list[str] | None = None) -> int:
     timing = None if args.no_cycles else cycle_model.timing(
         cpu, flash_wait=args.flash_wait, branch_refill=args.branch_refill,
         mul_cycles=args.m0_mul)
-    layers = _select(list(benchmark_layers().values()), args.layers)
+    layers, anchored = layers_from(args.layers)
     runs = {o: run(layers, args.target, o, fast=not args.generic,
                    timing=timing if o == opts[0] or not args.markdown else None,
                    flash_data=args.flash_data)
             for o in opts}
     bad = [r.name for rs in runs.values() for r in rs if r.mismatches]
+    out = sys.stderr if args.json == "-" else sys.stdout  # stdout holds the JSON only
     if args.markdown:
-        print(markdown_table(runs, cpu, timing))
+        print(markdown_table(runs, cpu, timing, anchors=anchored), file=out)
     else:
         for o, results in runs.items():
-            print(f"{args.target} ({cpu}, -{o})")
-            print(text_table(results))
+            print(f"{args.target} ({cpu}, -{o})", file=out)
+            print(text_table(results), file=out)
     if args.json:
         doc: dict[str, Any] = {"target": args.target, "cpu": cpu, "runs": {
             o: [{**asdict(r), "instructions_per_mac": r.per_mac,
@@ -395,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "flash_wait": timing.flash_wait,
                                   "flash_data": args.flash_data,
                                   "branch_refill": timing.branch_refill}
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.json, doc)
     if bad:
         print(f"output mismatches in: {', '.join(sorted(set(bad)))}", file=sys.stderr)
         return 1

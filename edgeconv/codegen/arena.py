@@ -4,8 +4,9 @@ in one arena, fixed at generation time from the buffers' lifetimes.
 A buffer lives from the step that writes it (``first``) to the last step that reads it
 (``last``), both inclusive: an op's inputs and outputs are live together during its step,
 so they never share bytes unless the op declares the output in place (``alias_of``: the
-output takes the storage of an input that dies at that step, e.g. RESHAPE, or an ADD whose
-input is not read later). Model inputs are live from step 0, model outputs to the end.
+output takes the storage of an input that dies at that step, e.g. RESHAPE, or an ADD / MUL
+whose same-sized input is not read later; :class:`edgeconv.codegen.network.Network` decides
+which ops may). Model inputs are live from step 0, model outputs to the end.
 
 The planner is the greedy one TFLite Micro's arena planner is known for: buffers by
 decreasing size (then by first use), each placed at the lowest aligned offset where it
@@ -53,9 +54,15 @@ class ArenaPlan:
         object.__setattr__(self, "steps", max((b.last for b in self.buffers), default=-1) + 1)
 
     def live_bytes(self, step: int) -> int:
-        """Bytes of the buffers live at ``step`` (aliases counted once)."""
-        return sum(b.size for b in self.buffers if b.first <= step <= b.last
-                   and b.alias_of is None)
+        """Bytes of the storages live at ``step``: a buffer and the buffers aliasing it are
+        one storage (their largest size), live while any of them is."""
+        by_name = {b.name: b for b in self.buffers}
+        live: dict[str, int] = {}
+        for b in self.buffers:
+            if b.first <= step <= b.last:
+                root = _root(b.name, by_name)
+                live[root] = max(live.get(root, 0), b.size)
+        return sum(live.values())
 
     def peak_live_bytes(self) -> int:
         """The largest :meth:`live_bytes` over the steps: no plan can be smaller."""

@@ -17,7 +17,7 @@ from edgeconv.codegen.geometry import (
 )
 from edgeconv.codegen.names import c_comment, ints
 from edgeconv.fixedpoint import INT32_MAX
-from edgeconv.signal import KINDS, MODES
+from edgeconv.signal import KINDS, MODES, shift_limit
 from edgeconv.signal2d import BOUNDARIES, _axis_region, _index_map
 
 # Class name (anywhere in the MRO) -> op name.
@@ -29,10 +29,11 @@ _OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "co
         "Concatenation": "concatenation", "Requantize": "requantize", "Quantize": "quantize",
         "Dequantize": "dequantize", "ConvBackward": "conv_backward",
         "PoolBackward": "pool_backward", "SGDUpdate": "sgd_update",
-        "FirTrainStep": "fir_train_step", "SignalBackward": "signal_backward"}
+        "FirTrainStep": "fir_train_step", "SignalBackward": "signal_backward",
+        "DenseTrainStep": "dense_train_step"}
 # edgeconv.backprop's layers: kernels in edgeconv.codegen.kernels.backward.
 BACKWARD_OPS = ("conv_backward", "pool_backward", "sgd_update", "fir_train_step",
-                "signal_backward")
+                "signal_backward", "dense_train_step")
 CONV_OPS = ("conv2d", "depthwise_conv2d", "conv1d")
 # The whole-model ops (kernels in edgeconv.codegen.kernels.nnops): no window geometry;
 # their kernel family reads the layer itself.
@@ -86,8 +87,8 @@ class ConvParams:
 @dataclass(frozen=True, kw_only=True)
 class QNumerics:
     """The requantization of a Q-format filter (1-D or 2-D): an optional rounding add in
-    an ``accumulator``-bit sum, a right shift by ``frac_bits``, saturation to
-    ``[out_min, out_max]`` (``out_bits`` wide) or wrapping."""
+    an ``accumulator``-bit sum, a right shift by ``frac_bits`` (the layer's ``shift``),
+    saturation to ``[out_min, out_max]`` (``out_bits`` wide) or wrapping."""
 
     rounding: str
     round_add: int
@@ -188,7 +189,10 @@ def _input_shape(layer: Any) -> tuple[int, ...]:
 
 
 def _conv_params(layer: Any, op: str, geo: Geometry) -> ConvParams:
-    wide = np.dtype(layer.activation_dtype) == np.int16
+    # 16x8 with an int64 bias: int64 accumulator and the 64-bit requantization. int8 and
+    # 16x8 with an int32 bias (TFLite's ConvPerChannel<int32_t>): an int32 accumulator
+    # requantized like int8 (the layer's ``accumulator_dtype``).
+    wide = np.dtype(layer.accumulator_dtype) == np.int64
     out_c = geo.out_c
     if op == "depthwise_conv2d":
         dm = int(layer.depth_multiplier)
@@ -220,8 +224,9 @@ def _conv_params(layer: Any, op: str, geo: Geometry) -> ConvParams:
         groups=groups, in_c_per_group=icpg, out_c_per_group=ocpg, depth_multiplier=dm,
         weights=ints(layer.weights), bias=None if layer.bias is None else ints(layer.bias),
         bias_ctype="int64_t" if wide else "int32_t",
-        # int8: the reference wraps the exact accumulator to int32 (as TFLite's int32 sum
-        # does); when that can happen, C sums in int64 and wraps explicitly (no UB).
+        # int32 accumulator: the reference wraps the exact accumulator to int32 (as
+        # TFLite's int32 sum does); when that can happen, C sums in int64 and wraps
+        # explicitly (no UB).
         acc_ctype="int64_t" if wide or bound > INT32_MAX else "int32_t",
         acc_wraps=not wide and bound > INT32_MAX,
         multiplier=ints(np.broadcast_to(layer.output_multiplier, (out_c,))),
@@ -335,8 +340,10 @@ def _signal_params(layer: Any) -> SignalParams:
 
 def _q_numerics(layer: Any) -> dict[str, Any]:
     """The requantization constants of a Q-format filter (1-D or 2-D): optional rounding
-    add in the accumulator, shift by the fraction bits, saturate or wrap."""
-    frac_bits = {"q7": 7, "q15": 15, "q31": 31}[str(layer.fmt)]
+    add in the accumulator, shift (``frac_bits``: the layer's ``shift``, by default the
+    format's fraction bits), saturate or wrap to the format's ``out_bits``."""
+    out_bits = {"q7": 8, "q15": 16, "q31": 32}[str(layer.fmt)]
+    frac_bits = int(layer.shift)  # the format's fraction bits unless the layer says
     accumulator = int(layer.accumulator)
     if not 8 <= accumulator <= 128:
         raise ValueError(f"layer {layer.name!r}: accumulator={accumulator}: allowed range "
@@ -345,11 +352,14 @@ def _q_numerics(layer: Any) -> dict[str, Any]:
     if rounding not in ("floor", "nearest"):
         raise ValueError(f"layer {layer.name!r}: rounding={rounding!r}: allowed are "
                          f"'floor', 'nearest'")
+    if not 0 <= frac_bits <= shift_limit(accumulator):
+        raise ValueError(f"layer {layer.name!r}: shift={frac_bits}: allowed range is "
+                         f"[0, {shift_limit(accumulator)}]")
     return dict(rounding=rounding,
-                round_add=(1 << (frac_bits - 1)) if rounding == "nearest" else 0,
+                round_add=(1 << (frac_bits - 1)) if rounding == "nearest" and frac_bits else 0,
                 saturate=bool(layer.saturate), accumulator=accumulator, frac_bits=frac_bits,
-                out_bits=1 + frac_bits, out_min=-(1 << frac_bits),
-                out_max=(1 << frac_bits) - 1)
+                out_bits=out_bits, out_min=-(1 << (out_bits - 1)),
+                out_max=(1 << (out_bits - 1)) - 1)
 
 
 def _source_indices(start: int, length: int, size: int, boundary: str) -> list[int]:

@@ -8,7 +8,11 @@ which calls them in order on tensors at fixed offsets of ``arena``
 (``NET_ARENA_BYTES`` bytes, 4-byte aligned). The model input is read from ``input`` and
 the output written to ``output`` directly; every other tensor and every scratch buffer
 lives in the arena. RESHAPE and SQUEEZE cost nothing: their output is their input's
-storage.
+storage. ADD and MUL write their output in place of an input that dies there (its storage
+read by no later step) when that input has the output's element count and type: their
+kernel (``nnops`` ``binary.c.j2``) walks the output in order and reads both operands'
+element ``o`` before it writes ``output[o]``, and an unbroadcast operand is read at index
+``o`` itself, so no element is overwritten before it is read.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from edgeconv.codegen.arena import ArenaPlan, Buffer, plan_arena
 from edgeconv.codegen.names import MAX_NAME_LENGTH, check_identifier
 
 ALIAS_OPS = ("RESHAPE", "SQUEEZE")
+# elementwise kernels that may write their output over a same-sized input (module doc)
+IN_PLACE_OPS = ("ADD", "MUL")
 _SHORT = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "dw", "FULLY_CONNECTED": "fc",
           "MAX_POOL_2D": "maxpool", "AVERAGE_POOL_2D": "avgpool", "MEAN": "mean",
           "ADD": "add", "MUL": "mul", "SOFTMAX": "softmax", "LOGISTIC": "logistic",
@@ -162,11 +168,30 @@ class Network:
                 alias = None
                 if s.kind == "alias" and self.location(s.inputs[0]) == "arena":
                     alias = f"t{s.inputs[0]}"
+                elif s.kind == "kernel" and s.opcode in IN_PLACE_OPS:
+                    alias = self._in_place_input(s, last)
                 out.append(Buffer(f"t{s.output}", size, s.index, last.get(s.output, s.index),
                                   alias_of=alias))
             if s.kind == "kernel" and scratch.get(s.layer.name, 0) > 0:
                 out.append(Buffer(f"scratch{s.index}", scratch[s.layer.name], s.index, s.index))
         return out
+
+    def _in_place_input(self, step: Step, last: dict[int, int]) -> str | None:
+        """The buffer an ADD / MUL step may overwrite with its output: the first input in
+        the arena with the output's bytes and element count (so not broadcast) whose
+        storage no later step reads (through RESHAPE aliases too); None if there is none."""
+        tensors = self.model.tensors
+        out = tensors[step.output]
+        for t in step.inputs:
+            t_in = tensors[t]
+            if self.location(t) != "arena" or t_in.dtype != out.dtype \
+                    or int(np.prod(t_in.shape)) != int(np.prod(out.shape)):
+                continue
+            root = self._root(t)
+            sharing = [u for u in last if self.location(u) == "arena" and self._root(u) == root]
+            if all(last[u] <= step.index for u in sharing):
+                return f"t{t}"
+        return None
 
     def plan(self, scratch: dict[str, int]) -> ArenaPlan:
         """The arena plan for the node kernels' scratch sizes."""

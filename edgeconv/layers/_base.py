@@ -251,12 +251,17 @@ class QuantizedConv(WindowLayer):
                     rounding: object) -> None:
         dt = self.activation_dtype
         n_out = self.out_channels
-        bias_dtype = np.int64 if dt == np.int16 else np.int32
-        if dt == np.int16 and isinstance(bias, np.ndarray) and bias.dtype == np.int32:
-            # In TFLite an int32 bias selects another 16x8 kernel (int32 accumulator and
-            # the 32-bit multiplier path): converting it to int64 would silently differ.
-            raise ValueError("bias: dtype int32 not allowed for 16x8 layers (TFLite's int32-"
-                             "bias kernel requantizes differently), must be int64")
+        # 16x8 has two kernels in TFLite and CMSIS-NN, chosen by the bias tensor's type:
+        # int64 bias (the converter's default): int64 accumulator, requantized by the
+        # 64-bit MultiplyByQuantizedMultiplier; int32 bias (the converter's int32-bias
+        # option, CMSIS-NN's ``is_int32_bias``): int32 accumulator, requantized by the
+        # 32-bit MultiplyByQuantizedMultiplier exactly as int8 (``rounding`` applies).
+        # An int32 array selects the second; any other integer dtype the first.
+        int32_bias = dt == np.int16 and isinstance(bias, np.ndarray) and bias.dtype == np.int32
+        self.accumulator_dtype = np.dtype(np.int64 if dt == np.int16 and not int32_bias
+                                          else np.int32)
+        wide_acc = self.accumulator_dtype == np.int64
+        bias_dtype = np.int64 if wide_acc else np.int32
         self.bias = None if bias is None else v.check_array("bias", bias, bias_dtype, (n_out,))
         self.input_zero_point = v.check_zero_point("input_zero_point", input_zero_point, dt)
         self.output_zero_point = v.check_zero_point("output_zero_point", output_zero_point, dt)
@@ -264,7 +269,7 @@ class QuantizedConv(WindowLayer):
                                                np.int32, (n_out,))
         v.check_range("output_multiplier", self.output_multiplier, 0, fixedpoint.INT32_MAX)
         self.output_shift = v.check_array("output_shift", output_shift, np.int32, (n_out,))
-        v.check_range("output_shift", self.output_shift, -31, 7 if dt == np.int16 else 30)
+        v.check_range("output_shift", self.output_shift, -31, 7 if wide_acc else 30)
         self.activation_min, self.activation_max = v.check_activation_range(
             activation_min, activation_max, dt)
         self.rounding = v.check_choice("rounding", rounding, v.ROUNDINGS)
@@ -275,27 +280,27 @@ class QuantizedConv(WindowLayer):
         self._acc_offset = base - self.input_zero_point * weight_sums
         self._acc_offsets = offset_table(self._acc_offset)
         # Accumulator dtype handed to the requantization: the int32 of the C kernels for
-        # int8, the exact int64 for 16x8.
-        self._sum_dtype = np.dtype(np.int64 if dt == np.int16 else np.int32)
+        # int8 and 16x8 with an int32 bias, the exact int64 for 16x8 with an int64 bias.
+        self._sum_dtype = self.accumulator_dtype
         self._requantizer = fixedpoint.Requantizer(
-            self.output_multiplier, self.output_shift,
-            "int64" if dt == np.int16 else self.rounding)
+            self.output_multiplier, self.output_shift, "int64" if wide_acc else self.rounding)
 
     def requantize(self, acc: np.ndarray) -> np.ndarray:
         """int64 accumulators (channels last) -> output activations.
 
-        int8: the accumulator is an int32 in TFLite/CMSIS-NN, so it wraps to int32 first,
-        then ``multiply_by_quantized_multiplier`` with ``self.rounding``, plus the output
-        zero point, clamped.  16x8: ``multiply_by_quantized_multiplier_int64`` on the int64
-        accumulator (TFLite and CMSIS-NN share it, so ``rounding`` does not apply).  The
-        multipliers and shifts were validated at construction; only ``acc`` is checked."""
+        int8 and 16x8 with an int32 bias: the accumulator is an int32 in TFLite/CMSIS-NN,
+        so it wraps to int32 first, then ``multiply_by_quantized_multiplier`` with
+        ``self.rounding``, plus the output zero point, clamped.  16x8 with an int64 bias:
+        ``multiply_by_quantized_multiplier_int64`` on the int64 accumulator (TFLite and
+        CMSIS-NN share it, so ``rounding`` does not apply).  The multipliers and shifts
+        were validated at construction; only ``acc`` is checked."""
         acc = np.asarray(acc)
         if acc.dtype.kind not in "iu":
             raise ValueError(f"acc: dtype {acc.dtype}, must be integer (accumulate() output)")
         if acc.ndim == 0 or acc.shape[-1] != self.out_channels:
             raise ValueError(f"acc.shape={acc.shape}: the last axis must hold the "
                              f"{self.out_channels} output channels")
-        if self.activation_dtype == np.int16:
+        if self.accumulator_dtype == np.int64:
             scaled = self._requantizer.checked(acc)
         else:  # the int32 sum wraps
             scaled = self._requantizer(np.asarray(acc).astype(np.int32, copy=False))
@@ -379,7 +384,8 @@ class QuantizedConv(WindowLayer):
         way the TFLite converter does (see :mod:`edgeconv.layers._quant`).  ``activation``
         (None, 'relu', 'relu6') sets ``activation_min``/``activation_max``; every other
         keyword (stride, padding, dilation, groups, depth_multiplier, name, input_shape,
-        rounding) goes to the constructor."""
+        rounding) goes to the constructor.  The float parameters stay on the layer as
+        ``float_origin`` (:class:`edgeconv.layers._quant.FloatOrigin`)."""
         dt = v.check_activation_dtype(activation_dtype)
         s_in = _quant.check_scale("input_scale", input_scale)
         s_out = _quant.check_scale("output_scale", output_scale)
@@ -388,7 +394,9 @@ class QuantizedConv(WindowLayer):
         if w.ndim < 2 or w.size == 0:
             raise ValueError(f"weights: shape {w.shape} not allowed, must be a non-empty "
                              "kernel in the layer's integer layout")
-        return cls(**_quant.quantized_layer_params(
+        layer = cls(**_quant.quantized_layer_params(
             w, cls._weight_channel_axis, bias, s_in=s_in, s_out=s_out,
             input_zero_point=input_zero_point, output_zero_point=out_zp,
             activation=activation, dtype=dt), **kwargs)
+        return _quant.with_float_origin(layer, w, bias, input_scale=s_in, output_scale=s_out,
+                                        activation=activation)

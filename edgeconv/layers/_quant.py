@@ -5,6 +5,7 @@ Scales are float32 as TFLite stores them; products are formed in float64 as TFLi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,14 @@ def fused_activation_range(activation: object, scale: float, zero_point: int,
     return amin, amax
 
 
+def activation_bounds(activation: object) -> tuple[float | None, float | None]:
+    """The real-valued clamp ``(low, high)`` of an activation (None for no bound): the
+    ``from_float`` spellings (None, 'relu', 'relu6') or a TFLite name (``FUSED_ACTIVATIONS``)."""
+    name = "NONE" if activation is None else str(activation).upper()
+    check_choice("activation", name, FUSED_ACTIVATIONS)
+    return _FUSED_BOUNDS[name]
+
+
 def float_array(name: str, value: object, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """A finite float64 array (of ``shape`` when given)."""
     arr = np.asarray(value, dtype=np.float64)
@@ -113,7 +122,10 @@ def output_multipliers(input_scale: float, weight_scales: np.ndarray,
 
 def quant_spec(layer: Any) -> dict[str, Any]:
     """The JSON-able weights, bias and requantization of a conv-like or FC layer (the part
-    of ``spec()`` they share)."""
+    of ``spec()`` they share).  A 16x8 layer with an int32 bias (TFLite's int32-bias
+    kernel, see ``QuantizedConv``) adds ``"bias_dtype": "int32"``; no other spec changes."""
+    extra = ({"bias_dtype": "int32"} if layer.activation_dtype == np.int16
+             and getattr(layer, "accumulator_dtype", None) == np.int32 else {})
     return {
         "weights": layer.weights.tolist(),
         "bias": None if layer.bias is None else layer.bias.tolist(),
@@ -124,6 +136,7 @@ def quant_spec(layer: Any) -> dict[str, Any]:
         "activation_min": layer.activation_min,
         "activation_max": layer.activation_max,
         "rounding": layer.rounding,
+        **extra,
     }
 
 
@@ -140,3 +153,30 @@ def quantized_layer_params(w: np.ndarray, channel_axis: int, bias: object, *, s_
                 input_zero_point=input_zero_point, output_zero_point=output_zero_point,
                 output_multiplier=multiplier, output_shift=shift, activation_min=amin,
                 activation_max=amax, activation_dtype=dtype)
+
+
+@dataclass(frozen=True, eq=False)
+class FloatOrigin:
+    """The float parameters a layer was quantized from by ``from_float``: ``weights`` in
+    the layer's integer layout and ``bias`` (float64), the scales and the activation (None,
+    'relu', 'relu6'). Kept on the layer as ``layer.float_origin`` so that the layer's fixed
+    point can be compared with the float layer it stands for (``edgeconv report``)."""
+
+    weights: np.ndarray
+    bias: np.ndarray | None
+    input_scale: float
+    output_scale: float
+    activation: str | None
+
+
+def with_float_origin(layer: Any, weights: np.ndarray, bias: object, *, input_scale: float,
+                      output_scale: float, activation: str | None) -> Any:
+    """``layer`` with ``float_origin`` set (see :class:`FloatOrigin`); the arrays are
+    copied and made read-only."""
+    w = np.array(weights, dtype=np.float64)
+    b = None if bias is None else np.array(bias, dtype=np.float64)
+    for arr in (w, b):
+        if arr is not None:
+            arr.flags.writeable = False
+    layer.float_origin = FloatOrigin(w, b, input_scale, output_scale, activation)
+    return layer

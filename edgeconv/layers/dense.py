@@ -123,7 +123,8 @@ class FullyConnected:
                    **kwargs: Any) -> FullyConnected:
         """Quantize ``(O, K)`` float weights per output channel and the bias as the TFLite
         converter does (see :mod:`edgeconv.layers._quant`); other keywords (name,
-        input_shape, rounding) go to the constructor."""
+        input_shape, rounding) go to the constructor; the float parameters stay on the layer
+        as ``float_origin``."""
         dt = v.check_activation_dtype(activation_dtype)
         s_in = _quant.check_scale("input_scale", input_scale)
         s_out = _quant.check_scale("output_scale", output_scale)
@@ -131,9 +132,11 @@ class FullyConnected:
         w = _quant.float_array("weights", weights)
         if w.ndim != 2 or w.size == 0:
             raise ValueError(f"weights: shape {w.shape} not allowed, must be non-empty (O, K)")
-        return cls(**_quant.quantized_layer_params(
+        layer = cls(**_quant.quantized_layer_params(
             w, 0, bias, s_in=s_in, s_out=s_out, input_zero_point=input_zero_point,
             output_zero_point=out_zp, activation=activation, dtype=dt), **kwargs)
+        return _quant.with_float_origin(layer, w, bias, input_scale=s_in, output_scale=s_out,
+                                        activation=activation)
 
     # ------------------------------------------------------------------ geometry
     def output_shape_for(self, input_shape: object) -> tuple[int, ...]:
@@ -208,6 +211,22 @@ class FullyConnected:
     def __call__(self, x: np.ndarray, method: str = "gemm") -> np.ndarray:
         """Exact integer output for ``x`` (``(K,)`` or ``(N, K)``)."""
         return self.requantize(self.accumulate(x, method))
+
+    def backward(self, x: np.ndarray, grad_output: np.ndarray, *,
+                 grad_dtype: object = None) -> tuple[Any, Any, Any]:
+        """Gradients of the exact accumulator ``acc = (x - input_zero_point) @ w.T + bias``
+        (:meth:`accumulate`) for ``grad_output = dL/dacc`` ``(O,)`` / ``(N, O)``, by
+        :func:`edgeconv.grad.dense_backward`: ``(grad_input, grad_weights, grad_bias)``
+        (``grad_bias`` None without a bias), FixedGrad for integer ``grad_output``,
+        float64 for float.  As for the conv layers (``Conv2D.backward``) the
+        requantization and clamp after ``acc`` are not differentiated."""
+        from edgeconv import grad as _grad
+
+        self._to_2d(x)  # dtype and shape checks
+        centered = x.astype(np.int16) - np.int16(self.input_zero_point)
+        gx, gw, gb = _grad.dense_backward(centered, self.weights, grad_output,
+                                          grad_dtype=grad_dtype)
+        return gx, gw, (None if self.bias is None else gb)
 
     # -------------------------------------------------------------------- spec
     def spec(self) -> dict[str, Any]:

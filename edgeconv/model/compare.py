@@ -1,5 +1,7 @@
-"""Run a .tflite model in the reference model and in the LiteRT interpreter (reference
-kernels, every intermediate tensor kept) and compare every tensor element for element."""
+"""Run a .tflite model in the reference model and in the interpreter its semantics follow
+(``'tflite'``: the LiteRT interpreter with its reference kernels; ``'tflm'``: TFLite Micro's
+interpreter from the ``tflite-micro`` package, its kernels built for the host), every
+intermediate tensor kept, and compare every tensor element for element."""
 
 from __future__ import annotations
 
@@ -73,19 +75,54 @@ def tflite_tensors(path: str | os.PathLike, inputs: list[np.ndarray],
     return {i: interpreter.get_tensor(i) for i in indices}
 
 
+def tflm_tensors(path: str | os.PathLike, inputs: list[np.ndarray],
+                 indices: list[int]) -> dict[int, np.ndarray]:
+    """TFLite Micro's values of the tensors ``indices`` after one invoke: the interpreter of
+    the ``tflite-micro`` package (TFLM's reference kernels compiled for the host) in its
+    ``kPreserveAllTensors`` configuration, where every tensor keeps its own storage."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError as exc:
+        raise ImportError("semantics='tflm' compares against TFLite Micro's interpreter: "
+                          "pip install tflite-micro") from exc
+    # the package's default arena (10x the file) is too small for tiny models
+    interpreter = runtime.Interpreter.from_file(
+        os.fspath(path), intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors,
+        arena_size=10 * os.path.getsize(path) + (1 << 20))
+    for i, array in enumerate(inputs):
+        shape = interpreter.get_input_details(i)["shape"]
+        interpreter.set_input(np.ascontiguousarray(array.reshape(shape)), i)
+    interpreter.invoke()
+    return {i: interpreter.GetTensor(i, 0)["tensor_data"] for i in indices}
+
+
+INTERPRETERS = {"tflite": "the LiteRT interpreter (BUILTIN_REF)",
+                "tflm": "TFLite Micro's interpreter (tflite-micro)"}
+
+
 def compare_with_tflite(path: str | os.PathLike, x: object = None, *, seed: int = 0,
-                        model: Model | None = None) -> list[TensorComparison]:
-    """Run ``path`` in :class:`Model` and in the LiteRT interpreter on ``x`` (default: a
-    seeded random input, see :func:`random_input`) and compare every tensor the model
-    computes, in execution order.  ``first_difference(result)`` picks the first tensor
-    that differs."""
-    model = Model.from_tflite(path) if model is None else model
+                        model: Model | None = None,
+                        semantics: str | None = None) -> list[TensorComparison]:
+    """Run ``path`` in :class:`Model` and in the interpreter of its semantics on ``x``
+    (default: a seeded random input, see :func:`random_input`) and compare every tensor the
+    model computes, in execution order.  ``semantics`` (``'tflite'``: the LiteRT
+    interpreter's reference kernels, ``'tflm'``: TFLite Micro's interpreter) defaults to
+    ``model.semantics``, else ``'tflite'``; a given ``model`` must have the same.
+    ``first_difference(result)`` picks the first tensor that differs."""
+    if semantics is None:
+        semantics = "tflite" if model is None else model.semantics
+    if model is None:
+        model = Model.from_tflite(path, semantics=semantics)
+    elif model.semantics != semantics:
+        raise ValueError(f"semantics={semantics!r}: the model was loaded with "
+                         f"semantics={model.semantics!r}, allowed is the same")
     if x is None:
         inputs = random_input(model, seed)
         x = inputs[0] if len(inputs) == 1 else inputs
     ours = model._run(x)
     fed = [ours[t.index] for t in model.inputs]
-    theirs = tflite_tensors(path, fed, list(ours))
+    oracle = tflm_tensors if semantics == "tflm" else tflite_tensors
+    theirs = oracle(path, fed, list(ours))
     writer = {node.output: node.operator for node in model.nodes}
     results = []
     for index, mine in ours.items():

@@ -38,8 +38,15 @@ from edgeconv.layers import (
 from edgeconv.layers.dense import FullyConnected
 from edgeconv.model.tflite_reader import ModelInfo, OperatorInfo, TensorInfo, read_tflite
 
-SEMANTICS = ("tflite",)
+SEMANTICS = ("tflite", "tflm")
+# How FULLY_CONNECTED requantizes its sum, the one op where the two runtimes differ (see
+# docs/semantics.md): LiteRT's reference kernel rounds once, TFLite Micro's int8 kernel
+# rounds twice (gemmlowp high-mul, then rounding shift) and its 16x8 kernel uses the
+# int64 requantization with the multiplier reduced to 16 bits (as both runtimes' 16x8 conv).
+_FC_ROUNDING = {("tflite", "int8"): "single", ("tflite", "int16"): "single",
+                ("tflm", "int8"): "double", ("tflm", "int16"): "int64"}
 _ACTIVATION_DTYPES = (np.dtype(np.int8), np.dtype(np.int16))
+_TFLITE_INT32 = 2  # TensorType.INT32 (tflite/schema.fbs), as in Conv2DOptions.quantized_bias_type
 
 # values[i] is the array of tensor i; a node reads its inputs there and returns its output
 Kernel = Callable[[list[np.ndarray]], np.ndarray]
@@ -68,8 +75,9 @@ class Node:
 class _Builder:
     """Turns the operators of a :class:`ModelInfo` into :class:`Node` objects."""
 
-    def __init__(self, info: ModelInfo) -> None:
+    def __init__(self, info: ModelInfo, semantics: str = "tflite") -> None:
         self.info = info
+        self.semantics = semantics
 
     # ---------------------------------------------------------------- helpers
     def tensor(self, index: int) -> TensorInfo:
@@ -180,10 +188,28 @@ class _Builder:
         return weights, mult, shift
 
     def bias(self, op: OperatorInfo, dt: np.dtype, n_out: int) -> np.ndarray | None:
+        """The constant bias: int32 for int8, int64 for 16x8; a 16x8 CONV_2D may also hold
+        an int32 bias (the converter's int32-bias option), which its options declare with
+        ``quantized_bias_type`` INT32: LiteRT then runs ``ConvPerChannel<int32_t>``, which
+        the layer follows when handed the int32 array. Without that declaration LiteRT
+        reads the int32 buffer as int64 (past its end), so loading refuses it; LiteRT's
+        DEPTHWISE_CONV_2D and FULLY_CONNECTED refuse an int32 16x8 bias, and so does
+        loading."""
         if len(op.inputs) < 3 or op.inputs[2] < 0:
             return None
-        want = np.int64 if dt == np.int16 else np.int32
-        bias = self.constant(op, op.inputs[2], "bias", (want,))
+        declared = int(op.options.get("quantized_bias_type", 0))  # 0: FLOAT32, unset
+        if dt == np.int16 and op.opcode == "CONV_2D" and declared == _TFLITE_INT32:
+            want: tuple[type, ...] = (np.int32,)
+        elif dt == np.int16:
+            t = self.tensor(op.inputs[2])
+            if op.opcode == "CONV_2D" and t.data is not None and t.data.dtype == np.int32:
+                raise self.error(op, f"bias {t.name!r} has type INT32 but the options' "
+                                 "quantized_bias_type is not INT32: LiteRT would read it as "
+                                 "int64; allowed: int64, or int32 declared as such")
+            want = (np.int64,)
+        else:
+            want = (np.int32,)
+        bias = self.constant(op, op.inputs[2], "bias", want)
         if bias.shape != (n_out,):
             raise self.error(op, f"bias shape {bias.shape}, must be ({n_out},)")
         return bias
@@ -272,7 +298,8 @@ class _Builder:
             op, FullyConnected, weights=weights, bias=self.bias(op, dt, n_out),
             output_multiplier=mult, output_shift=shift, input_zero_point=x_zp,
             output_zero_point=y_zp, activation_min=amin, activation_max=amax,
-            activation_dtype=dt, name=f"fully_connected_{op.index}", input_shape=(depth,))
+            activation_dtype=dt, rounding=_FC_ROUNDING[self.semantics, dt.name],
+            name=f"fully_connected_{op.index}", input_shape=(depth,))
         out_shape = y.shape
         # TFLite flattens every input dimension but the last into rows.
         return self._node(op, layer, lambda xs: layer(xs[0].reshape(-1, depth)).reshape(
@@ -540,18 +567,20 @@ class Model:
     array of the input tensor's dtype and shape (a leading batch dimension of 1 may be
     left out), a list of such arrays for several inputs.  ``model.trace(x)`` returns
     every tensor computed on the way, the inputs included, keyed by TFLite tensor name.
-    ``semantics='tflite'`` (the only choice so far) follows the LiteRT interpreter's
-    reference kernels.
+    ``semantics='tflite'`` (default) follows the LiteRT interpreter's reference kernels
+    (``BUILTIN_REF``); ``semantics='tflm'`` follows TFLite Micro's reference kernels where
+    they differ: FULLY_CONNECTED requantizes with two roundings (int8) or the int64 path
+    (16x8) instead of one (docs/semantics.md says why the results differ).
     """
 
     def __init__(self, info: ModelInfo, *, semantics: str = "tflite") -> None:
         if not isinstance(semantics, str) or semantics not in SEMANTICS:
-            raise ValueError(f"semantics={semantics!r}: allowed is 'tflite' (TFLite "
-                             "Micro semantics are not implemented)")
+            raise ValueError(f"semantics={semantics!r}: allowed are 'tflite' (the LiteRT "
+                             "interpreter's reference kernels), 'tflm' (TFLite Micro's)")
         self.semantics = semantics
         self.info = info
         self.tensors = info.tensors
-        builder = _Builder(info)
+        builder = _Builder(info, semantics)
         self.nodes = tuple(builder.build(op) for op in info.operators)
         self.inputs = tuple(self.tensors[i] for i in info.inputs)
         self.outputs = tuple(self.tensors[i] for i in info.outputs)

@@ -168,8 +168,8 @@ def _firmware(b: Board, cpu: str, layers, options: dict) -> tuple[Path, str]:
 
 
 def _connect(spec: str, port_url: str, layers, expected_hash: str | None, options: dict,
-             *, baud: int = 115200, icount: bool = False, on_close=None,
-             start=None) -> Session:
+             *, baud: int = 115200, icount: bool = False, qemu_cpu_hz: int | None = None,
+             on_close=None, start=None) -> Session:
     """Opens the port, starts a paused machine (``start``), then handshakes.
 
     With ``on_close`` the session owns the device: closing it sends SHUTDOWN first.
@@ -189,7 +189,8 @@ def _connect(spec: str, port_url: str, layers, expected_hash: str | None, option
         # QEMU's pty passes host -> guest bytes only about 1 s after QEMU started;
         # short attempts (the client's retries) get through as soon as it does.
         client.handshake(timeout=0.25)
-        return Session(spec, client, layers, icount=icount, on_close=on_close)
+        return Session(spec, client, layers, icount=icount, qemu_cpu_hz=qemu_cpu_hz,
+                       on_close=on_close)
     except BaseException:
         port.close()
         raise
@@ -220,7 +221,8 @@ def _open_qemu(spec: str, t: TargetSpec, layers, options: dict) -> Session:
                           icount=options.pop("icount", None))
     try:
         session = _connect(spec, machine.pty, layers, expected, options,
-                           icount=machine.icount, on_close=machine.stop, start=machine.start)
+                           icount=machine.icount, qemu_cpu_hz=t.board.qemu_cpu_hz,
+                           on_close=machine.stop, start=machine.start)
     except BaseException:
         machine.stop(grace=0)
         raise

@@ -20,7 +20,11 @@ class Board:
     benchmark image links for; ``uart``: the UART ``-serial`` #0 reaches; ``counter``:
     the count source and its address (FPGAIO counter on MPS2/MPS3); ``icount``: QEMU runs
     with ``-icount shift=3`` (8 ns per instruction), so ``per_tick`` instructions elapse
-    per counter tick (MPS2 counter at 25 MHz: 5; AN547 at 20 MHz: 6.25).
+    per counter tick (MPS2 counter at 25 MHz: 5; AN547 at 20 MHz: 6.25; micro:bit TIMER0
+    at 16 MHz: 7.8125). Without ``-icount`` QEMU's timers follow the host's clock, so their
+    counts measure the emulator, not the work (12 outputs: 10,280 ticks, 4,000: 13,321).
+    ``qemu_cpu_hz``: the processor clock QEMU's SysTick runs at on that machine, for a
+    firmware whose counter is SysTick and does not know its own clock (netduinoplus2).
     """
 
     name: str
@@ -35,6 +39,7 @@ class Board:
     counter: str = ""
     counter_addr: int | None = None
     per_tick: Fraction | None = None
+    qemu_cpu_hz: int | None = None
 
     def __post_init__(self) -> None:
         for c in (self.cpu, *self.cpus):
@@ -70,11 +75,12 @@ BOARDS: dict[str, Board] = {
               flash=(0x0, 0x80000), ram=(0x20000000, 0x80000),
               uart="CMSDK UART0 0x59303000", counter="FPGAIO counter",
               counter_addr=0x59302018, per_tick=Fraction(25, 4)),
-        Board("netduinoplus2", "cortex-m4", "netduinoplus2", 96 << 10,
+        Board("netduinoplus2", "cortex-m4", "netduinoplus2", 96 << 10, icount=True,
               flash=(0x08000000, 0x100000), ram=(0x20000000, 0x20000),
-              uart="STM32 USART1 0x40011000", counter="DWT CYCCNT or SysTick"),
-        Board("microbit", "cortex-m0", "microbit", 10 << 10, flash=(0x0, 0x40000),
-              ram=(0x20000000, 0x4000), uart="nRF51 UART0 0x40002000",
+              uart="STM32 USART1 0x40011000", counter="DWT CYCCNT or SysTick",
+              qemu_cpu_hz=168_000_000),
+        Board("microbit", "cortex-m0", "microbit", 10 << 10, icount=True,
+              flash=(0x0, 0x40000), ram=(0x20000000, 0x4000), uart="nRF51 UART0 0x40002000",
               counter="nRF51 TIMER0"),
     )
 }

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from edgeconv import resources
+from edgeconv import progress, resources
 from edgeconv.targets.boards import Board
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -99,7 +99,8 @@ def make(board: Board, cpu: str, gen_dir: Path, build_dir: Path, *,
     if board.name == "native":
         cmd.remove(f"CPU={cpu}")
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=paths["build"])
+        with progress.working(f"building firmware for {board.name} ({cpu}, -{opt})"):
+            res = subprocess.run(cmd, capture_output=True, text=True, cwd=paths["build"])
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)  # the links only, not their targets

@@ -10,6 +10,7 @@ whole request sequence.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,34 @@ class DeviceError(ClientError):
         self.detail = detail
 
 
+class BufferOverrunError(DeviceError):
+    """The kernel wrote outside the bytes its layer states (a GUARD error to RUN).
+
+    ``buffer`` is ``'input'``, ``'output'`` or ``'scratch'``; ``offset`` the first changed
+    guard byte counted from the start of the layer's data (``>= size``: after it, ``< 0``:
+    before it), None when the kernel changed its own input; ``size`` the layer's byte
+    count of that buffer (None likewise). Not resent: the same kernel overruns again.
+    """
+
+    _DETAIL = re.compile(r"(input|output|scratch) overrun at byte (-?\d+) of (\d+)")
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(code, detail)
+        match = self._DETAIL.fullmatch(detail)
+        if match is not None:
+            self.buffer = match[1]
+            self.offset: int | None = int(match[2])
+            self.size: int | None = int(match[3])
+        else:  # "input changed by the kernel"
+            self.buffer = detail.split(" ", 1)[0] if detail else "unknown"
+            self.offset = self.size = None
+
+
+def _device_error(code: int, detail: str) -> DeviceError:
+    """The exception for an ERROR reply: BufferOverrunError for GUARD, else DeviceError."""
+    return (BufferOverrunError if code == ErrorCode.GUARD else DeviceError)(code, detail)
+
+
 class DeviceDisconnectedError(ClientError):
     """The port went away (the device or emulator exited, the cable was pulled)."""
 
@@ -94,11 +123,15 @@ class StaleFirmwareError(ClientError):
 
 @dataclass(frozen=True)
 class RunResult:
-    """Output bytes of one kernel run, its status and raw counter value."""
+    """Output bytes of one kernel run, its status and raw counter value; ``crc`` is the
+    CRC-32 the device sent for its whole output, ``fetched`` False when the output was not
+    read because that CRC equals the one the caller expected (``output`` is then empty)."""
 
     output: bytes
     status: int
     count: int
+    crc: int = 0
+    fetched: bool = True
 
 
 @dataclass
@@ -206,7 +239,7 @@ class Client:
                     deadline = time.monotonic() + self.run_timeout
                     continue
                 if reply.type == Msg.ERROR:
-                    raise DeviceError(*_parsed(reply, p.parse_error))
+                    raise _device_error(*_parsed(reply, p.parse_error))
                 if reply.type != (msg_type | 0x80):
                     raise MalformedReplyError(
                         f"{_name(reply.type)} frame (type 0x{reply.type:02x}) in reply to "
@@ -276,12 +309,16 @@ class Client:
         return self._surviving_resets(lambda: _parsed(
             self.request(Msg.INFO, p.OFFSET.pack(index)), LayerInfo.parse))
 
-    def run(self, index: int, data: bytes) -> RunResult:
+    def run(self, index: int, data: bytes, *, expected_crc: int | None = None) -> RunResult:
         """Runs layer ``index`` on ``data``; repeats the handshake and the whole run after
-        a device restart (see :meth:`_surviving_resets`)."""
-        return self._surviving_resets(lambda: self._run_once(index, data))
+        a device restart (see :meth:`_surviving_resets`).  With ``expected_crc`` (the
+        CRC-32 of the output the caller expects) the output is read only when the
+        device's CRC differs (or the run failed): on a slow link a match costs the
+        OUTPUT frame alone, not the READs of the rest."""
+        return self._surviving_resets(lambda: self._run_once(index, data, expected_crc))
 
-    def _run_once(self, index: int, data: bytes) -> RunResult:
+    def _run_once(self, index: int, data: bytes,
+                  expected_crc: int | None = None) -> RunResult:
         if self.hello is None:
             raise ClientError("handshake() first")
         for offset in range(0, len(data), self._chunk):
@@ -292,6 +329,8 @@ class Client:
                                           f"{offset} length {len(piece)}")
         reply = self.request(Msg.RUN, p.RUN_BODY.pack(index, len(data), p.crc32(data)))
         status, count, out_bytes, out_crc, chunk = _parsed(reply, p.parse_output)
+        if status == 0 and expected_crc is not None and out_crc == expected_crc:
+            return RunResult(b"", status, count, out_crc, fetched=False)
         out = bytearray(chunk)
         while len(out) < out_bytes:
             length = min(self._chunk, out_bytes - len(out))
@@ -299,7 +338,7 @@ class Client:
                            p.parse_data, len(out), length)
         if p.crc32(bytes(out)) != out_crc:
             raise ClientError("output CRC mismatch after reassembly: output discarded")
-        return RunResult(bytes(out), status, count)
+        return RunResult(bytes(out), status, count, out_crc)
 
     def shutdown(self, code: int = 0) -> bool:
         """Asks the firmware to exit (QEMU ends with ``code``); True if it acknowledged.

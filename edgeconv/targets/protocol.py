@@ -53,6 +53,7 @@ class ErrorCode(IntEnum):
     INPUT_SIZE = 7
     INPUT_CRC = 8
     NO_OUTPUT = 9
+    GUARD = 10
 
 
 class CounterKind(IntEnum):

@@ -10,7 +10,7 @@ import numpy as np
 
 from edgeconv.targets.client import Client, ClientError, MalformedReplyError
 from edgeconv.targets.process import PtyProcess
-from edgeconv.targets.protocol import CounterKind, Hello, LayerInfo
+from edgeconv.targets.protocol import CounterKind, Hello, LayerInfo, crc32
 from edgeconv.targets.qemu import QemuMachine
 
 _SIGNED = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
@@ -19,15 +19,21 @@ _SIGNED = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
 ICOUNT_NS_PER_INSTRUCTION = 8  # QEMU -icount shift=3
 
 
-def count_unit_for(hello: Hello, icount: bool) -> tuple[str | None, Fraction]:
+def count_unit_for(hello: Hello, icount: bool,
+                   qemu_cpu_hz: int | None = None) -> tuple[str | None, Fraction]:
     """(unit, scale): the kernel count is the firmware's raw count times ``scale``.
 
     Under QEMU ``-icount shift=3`` every instruction takes 8 ns of virtual time, so a
-    timer of known rate counts instructions: 5 per tick at 25 MHz (MPS2 FPGAIO).
+    timer of known rate counts instructions: 5 per tick at 25 MHz (MPS2 FPGAIO), 7.8125
+    at 16 MHz (nRF51 TIMER0); so does SysTick on the processor clock when QEMU's clock for
+    the machine is known (``qemu_cpu_hz``: 168 MHz on netduinoplus2, 1.344 ticks per
+    instruction). Without ``-icount`` a QEMU timer follows the host's clock.
     """
     kind = hello.counter_kind
     if icount and hello.counter_hz and kind in (CounterKind.FPGAIO, CounterKind.TIMER):
         return "instructions", Fraction(10**9, hello.counter_hz * ICOUNT_NS_PER_INSTRUCTION)
+    if icount and qemu_cpu_hz and kind == CounterKind.SYSTICK_CPU:
+        return "instructions", Fraction(10**9, qemu_cpu_hz * ICOUNT_NS_PER_INSTRUCTION)
     if kind in (CounterKind.SYSTICK_CPU, CounterKind.DWT_CYCCNT):
         return "cycles", Fraction(1)
     if kind == CounterKind.NS:
@@ -47,6 +53,7 @@ class Session:
     """
 
     def __init__(self, spec: str, client: Client, layers: Iterable, *, icount: bool = False,
+                 qemu_cpu_hz: int | None = None,
                  on_close: Callable[[], None] | None = None) -> None:
         self.spec = spec
         self.client = client
@@ -60,8 +67,9 @@ class Session:
         self.process: PtyProcess | None = None
         self.machine: QemuMachine | None = None
         self.image: Path | None = None  # the firmware image, where this session built one
-        self.count_unit, self._count_scale = count_unit_for(self.hello, icount)
+        self.count_unit, self._count_scale = count_unit_for(self.hello, icount, qemu_cpu_hz)
         self.last_count: int | None = None
+        self.last_fetched = True
         self.closed = False
 
     @property
@@ -89,18 +97,25 @@ class Session:
                 == "Network"]
         return nets[0] if len(nets) == 1 else None
 
-    def trace(self, x) -> list:
+    def trace(self, x, *, crc: bool = False) -> list:
         """Every node of the session's network run on the device on the reference model's
-        inputs for ``x``: a list of :class:`edgeconv.targets.network_run.NodeResult`."""
+        inputs for ``x``: a list of :class:`edgeconv.targets.network_run.NodeResult`.
+        ``crc=True`` (for a slow link): each node's output is fetched only when its CRC-32
+        differs from the reference tensor's."""
         from edgeconv.targets.network_run import trace
 
         if self.network is None:
             raise ValueError("trace: this session runs no network (open it with a model)")
-        return trace(self, self.network, x)
+        if not isinstance(crc, bool):
+            raise ValueError(f"crc={crc!r}: allowed are True, False")
+        return trace(self, self.network, x, crc=crc)
 
-    def run(self, name, x=None) -> np.ndarray:
+    def run(self, name, x=None, *, expected=None) -> np.ndarray:
         """Output of layer ``name`` for input ``x`` (shape ``input_shape``, or batched);
-        ``run(x)`` runs the session's network."""
+        ``run(x)`` runs the session's network.  ``expected`` (one item: an array of the
+        layer's output shape): the device's output CRC-32 is compared with the CRC-32 of
+        ``expected`` and the output is read only when they differ; on a match ``expected``
+        is returned (a copy).  ``last_fetched`` tells whether the output was read."""
         if x is None and not isinstance(name, str) and self.network is not None:
             name, x = self.network.name, name
         if self.closed:
@@ -114,19 +129,33 @@ class Session:
         out_type = _elem_type(getattr(layer, "output_dtype", None), info.output_elem_bytes)
         x = _as_input(x, tuple(layer.input_shape), in_type)
         batch = x.reshape((-1, *layer.input_shape))
+        expected_crc = None
+        if expected is not None:
+            expected = np.asarray(expected)
+            if batch.shape[0] != 1 or x.ndim > len(layer.input_shape) or \
+                    expected.shape != tuple(layer.output_shape):
+                raise ValueError(f"expected: shape {expected.shape} with input shape "
+                                 f"{x.shape}; allowed is one item, expected shaped "
+                                 f"{tuple(layer.output_shape)}")
+            expected = expected.astype(out_type)
+            expected_crc = crc32(_wire_bytes(expected))
         outs, total = [], 0
+        self.last_fetched = True
         for item in batch:
-            result = self.client.run(info.index, item.astype("<" + np.dtype(in_type).str[1:],
-                                                             copy=False).tobytes())
+            result = self.client.run(info.index, _wire_bytes(item), expected_crc=expected_crc)
             if result.status != 0:
                 raise ClientError(f"layer {name} returned status {result.status} on the device")
+            total += result.count
+            if not result.fetched:  # equal to ``expected`` by its CRC-32
+                self.last_fetched = False
+                outs.append(expected.copy())
+                continue
             if len(result.output) != info.output_count * info.output_elem_bytes:
                 raise MalformedReplyError(
                     f"OUTPUT frame: layer {name} sent {len(result.output)} bytes, its INFO "
                     f"says {info.output_count} x {info.output_elem_bytes}")
             outs.append(np.frombuffer(result.output, dtype=np.dtype(out_type).newbyteorder("<"))
                         .astype(out_type).reshape(layer.output_shape))
-            total += result.count
         self.last_count = None if self.count_unit is None else round(total * self._count_scale)
         out = np.stack(outs)
         return out if x.ndim > len(layer.input_shape) else out[0]
@@ -150,6 +179,11 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _wire_bytes(a: np.ndarray) -> bytes:
+    """An array's elements as the protocol carries them: little-endian, C order."""
+    return a.astype("<" + a.dtype.str[1:], copy=False).tobytes()
 
 
 def _elem_type(declared, elem_bytes: int) -> type:

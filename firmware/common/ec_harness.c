@@ -39,7 +39,8 @@ const char ec_board_name[] = EC_BOARD_NAME;
  * max payload, counter rate, capacities, layer count, hash), then four length-prefixed
  * strings; the sizeof of a string literal counts its NUL, which stands for the length
  * byte. Every other message is bounded by EC_MAX_PAYLOAD at 64 already (INFO: 53 bytes
- * with a 31-character name, ERROR: 42), but HELLO grows with the compiler version. */
+ * with a 31-character name, ERROR: 47 with the longest GUARD detail), but HELLO grows
+ * with the compiler version. */
 #define EC_HELLO_BYTES (EC_HEADER_BYTES + 36u + sizeof EC_FIRMWARE_VERSION \
                         + sizeof EC_BOARD_NAME + sizeof EC_CPU + sizeof EC_NUMERICS)
 /* A C99 static assertion (glibc turns C11's _Static_assert into one without its message
@@ -49,10 +50,28 @@ typedef char EC_MAX_PAYLOAD_is_smaller_than_the_HELLO_message
 
 #define WORDS(bytes) (((bytes) + 3u) / 4u)
 
-static uint32_t input_buf[WORDS(EDGECONV_MAX_INPUT_BYTES)];
-static uint32_t output_buf[WORDS(EDGECONV_MAX_OUTPUT_BYTES)];
-static uint32_t scratch_buf[WORDS(EDGECONV_MAX_SCRATCH_BYTES)];
-static uint32_t output_valid; /* bytes of output_buf the last RUN produced */
+/* Guards (PROTOCOL.md, "Guards"). Each buffer is laid out as
+ *     [EC_GUARD_BYTES lead][capacity: the largest layer's size][EC_GUARD_BYTES tail]
+ * and the layer being run gets the n bytes right after the lead guard. Every other byte
+ * of the buffer is a guard byte: RUN fills them with guard_byte() before the kernel and
+ * checks them after it, so a kernel writing even one byte before or past the size its
+ * registry entry states is caught, however large the buffer is for other layers. */
+#define EC_GUARD_BYTES 16u
+#define GUARDED_WORDS(bytes) WORDS(EC_GUARD_BYTES + (bytes) + EC_GUARD_BYTES)
+/* Every output byte holds this before the kernel runs (and every scratch byte): an
+ * element the kernel leaves unwritten reads back as 0xA5 bytes, not as a stale value
+ * that may happen to be right. */
+#define EC_OUTPUT_SENTINEL 0xA5u
+
+static uint32_t input_buf[GUARDED_WORDS(EDGECONV_MAX_INPUT_BYTES)];
+static uint32_t output_buf[GUARDED_WORDS(EDGECONV_MAX_OUTPUT_BYTES)];
+static uint32_t scratch_buf[GUARDED_WORDS(EDGECONV_MAX_SCRATCH_BYTES)];
+static uint32_t output_valid; /* bytes of output the last RUN produced */
+
+/* Where a layer's data starts in each buffer (4-byte aligned, as the buffers are). */
+#define INPUT_DATA ((uint8_t *)input_buf + EC_GUARD_BYTES)
+#define OUTPUT_DATA ((uint8_t *)output_buf + EC_GUARD_BYTES)
+#define SCRATCH_DATA ((uint8_t *)scratch_buf + EC_GUARD_BYTES)
 
 static uint8_t rx_frame[EC_MAX_WIRE_FRAME];
 static uint8_t tx_msg[EC_MAX_PAYLOAD + EC_CRC_BYTES];
@@ -109,6 +128,72 @@ static void send_error(uint16_t seq, uint16_t code, const char *detail)
     send(put_str(p, detail));
 }
 
+/* The guard byte at position i of a buffer: 0xE0..0xEF in turn, so neither 0x00, 0xFF
+ * nor 0x7F/0x80 (the values a kernel most often writes) nor the sentinel. */
+static uint8_t guard_byte(uint32_t i) { return (uint8_t)(0xE0u | (i & 0x0Fu)); }
+
+/* Fills every byte of buf (size bytes) outside the data [EC_GUARD_BYTES, +n). */
+static void guard_fill(uint8_t *buf, uint32_t size, uint32_t n)
+{
+    for (uint32_t i = 0; i < EC_GUARD_BYTES; i++)
+        buf[i] = guard_byte(i);
+    for (uint32_t i = EC_GUARD_BYTES + n; i < size; i++)
+        buf[i] = guard_byte(i);
+}
+
+/* Checks the guard bytes guard_fill() wrote. Returns 1 and sets *at (relative to the
+ * data start: >= n after it, < 0 before it) for the first changed byte past the data,
+ * else the changed byte nearest before it; returns 0 when every guard byte is intact. */
+static int guard_hit(const uint8_t *buf, uint32_t size, uint32_t n, int32_t *at)
+{
+    for (uint32_t i = EC_GUARD_BYTES + n; i < size; i++) {
+        if (buf[i] != guard_byte(i)) {
+            *at = (int32_t)(i - EC_GUARD_BYTES);
+            return 1;
+        }
+    }
+    for (uint32_t i = EC_GUARD_BYTES; i-- > 0;) {
+        if (buf[i] != guard_byte(i)) {
+            *at = (int32_t)i - (int32_t)EC_GUARD_BYTES;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Appends the decimal digits of v at p; returns the end. */
+static char *put_dec(char *p, uint32_t v)
+{
+    char digits[10];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    while (n)
+        *p++ = digits[--n];
+    return p;
+}
+
+/* Sends the GUARD error "<what> overrun at byte <at> of <n>" (at < 0: before the data). */
+static void send_overrun(uint16_t seq, const char *what, int32_t at, uint32_t n)
+{
+    char detail[48]; /* "scratch overrun at byte -16 of 4294967295" is 41 + NUL */
+    char *p = detail;
+    size_t len = strlen(what);
+    memcpy(p, what, len);
+    p += len;
+    memcpy(p, " overrun at byte ", 17);
+    p += 17;
+    if (at < 0)
+        *p++ = '-';
+    p = put_dec(p, at < 0 ? (uint32_t)-at : (uint32_t)at);
+    memcpy(p, " of ", 4);
+    p = put_dec(p + 4, n);
+    *p = '\0';
+    send_error(seq, EC_ERR_GUARD, detail);
+}
+
 static void send_hello(uint8_t type, uint16_t seq)
 {
     uint8_t *p = begin(type, seq);
@@ -116,8 +201,8 @@ static void send_hello(uint8_t type, uint16_t seq)
     *p++ = board_counter_kind();
     p = put16(p, (uint16_t)EC_MAX_PAYLOAD);
     p = put32(p, board_counter_hz());
-    p = put32(p, (uint32_t)sizeof input_buf);
-    p = put32(p, (uint32_t)sizeof output_buf);
+    p = put32(p, EDGECONV_MAX_INPUT_BYTES);
+    p = put32(p, EDGECONV_MAX_OUTPUT_BYTES);
     p = put32(p, edgeconv_registry_count);
     memcpy(p, edgeconv_registry_hash, 16);
     p += 16;
@@ -171,11 +256,11 @@ static void on_write(uint16_t seq, const uint8_t *body, size_t n)
     }
     uint32_t offset = get32(body);
     uint32_t len = (uint32_t)(n - 4);
-    if (offset > sizeof input_buf || len > sizeof input_buf - offset) {
+    if (offset > EDGECONV_MAX_INPUT_BYTES || len > EDGECONV_MAX_INPUT_BYTES - offset) {
         send_error(seq, EC_ERR_OUT_OF_RANGE, "WRITE beyond the input buffer");
         return;
     }
-    memcpy((uint8_t *)input_buf + offset, body + 4, len);
+    memcpy(INPUT_DATA + offset, body + 4, len);
     uint8_t *p = begin(EC_MSG_WRITE_ACK, seq);
     p = put32(p, offset);
     send(put32(p, len));
@@ -196,20 +281,43 @@ static void on_run(uint16_t seq, const uint8_t *body, size_t n)
         return;
     uint32_t in_bytes = l->input_count * l->input_elem_bytes;
     uint32_t out_bytes = l->output_count * l->output_elem_bytes;
-    if (get32(body + 4) != in_bytes || in_bytes > sizeof input_buf ||
-        out_bytes > sizeof output_buf || l->scratch_bytes > sizeof scratch_buf) {
+    if (get32(body + 4) != in_bytes || in_bytes > EDGECONV_MAX_INPUT_BYTES ||
+        out_bytes > EDGECONV_MAX_OUTPUT_BYTES || l->scratch_bytes > EDGECONV_MAX_SCRATCH_BYTES) {
         send_error(seq, EC_ERR_INPUT_SIZE, "input size differs from the layer's");
         return;
     }
-    if (ec_crc32(0, (const uint8_t *)input_buf, in_bytes) != get32(body + 8)) {
+    uint32_t in_crc = ec_crc32(0, INPUT_DATA, in_bytes);
+    if (in_crc != get32(body + 8)) {
         send_error(seq, EC_ERR_INPUT_CRC, "input CRC mismatch: a WRITE was lost");
         return;
     }
     output_valid = 0;
+    guard_fill((uint8_t *)input_buf, sizeof input_buf, in_bytes);
+    guard_fill((uint8_t *)output_buf, sizeof output_buf, out_bytes);
+    guard_fill((uint8_t *)scratch_buf, sizeof scratch_buf, l->scratch_bytes);
+    memset(OUTPUT_DATA, EC_OUTPUT_SENTINEL, out_bytes);
+    memset(SCRATCH_DATA, EC_OUTPUT_SENTINEL, l->scratch_bytes);
     send(begin(EC_MSG_RUN_STARTED, seq));
     board_counter_start();
-    int status = l->run(input_buf, output_buf, scratch_buf);
+    int status = l->run(INPUT_DATA, OUTPUT_DATA, SCRATCH_DATA);
     uint64_t count = board_counter_stop();
+    int32_t at;
+    if (guard_hit((const uint8_t *)output_buf, sizeof output_buf, out_bytes, &at)) {
+        send_overrun(seq, "output", at, out_bytes);
+        return;
+    }
+    if (guard_hit((const uint8_t *)scratch_buf, sizeof scratch_buf, l->scratch_bytes, &at)) {
+        send_overrun(seq, "scratch", at, l->scratch_bytes);
+        return;
+    }
+    if (guard_hit((const uint8_t *)input_buf, sizeof input_buf, in_bytes, &at)) {
+        send_overrun(seq, "input", at, in_bytes);
+        return;
+    }
+    if (ec_crc32(0, INPUT_DATA, in_bytes) != in_crc) {
+        send_error(seq, EC_ERR_GUARD, "input changed by the kernel");
+        return;
+    }
     output_valid = out_bytes;
     uint32_t chunk = EC_MAX_PAYLOAD - EC_HEADER_BYTES - OUTPUT_HEAD;
     if (chunk > out_bytes)
@@ -219,8 +327,8 @@ static void on_run(uint16_t seq, const uint8_t *body, size_t n)
     p = put32(p, (uint32_t)count);
     p = put32(p, (uint32_t)(count >> 32));
     p = put32(p, out_bytes);
-    p = put32(p, ec_crc32(0, (const uint8_t *)output_buf, out_bytes));
-    memcpy(p, output_buf, chunk);
+    p = put32(p, ec_crc32(0, OUTPUT_DATA, out_bytes));
+    memcpy(p, OUTPUT_DATA, chunk);
     send(p + chunk);
 }
 
@@ -242,7 +350,7 @@ static void on_read(uint16_t seq, const uint8_t *body, size_t n)
     }
     uint8_t *p = begin(EC_MSG_DATA, seq);
     p = put32(p, offset);
-    memcpy(p, (const uint8_t *)output_buf + offset, len);
+    memcpy(p, OUTPUT_DATA + offset, len);
     send(p + len);
 }
 

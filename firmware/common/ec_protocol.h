@@ -37,6 +37,7 @@
 #define EC_ERR_INPUT_SIZE 7u
 #define EC_ERR_INPUT_CRC 8u
 #define EC_ERR_NO_OUTPUT 9u
+#define EC_ERR_GUARD 10u /* RUN: the kernel wrote outside its input/output/scratch */
 
 /* Counter kinds reported in HELLO. */
 #define EC_COUNTER_NONE 0u

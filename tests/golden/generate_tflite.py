@@ -5,7 +5,8 @@ Run by hand with a TensorFlow venv (TensorFlow is not a test dependency):
     /tmp/tfvenv/bin/python tests/golden/generate_tflite.py [--out tests/golden]
 
 Each configuration is one single-layer Keras model, converted with full-integer
-quantization (int8, or 16x8 with int16 IO), run with TFLite's reference kernels
+quantization (int8, or 16x8 with int16 IO and an int64 or, with ``bias_type: int32``, an
+int32 bias), run with TFLite's reference kernels
 (``BUILTIN_REF``, one thread, no XNNPACK) on integer inputs that cover the full range.
 The model parameters are read back from the converted flatbuffer and the
 interpreter's tensor details, so each ``<id>.npz`` holds exactly what the runtime used.
@@ -29,7 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.lite.python import schema_py_generated as schema  # noqa: E402
 
-SCRIPT_VERSION = "1"
+SCRIPT_VERSION = "2"  # 2: bias_type int32 and depthwise_as_groups configurations
 N_CALIBRATION = 16
 
 # TFLite schema enums (tflite/schema.fbs).
@@ -43,6 +44,7 @@ _ACTIVATION = {
 _EXPECTED_OP = {
     "conv2d": "CONV_2D",
     "depthwise": "DEPTHWISE_CONV_2D",
+    "depthwise_as_groups": "CONV_2D",
     "maxpool": "MAX_POOL_2D",
     "avgpool": "AVERAGE_POOL_2D",
 }
@@ -55,7 +57,7 @@ def _cfg(cid: str, op: str, dtype: str, shape: tuple[int, int, int], **kw: Any) 
         "kernel": [3, 3], "strides": [1, 1], "padding": "same", "dilation": [1, 1],
         "filters": None, "groups": 1, "depth_multiplier": 1, "activation": None, "use_bias": True,
         "saturate": False, "conv1d_equivalent": False, "n_samples": 3,
-        "input_range": [-1.0, 1.0],
+        "input_range": [-1.0, 1.0], "bias_type": None, "depthwise_as_groups": False,
     }
     unknown = set(kw) - set(cfg)
     if unknown:
@@ -130,6 +132,21 @@ CONFIGS: list[dict] = [
     _cfg("dw_i16_k3x1_s3_same_relu6", "depthwise", "int16", (12, 7, 5), kernel=(3, 1),
          strides=(3, 3), activation="relu6"),
     _cfg("dw_i16_L4", "depthwise", "int16", (16, 16, 64), n_samples=2),
+    # 16x8 with an int32 bias (the converter's int32-bias option): TFLite's
+    # ConvPerChannel<int32_t>, an int32 accumulator requantized by the 32-bit
+    # MultiplyByQuantizedMultiplier. LiteRT's DEPTHWISE_CONV_2D refuses an int32 bias for
+    # 16x8 (Prepare: "bias->type != kTfLiteInt64"), so the depthwise configurations are
+    # the same computation as a grouped CONV_2D (groups = input channels, filters = C * M:
+    # output channel c * M + m reads input channel c), stored in the depthwise layout.
+    _cfg("conv2d_i16_b32_k3s1_same", "conv2d", "int16", (8, 8, 3), filters=5, bias_type="int32"),
+    _cfg("conv2d_i16_b32_k3s2_valid_relu_sat", "conv2d", "int16", (9, 9, 5), filters=7,
+         strides=(2, 2), padding="valid", activation="relu", saturate=True, bias_type="int32"),
+    _cfg("conv2d_i16_b32_k5x1_d2_same_sat", "conv2d", "int16", (10, 6, 4), filters=6,
+         kernel=(5, 1), dilation=(2, 1), saturate=True, bias_type="int32"),
+    _cfg("dw_i16_b32_k3s1_same_dm2_sat", "depthwise", "int16", (8, 8, 3), depth_multiplier=2,
+         saturate=True, bias_type="int32", depthwise_as_groups=True),
+    _cfg("dw_i16_b32_k3s2_valid_relu6", "depthwise", "int16", (9, 9, 5), strides=(2, 2),
+         padding="valid", activation="relu6", bias_type="int32", depthwise_as_groups=True),
     # Pooling
     _cfg("maxpool_i8_k2s2_valid", "maxpool", "int8", (8, 8, 5), kernel=(2, 2), strides=(2, 2),
          padding="valid"),
@@ -157,7 +174,12 @@ def _build_model(cfg: dict, rng: np.random.Generator) -> keras.Model:
     inp = keras.Input((h, w, c), batch_size=1)
     common = {"strides": tuple(cfg["strides"]), "padding": cfg["padding"]}
     op = cfg["op"]
-    if op == "conv2d":
+    if op == "depthwise" and cfg["depthwise_as_groups"]:
+        layer = keras.layers.Conv2D(
+            c * cfg["depth_multiplier"], tuple(cfg["kernel"]), groups=c,
+            dilation_rate=tuple(cfg["dilation"]), activation=cfg["activation"],
+            use_bias=cfg["use_bias"], **common)
+    elif op == "conv2d":
         layer = keras.layers.Conv2D(
             cfg["filters"], tuple(cfg["kernel"]), dilation_rate=tuple(cfg["dilation"]),
             groups=cfg["groups"], activation=cfg["activation"], use_bias=cfg["use_bias"],
@@ -177,10 +199,12 @@ def _build_model(cfg: dict, rng: np.random.Generator) -> keras.Model:
     if op in ("conv2d", "depthwise"):
         kernel = rng.normal(0.0, 0.3, layer.kernel.shape)
         # Spread the per-output-channel magnitudes so filter scales (and shifts) differ.
-        # Keras depthwise kernels are (KH, KW, C, M); output channel c * M + m.
-        out_ch = int(np.prod(kernel.shape[2:])) if op == "depthwise" else kernel.shape[-1]
+        # Keras depthwise kernels are (KH, KW, C, M); output channel c * M + m. Grouped
+        # Conv2D kernels are (KH, KW, C / groups, filters), channel last either way.
+        keras_dw = op == "depthwise" and not cfg["depthwise_as_groups"]
+        out_ch = int(np.prod(kernel.shape[2:])) if keras_dw else kernel.shape[-1]
         gains = np.exp(rng.uniform(-1.5, 1.5, out_ch))
-        if op == "depthwise":
+        if keras_dw:
             kernel = (kernel.reshape(*kernel.shape[:2], out_ch) * gains).reshape(kernel.shape)
         else:
             kernel = kernel * gains
@@ -224,6 +248,9 @@ def _convert(model: keras.Model, cfg: dict, rng: np.random.Generator) -> bytes:
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         ]
         io_type = tf.int16
+    if cfg["bias_type"] == "int32":
+        # The converter's int32-bias option (16x8 only; the attribute is experimental).
+        conv._experimental_full_integer_quantization_bias_type = tf.int32  # noqa: SLF001
     conv.inference_input_type = io_type
     conv.inference_output_type = io_type
     return conv.convert()
@@ -271,7 +298,8 @@ def _options(model_bytes: bytes) -> tuple[str, Any]:
 def _extract(cfg: dict, model_bytes: bytes, inputs: np.ndarray) -> dict[str, Any]:
     """Run the reference interpreter and collect every parameter the runtime uses."""
     op_name, opts = _options(model_bytes)
-    if op_name != _EXPECTED_OP[cfg["op"]]:
+    as_groups = cfg["depthwise_as_groups"]
+    if op_name != _EXPECTED_OP["depthwise_as_groups" if as_groups else cfg["op"]]:
         raise RuntimeError(f"config {cfg['id']}: got op {op_name}")
     interp = tf.lite.Interpreter(
         model_content=model_bytes, num_threads=1,
@@ -311,21 +339,30 @@ def _extract(cfg: dict, model_bytes: bytes, inputs: np.ndarray) -> dict[str, Any
         return rec | {"meta": meta}
     meta["dilation"] = [opts.dilationHFactor, opts.dilationWFactor]
     if cfg["op"] == "depthwise":
-        meta["depth_multiplier"] = opts.depthMultiplier
+        meta["depth_multiplier"] = cfg["depth_multiplier"] if as_groups else opts.depthMultiplier
     w_idx = int(ops[0]["inputs"][1])
     b_idx = int(ops[0]["inputs"][2]) if len(ops[0]["inputs"]) > 2 else -1
     weights = interp.get_tensor(w_idx)
     f_scales, f_zps, qdim = _quant(details[w_idx])
-    want_qdim = 3 if cfg["op"] == "depthwise" else 0
+    want_qdim = 3 if cfg["op"] == "depthwise" and not as_groups else 0
     if weights.dtype != np.int8 or qdim != want_qdim or np.any(f_zps != 0):
         raise RuntimeError(f"config {cfg['id']}: unexpected filter quantization")
     if f_scales.size != weights.shape[want_qdim]:
         raise RuntimeError(f"config {cfg['id']}: expected per-channel filter scales")
+    if as_groups:  # grouped CONV_2D (C*M, KH, KW, 1) -> depthwise layout (1, KH, KW, C*M)
+        if weights.shape[3] != 1 or weights.shape[0] != inputs.shape[-1] * meta[
+                "depth_multiplier"]:
+            raise RuntimeError(f"config {cfg['id']}: filter shape {weights.shape}")
+        weights = weights.transpose(3, 1, 2, 0)
     rec |= {"weights": weights, "filter_scales": f_scales}
-    if cfg["op"] == "conv2d":  # CONV_2D infers groups from the channel counts
-        meta["groups"] = int(inputs.shape[-1]) // int(weights.shape[-1])
+    if op_name == "CONV_2D":  # CONV_2D infers groups from the channel counts
+        meta["groups"] = int(inputs.shape[-1]) // int(weights.shape[-1] if not as_groups else 1)
     if b_idx >= 0:
         rec["bias"] = interp.get_tensor(b_idx)
+        want_bias = np.int32 if cfg["dtype"] == "int8" or cfg["bias_type"] == "int32" else (
+            np.int64)
+        if rec["bias"].dtype != want_bias:
+            raise RuntimeError(f"config {cfg['id']}: bias is {rec['bias'].dtype}")
     return rec | {"meta": meta}
 
 

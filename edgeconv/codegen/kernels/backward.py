@@ -24,7 +24,7 @@ last output element is ``frac_bits = -e``.
   SMLAD against the weights packed as int16 pairs ``[ky][kx][ic][pair]`` (output channels
   padded to even). Scratch: ``in_h*in_w*in_c`` int32 + ``out_c`` rounded up to even int16.
 - ``bwd_conv_weights_dsp`` (part 'weights', groups 1, DSP CPUs): output positions in blocks
-  of ``WEIGHTS_BLOCK`` (fewer positions: their count rounded up to a multiple of 4); per
+  of ``WEIGHTS_BLOCK`` (fewer positions: their count rounded up to even); per
   block ``g`` transposed to int16 ``[o][pb]``, per tap the centred input to int16
   ``[ic][pb]`` (zeros outside the image); register blocks of (o, ic) rows, 2x2 (4x1 for
   one input channel) by SMLAD in inline assembly (int32 sums), 2x1 by SMLALD (int64).
@@ -47,6 +47,11 @@ last output element is ``frac_bits = -e``.
   error sum (uint64), the gradient ``sum_t e[t] * x[t + taps - 1 - k]`` (int64), its
   run-time format, the SGD step. Scratch: ``taps`` int64 accumulators (+4 to align)
   and ``T`` int16 errors.
+- ``dense_train`` (DenseTrainStep): the classifier head's logits (int64), the first
+  maximum, the errors against the one-hot target, their int16 format, the weight and bias
+  gradient sums (int32 while ``batch * 32767 * 255`` fits), each gradient's format, the SGD
+  step (optionally with momentum), the learning rates read from the input. Scratch: ``B*O``
+  int64 logits (+4 to align), ``O*K + O`` sums, ``B*O`` int16 errors.
 """
 
 from __future__ import annotations
@@ -63,7 +68,8 @@ from edgeconv.codegen.kernels import packing as pk
 from edgeconv.codegen.plan import Kernel, KernelPlan
 from edgeconv.fixedpoint import INT32_MAX, dtype_bounds
 
-OPS = ("conv_backward", "pool_backward", "sgd_update", "fir_train_step", "signal_backward")
+OPS = ("conv_backward", "pool_backward", "sgd_update", "fir_train_step", "signal_backward",
+       "dense_train_step")
 _T = "kernels/backward/"
 CONV_INPUT = Kernel("bwd_conv_input", _T + "conv_input.c.j2", ("weights",))
 CONV_WEIGHTS = Kernel("bwd_conv_weights", _T + "conv_weights.c.j2", ())
@@ -76,8 +82,9 @@ SGD = Kernel("sgd", _T + "sgd.c.j2", ())
 FIR_TRAIN = Kernel("fir_train", _T + "fir_train.c.j2", ())
 SIGNAL_INPUT = Kernel("bwd_signal_input", _T + "signal.c.j2", ("index", "taps"))
 SIGNAL_KERNEL = Kernel("bwd_signal_kernel", _T + "signal.c.j2", ("index",))
+DENSE_TRAIN = Kernel("dense_train", _T + "dense_train.c.j2", ())
 KERNELS = (CONV_INPUT, CONV_WEIGHTS, CONV_INPUT_DSP, CONV_WEIGHTS_DSP, CONV_BIAS, MAX_POOL,
-           AVG_POOL, SGD, FIR_TRAIN, SIGNAL_INPUT, SIGNAL_KERNEL)
+           AVG_POOL, SGD, FIR_TRAIN, SIGNAL_INPUT, SIGNAL_KERNEL, DENSE_TRAIN)
 WEIGHTS_BLOCK = 32  # output positions per block of bwd_conv_weights_dsp
 Q_LIMIT = 1 << 62  # (2*qmax + 1) * D must stay below this for the 64-bit format rule
 
@@ -190,7 +197,7 @@ def _dsp_plan(ctx: LayerContext, common: dict[str, Any]) -> KernelPlan | None:
         return CONV_INPUT_DSP.plan(common["n_acc"] * 4 + ocp * 2, k)
     if layer.part == "weights":
         positions = geo.out_h * geo.out_w
-        block = min(WEIGHTS_BLOCK, -(-positions // 4) * 4)  # a multiple of 4
+        block = min(WEIGHTS_BLOCK, -(-positions // 2) * 2)  # even: whole SMLAD pairs
         # register block (output, input channels): 2x2; 4x1 for one input channel; 2x1
         # for int64 sums (SMLALD)
         bo, bi = (2, 1) if common["acc_ctype"] == "int64_t" else \
@@ -259,6 +266,17 @@ def _fir_plan(ctx: LayerContext) -> KernelPlan:
     return FIR_TRAIN.plan(_acc_scratch("int64_t", layer.taps) + 2 * layer.outputs, k)
 
 
+def _dense_train_plan(ctx: LayerContext) -> KernelPlan:
+    layer = ctx.layer
+    o, k, b = layer.classes, layer.features, layer.batch
+    acc = _acc_ctype((b, 32767, 255))  # e_q * (x - zero point) summed over the batch
+    size = 4 if acc == "int32_t" else 8
+    scratch = 8 * b * o + 4 + size * (o * k + o) + 2 * b * o
+    k_ctx = GradContext(acc_ctype=acc, n_acc=o * k + o, x_count=0,
+                        **_grad_constants_for(np.int16, 1, layer.name))
+    return DENSE_TRAIN.plan(scratch, k_ctx)
+
+
 def _signal_plan(ctx: LayerContext) -> KernelPlan:
     layer = ctx.layer
     m, n = layer.layer.input_length, layer.layer.kernel.size
@@ -282,4 +300,6 @@ def select(ctx: LayerContext) -> KernelPlan | None:
         return _fir_plan(ctx)
     if ctx.op == "signal_backward":
         return _signal_plan(ctx)
+    if ctx.op == "dense_train_step":
+        return _dense_train_plan(ctx)
     return None

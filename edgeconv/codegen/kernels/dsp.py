@@ -21,8 +21,9 @@ loop reads them.
   interior pixels go together (the weights unpacked once for both).
 
 Per channel each keeps the bias and multiplier as int32 and the shift as int8 (it lies
-in [-31, 30]); 16x8 layers whose shifts all lie in [-17, -1] requantize with one SMMULR
-by a per-channel int32 factor and no shift table (``_requant``). Each declines (generic
+in [-31, 30]); 16x8 layers with an int64 bias whose shifts all lie in [-17, -1] requantize
+with one SMMULR by a per-channel int32 factor and no shift table (``_requant``); 16x8 with
+an int32 bias requantizes as int8 does. Each declines (generic
 code is used) when the int32 accumulator could overflow. Every template keeps a plain C
 body with the same results where ``__ARM_FEATURE_DSP`` is absent.
 """
@@ -90,15 +91,16 @@ class DepthwiseContext(pk.DepthwiseWords):
 
 def _requant(layer: Any, bound: int) -> dict[str, Any]:
     """The Requant fields and the ``_mult`` table: ``pk.requant``'s choice, except for 16x8
-    layers (``helper``: ``(acc * r + 2**(total - 1)) >> total`` with the reduced multiplier
-    ``r < 2**15`` and ``total = 15 - shift``) whose shifts all lie in [-17, -1]
-    (``total`` in [16, 32]): ``r16``, one SMMULR by ``r * 2**(32 - total)`` (below 2**31),
-    which is ``(acc * r * 2**(32 - total) + 2**31) >> 32``, the same value (no shift table;
-    the result stays below 2**30 in magnitude, so there is nothing to wrap)."""
+    layers with an int64 bias (``helper``: ``(acc * r + 2**(total - 1)) >> total`` with
+    the reduced multiplier ``r < 2**15`` and ``total = 15 - shift``) whose shifts all lie
+    in [-17, -1] (``total`` in [16, 32]): ``r16``, one SMMULR by ``r * 2**(32 - total)``
+    (below 2**31), which is ``(acc * r * 2**(32 - total) + 2**31) >> 32``, the same value
+    (no shift table; the result stays below 2**30 in magnitude, so there is nothing to
+    wrap)."""
     fields = pk.requant(layer, bound)
     mult = np.asarray(layer.output_multiplier, np.int64)
     shift = np.asarray(layer.output_shift, np.int64)
-    if (fields["requant"] == "helper" and pk.is_int16(layer) and bool(np.all(mult >= 0))
+    if (fields["requant"] == "helper" and pk.wide_acc(layer) and bool(np.all(mult >= 0))
             and bool(np.all((shift >= -17) & (shift <= -1)))):
         scaled = reduce_multiplier(mult) << (32 - (15 - shift))
         return {"requant": "r16", "shifts": [], "mult32": pk.ints(scaled)}

@@ -154,7 +154,9 @@ def _asm_row(sig: Any, n_twords: int, row_bytes: int) -> bool:
 
 def _rows(ctx: LayerContext) -> KernelPlan | None:
     sig = ctx.signal2d
-    if sig is None or sig.fmt == "q31" or sig.n1 * sig.n2 > MAX_TAPS:
+    # the row kernels shift by the format's fraction bits (7 or 15) only
+    if (sig is None or sig.fmt == "q31" or sig.n1 * sig.n2 > MAX_TAPS
+            or sig.frac_bits != sig.out_bits - 1):
         return None
     bound = (1 << sig.frac_bits) * int(np.abs(np.asarray(sig.taps, np.int64)).sum()) \
         + sig.round_add

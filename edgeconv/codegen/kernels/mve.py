@@ -135,18 +135,19 @@ def _vector_requant(layer: Any, out_c: int) -> tuple[dict[str, Any], list[np.nda
     """The exact vector requantization of ``mve_conv`` (``vreq``, None where there is none)
     and its per-channel rows:
 
-    - ``double`` (int8, gemmlowp): rows multiplier, min(shift, 0) and, where some shift is
-      positive (``left``), max(shift, 0); ``all_right``: every shift <= -1.
-    - ``mulh`` (single rounding, 16x8): every shift <= -2; rows multiplier (16x8: the
-      reduced multiplier times 2**16) and shift + 1.
+    - ``double`` (int32 accumulator: int8 or 16x8 with an int32 bias; gemmlowp): rows
+      multiplier, min(shift, 0) and, where some shift is positive (``left``),
+      max(shift, 0); ``all_right``: every shift <= -1.
+    - ``mulh`` (single rounding, or 16x8 with an int64 bias): every shift <= -2; rows
+      multiplier (int64 bias: the reduced multiplier times 2**16) and shift + 1.
     """
     mult = np.broadcast_to(np.asarray(layer.output_multiplier, np.int64), (out_c,))
     shift = np.broadcast_to(np.asarray(layer.output_shift, np.int64), (out_c,))
-    int16 = pk.is_int16(layer)
-    if int16 or layer.rounding == "single":
+    wide = pk.wide_acc(layer)
+    if wide or layer.rounding == "single":
         if not bool(np.all(shift <= -2)):
             return {"vreq": None, "left": False, "all_right": False}, []
-        m = reduce_multiplier(mult) << 16 if int16 else mult
+        m = reduce_multiplier(mult) << 16 if wide else mult
         return {"vreq": "mulh", "left": False, "all_right": True}, [m, shift + 1]
     left = bool(np.any(shift > 0))
     rows = [mult, np.minimum(shift, 0)] + ([np.maximum(shift, 0)] if left else [])

@@ -21,8 +21,10 @@ class Requant:
       accumulator bound below 2**30: SRDHM as SMMULR(2 * acc, mult) on DSP cores, then
       RoundingDivideByPOT as ``((h + (h >> 31)) >> (right - 1)) + 1) >> 1``; ``shifts``
       holds ``right - 1``. No step can overflow under the bound.
-    - ``double``: int8, double rounding, multipliers >= 0: the exact general form.
-    - ``helper``: the shared helper chosen by codegen (single rounding, 16x8).
+    - ``double``: an int32 accumulator (int8, or 16x8 with an int32 bias), double
+      rounding, multipliers >= 0: the exact general form.
+    - ``helper``: the shared helper chosen by codegen (single rounding; 16x8 with an int64
+      bias: the 64-bit requantization of an accumulator the bound keeps in int32).
     - ``r16`` (DSP family only, ``dsp._requant``): 16x8 with every shift in [-17, -1], one
       SMMULR by the reduced multiplier scaled by ``2**(32 - (15 - shift))``; no shifts.
     """
@@ -58,8 +60,10 @@ def requant(layer: Any, bound: int) -> dict[str, Any]:
     shift = np.asarray(layer.output_shift, np.int64)
     int8 = np.dtype(layer.activation_dtype) == np.dtype(np.int8)
     mode = "helper"
-    if int8 and layer.rounding == "double" and bool(np.all(mult >= 0)):
-        mode = "r1" if bound < (1 << 30) and bool(np.all(shift <= -1)) else "double"
+    if not wide_acc(layer) and layer.rounding == "double" and bool(np.all(mult >= 0)):
+        # r1 saturates to int8 (SSAT #8) on DSP cores: int8 only
+        r1 = int8 and bound < (1 << 30) and bool(np.all(shift <= -1))
+        mode = "r1" if r1 else "double"
     shifts = [int(-s - 1) for s in shift] if mode == "r1" else [int(s) for s in shift]
     return {"requant": mode, "shifts": shifts}
 
@@ -67,6 +71,14 @@ def requant(layer: Any, bound: int) -> dict[str, Any]:
 def is_int16(layer: Any) -> bool:
     """16x8 layer (int16 activations)."""
     return np.dtype(layer.activation_dtype) == np.dtype(np.int16)
+
+
+def wide_acc(layer: Any) -> bool:
+    """16x8 with an int64 bias: TFLite's int64 accumulator and 64-bit requantization (the
+    fast kernels sum in int32 where the bound allows, then requantize that way). False for
+    int8 and for 16x8 with an int32 bias (``accumulator_dtype`` int32: int8's
+    requantization)."""
+    return np.dtype(layer.accumulator_dtype) == np.dtype(np.int64)
 
 
 def bias_of(layer: Any, out_c: int) -> np.ndarray:
