@@ -7,8 +7,9 @@ Gaussian (binomial) blur of :func:`edgeconv.signal2d.demo_kernels` as ``SignalFi
 layers (Q15, ``same``, symmetric boundary) through ``edgeconv.targets.open``, checks
 every board output against the reference model bit for bit, and writes the PNGs.
 ``|gx| + |gy|`` is formed on the host from the board's ``gx`` and ``gy`` (saturated to
-Q15). Template matching (integer NCC) has no C kernel yet: its score map comes from the
-reference model, and ``run`` says so.
+Q15). The template search runs on the board too: a ``MatchTemplate`` layer (integer NCC,
+Q15 scores) of the patch scaled as the image (pixel << 7: the same NCC, exactly), its
+score map checked against ``match_template`` of the 8-bit scene and patch.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from edgeconv import targets
 from edgeconv.fixedpoint import saturate
 from edgeconv.signal2d import (
+    MatchTemplate,
     SignalFilter2D,
     demo_kernels,
     demo_scene,
@@ -56,12 +58,18 @@ def run(out_dir: str | Path, target: str = "qemu:mps2-an386", *,
     say = log if log is not None else (lambda line: print(line, file=sys.stdout))
     scene, patch = demo_scene(SHAPE, template_at=TEMPLATE_AT)
     x_q15 = scene.astype(np.int16) << 7  # pixel 0..255 -> Q15 0..0.996
-    layers = demo_layers(SHAPE)
+    layers: list[SignalFilter2D | MatchTemplate] = [*demo_layers(SHAPE)]
+    layers.append(MatchTemplate(patch.astype(np.int16) << 7, method="ncc", input_shape=SHAPE,
+                                name="find"))
+    found = match_template(scene, patch, "ncc")
     outputs = {}
     with targets.open(target, layers) as session:
         for layer in layers:
             got = session.run(layer.name, x_q15)
             want = layer(x_q15)
+            if layer.name == "find" and not np.array_equal(want, found.scores):
+                raise RuntimeError("the scaled template's scores differ from the 8-bit "
+                                   "ones")  # NCC is scale-invariant: never
             if got.shape != want.shape or not np.array_equal(got, want):
                 bad = int(np.count_nonzero(got != want)) if got.shape == want.shape \
                     else got.size
@@ -69,20 +77,19 @@ def run(out_dir: str | Path, target: str = "qemu:mps2-an386", *,
                                    "outputs differ from the reference model")
             count = f", {session.last_count} {session.count_unit}" \
                 if session.count_unit else ""
-            say(f"  {layer.name}: {layer.kernel.shape[0]}x{layer.kernel.shape[1]} Q15 "
-                f"filter on {target}, bit-exact with the reference{count}")
+            what = (f"{layer.template.shape[0]}x{layer.template.shape[1]} Q15 NCC template "
+                    "search" if isinstance(layer, MatchTemplate) else
+                    f"{layer.kernel.shape[0]}x{layer.kernel.shape[1]} Q15 filter")
+            say(f"  {layer.name}: {what} on {target}, bit-exact with the reference{count}")
             outputs[layer.name] = got
     edges = saturate(np.abs(outputs["sobel_gx"].astype(np.int64))
                      + np.abs(outputs["sobel_gy"].astype(np.int64)), np.int16)
-    found = match_template(scene, patch, "ncc")
-    say("  template search: integer NCC score map from the reference model (no C "
-        "kernel for match_template yet)")
     if found.location != TEMPLATE_AT:
         raise RuntimeError(f"template found at {found.location}, pasted at {TEMPLATE_AT}")
     say(f"  template found at {found.location} (score {found.score / 2**15:.4f})")
     box = [found.box]
     paths = save_images(out_dir, {"input": scene, "sobel": edges, "blur": outputs["blur"],
-                                  "match_scores": found.scores, "match_box": scene},
+                                  "match_scores": outputs["find"], "match_box": scene},
                         boxes={"match_scores": box, "match_box": box}, scale=SCALE)
     for path in paths:
         say(f"  wrote {path}")

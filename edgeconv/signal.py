@@ -390,4 +390,4 @@ def shift_spec(fmt: str, shift: int) -> dict[str, int]:
     return {} if shift == FORMATS[fmt]["shift"] else {"shift": shift}
 
 
-from edgeconv.signal2d import MatchResult, SignalFilter2D, convolve2d, correlate2d, match_template  # noqa: E402,E501,F401,I001
+from edgeconv.signal2d import MatchResult, MatchTemplate, SignalFilter2D, convolve2d, correlate2d, match_template  # noqa: E402,E501,F401,I001

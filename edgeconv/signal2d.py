@@ -182,6 +182,26 @@ def _shape2(name: str, shape: object) -> tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
+def _check_name(name: object) -> None:
+    """A layer's C name: an ASCII identifier or None; ValueError otherwise."""
+    if name is not None and (not isinstance(name, str) or not name.isidentifier()
+                             or not name.isascii()):
+        raise ValueError(f"name={name!r}: must be an ASCII C identifier or None")
+
+
+def _layer_input(x: npt.ArrayLike, dtype: np.dtype, fmt: str,
+                 shape: tuple[int, ...]) -> np.ndarray:
+    """A 2-D layer's input: ``shape`` or ``(batch, *shape)`` of ``dtype``; ValueError
+    otherwise."""
+    arr = np.asarray(x)
+    if arr.dtype != dtype:
+        raise ValueError(f"x: dtype {arr.dtype}, must be {dtype.name} for {fmt}")
+    if arr.ndim not in (2, 3) or arr.shape[-2:] != shape or arr.size == 0:
+        raise ValueError(f"x: shape {arr.shape}, must be {shape} or "
+                         f"(batch, {shape[0]}, {shape[1]}) with batch >= 1")
+    return arr
+
+
 # -------------------------------------------------------------------- boundary handling
 
 def _index_map(idx: np.ndarray, size: int, boundary: str) -> np.ndarray:
@@ -396,9 +416,7 @@ class SignalFilter2D:
         _check_choice("mode", mode, MODES)
         _check_choice("fmt", fmt, tuple(FORMATS))
         _check_choice("boundary", boundary, BOUNDARIES)
-        if name is not None and (not isinstance(name, str) or not name.isidentifier()
-                                 or not name.isascii()):
-            raise ValueError(f"name={name!r}: must be an ASCII C identifier or None")
+        _check_name(name)
         self.kind, self.mode, self.fmt, self.boundary, self.name = (kind, mode, fmt,
                                                                      boundary, name)
         self.activation_dtype = FORMATS[fmt]["dtype"]
@@ -434,14 +452,7 @@ class SignalFilter2D:
         return self.output_shape_for(self.input_shape)
 
     def __call__(self, x: npt.ArrayLike) -> np.ndarray:
-        arr = np.asarray(x)
-        if arr.dtype != self.activation_dtype:
-            raise ValueError(f"x: dtype {arr.dtype}, must be {self.activation_dtype.name} "
-                             f"for {self.fmt}")
-        if arr.ndim not in (2, 3) or arr.shape[-2:] != self.input_shape or arr.size == 0:
-            raise ValueError(f"x: shape {arr.shape}, must be {self.input_shape} or "
-                             f"(batch, {self.input_shape[0]}, {self.input_shape[1]}) with "
-                             "batch >= 1")
+        arr = _layer_input(x, self.activation_dtype, self.fmt, self.input_shape)
         func = convolve2d if self.kind == "convolve" else correlate2d
         outs = [func(img, self.kernel, self.mode, fmt=self.fmt, boundary=self.boundary,
                      fillvalue=self.fillvalue, rounding=self.rounding,
@@ -618,6 +629,88 @@ def match_template(image: npt.ArrayLike, template: npt.ArrayLike, method: str = 
     return MatchResult(scores=scores[0] if one_d else scores, location=location,
                        score=score, method=method, template_shape=tuple(tpl.shape),
                        frac_bits=frac_bits)
+
+
+# Template pixels a MatchTemplate layer takes: with n <= 2**15 every NCC term
+# (n * C, S_I * S_T, n * S_II - S_I**2, their differences) of int16 pixels stays below 2**62,
+# so generated C forms them in int64 exactly.
+MATCH_MAX_PIXELS = 1 << 15
+_MATCH_FMTS = {np.dtype(np.int8): "q7", np.dtype(np.int16): "q15"}
+
+
+class MatchTemplate:
+    """:func:`match_template` of a fixed ``template`` over images of ``input_shape=(H, W)``
+    as a codegen-able layer (op ``match_template``): ``__call__`` returns the score map.
+
+    ``template``: 2-D int8 (q7) or int16 (q15); images have the same dtype
+    (``activation_dtype``).  ``output_dtype``: int16 Q15 scores for ``'ncc'`` (as
+    :func:`match_template`), int32 for ``'ssd'`` and ``'sad'``, which must fit: the
+    largest score any image can give with this template (every pixel at the end of the
+    range farther from its template pixel) must be at most ``2**31 - 1``, else
+    ValueError (a q15 ``'ssd'`` fits for one-pixel templates only).  At most
+    ``MATCH_MAX_PIXELS`` template pixels.  Attributes for codegen: ``template``,
+    ``method``, ``fmt``, ``output_shape``.
+    """
+
+    def __init__(self, template: npt.ArrayLike, *, method: str = "ncc",
+                 input_shape: tuple[int, int], name: str | None = None) -> None:
+        _check_choice("method", method, METHODS)
+        tpl = _as_array("template", template, (2,))
+        if tpl.dtype not in _MATCH_FMTS:
+            raise ValueError(f"template: dtype {tpl.dtype}, allowed are int8 (q7) and "
+                             "int16 (q15)")
+        _check_name(name)
+        if tpl.size > MATCH_MAX_PIXELS:
+            raise ValueError(f"template: {tpl.size} pixels {tpl.shape}, allowed are at most "
+                             f"{MATCH_MAX_PIXELS}")
+        self.input_shape: tuple[int, ...] = _shape2("input_shape", input_shape)
+        if any(t > m for m, t in zip(self.input_shape, tpl.shape, strict=True)):
+            raise ValueError(f"template: shape {tpl.shape} larger than input_shape "
+                             f"{self.input_shape} in some dimension")
+        self.template, self.method, self.name = tpl, method, name
+        self.fmt = _MATCH_FMTS[tpl.dtype]
+        self.activation_dtype = tpl.dtype
+        self.output_dtype = np.dtype(np.int16 if method == "ncc" else np.int32)
+        if method != "ncc":
+            lo, hi = dtype_bounds(tpl.dtype)
+            t = tpl.astype(np.int64)
+            far = np.maximum(t - lo, hi - t)
+            worst = int((far * far).sum() if method == "ssd" else far.sum())
+            if worst > np.iinfo(np.int32).max:
+                raise ValueError(f"method={method!r}: scores of this {self.fmt} template "
+                                 f"{tpl.shape} reach {worst}, allowed are int32 scores "
+                                 f"(at most {np.iinfo(np.int32).max})")
+
+    def output_shape_for(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        (h, w), (th, tw) = _shape2("input_shape", input_shape), self.template.shape
+        if th > h or tw > w:
+            raise ValueError(f"input_shape={tuple(input_shape)}: smaller than the template "
+                             f"{self.template.shape}")
+        return (h - th + 1, w - tw + 1)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.output_shape_for(self.input_shape)
+
+    def __call__(self, x: npt.ArrayLike) -> np.ndarray:
+        arr = _layer_input(x, self.activation_dtype, self.fmt, self.input_shape)
+        out = np.stack([match_template(img, self.template, self.method).scores
+                        for img in arr.reshape(-1, *self.input_shape)])
+        out = out.astype(self.output_dtype)  # ssd/sad: fits int32 (checked in __init__)
+        return out[0] if arr.ndim == 2 else out
+
+    def macs(self, input_shape: tuple[int, ...] | None = None) -> int:
+        """Products (``'sad'``: absolute differences) of the cross term per image: every
+        template pixel at every position; the window sums and the NCC normalization are
+        not counted."""
+        h_out, w_out = self.output_shape_for(self.input_shape if input_shape is None
+                                             else input_shape)
+        return h_out * w_out * self.template.size
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "MatchTemplate", "method": self.method, "fmt": self.fmt,
+                "input_shape": list(self.input_shape), "template": self.template.tolist(),
+                "output_shape": list(self.output_shape)}
 
 
 # ----------------------------------------------------------------------------- pictures

@@ -49,7 +49,7 @@ from edgeconv.layers import (
     Softmax,
 )
 from edgeconv.signal import SignalFilter
-from edgeconv.signal2d import SignalFilter2D
+from edgeconv.signal2d import MatchTemplate, SignalFilter2D
 
 SEED = 20261125
 I32_MAX = (1 << 31) - 1
@@ -286,6 +286,24 @@ def _signal_edge_cases() -> Iterator[GoldenCase]:
                                           accumulator=accumulator, name=f"sedge{index}"),
                              None, "signal")
             index += 1
+
+
+def _match_cases(rng: np.random.Generator) -> Iterator[GoldenCase]:
+    """Template matching: ncc, ssd and sad in q7 and q15 with template widths that leave
+    taps for one-by-one products (q7: tw % 4, q15: tw % 2) and ones that do not, a q15
+    ncc whose cross term needs 64 bits, a template as large as the image and a one-row
+    template (a pattern in a signal)."""
+    shapes = [("ncc", "q7", (3, 5), (9, 14)), ("ncc", "q7", (4, 8), (10, 16)),
+              ("ncc", "q15", (3, 3), (8, 11)), ("ncc", "q7", (5, 6), (5, 6)),
+              ("ncc", "q7", (1, 7), (1, 24)), ("ssd", "q7", (3, 6), (7, 12)),
+              ("sad", "q7", (4, 7), (8, 13)), ("sad", "q15", (3, 5), (6, 9)),
+              ("ncc", "q15", (2, 4), (6, 10))]
+    for index, (method, fmt, tshape, shape) in enumerate(shapes):
+        info = np.iinfo(_FMT_DTYPE[fmt])
+        limit = 3000 if index == len(shapes) - 1 else int(info.max)  # 32-bit cross term
+        tpl = rng.integers(-limit, limit, size=tshape, endpoint=True)
+        yield GoldenCase(MatchTemplate(tpl.astype(_FMT_DTYPE[fmt]), method=method,
+                                       input_shape=shape, name=f"tm{index}"), None, "match")
 
 
 def _signal2d_cases(rng: np.random.Generator) -> Iterator[GoldenCase]:
@@ -936,6 +954,7 @@ def golden_cases(n_random: int = 150, n_fast: int = 120) -> list[GoldenCase]:
     cases.extend(_signal_cases(rng))
     cases.extend(_signal_edge_cases())
     cases.extend(_signal2d_cases(np.random.default_rng(SEED + 2)))
+    cases.extend(_match_cases(np.random.default_rng(SEED + 3)))
     for i, (family, make) in enumerate(_nn_cases()):
         cases.append(GoldenCase(make(f"nn{i}"), None, family))
     cases.extend(_backward_cases())
@@ -965,7 +984,8 @@ def select_for(cases: list[GoldenCase], ram_bytes: int, cpu: str,
     """A subset for a small target: cases whose input, output and scratch each fit a
     third of ``ram_bytes`` (the harness sizes each buffer for the largest layer). Every
     case that runs one of ``cpu``'s fast kernels or a whole-model op's kernel is in, and
-    every backward case (each backward kernel then runs on every board); ``limit`` minus
+    every backward case (each backward kernel then runs on every board) and every
+    template-matching case (its portable kernel on the boards without DSP); ``limit`` minus
     the backward cases more are spread evenly over the rest so every family stays
     represented (the total, and so the flash image, stays as without the backward cases).
     ``compact`` (a board with little flash, the micro:bit's 256 KB): only the conv and
@@ -977,7 +997,8 @@ def select_for(cases: list[GoldenCase], ram_bytes: int, cpu: str,
         rest = [c for c in fitting if c not in fast]
         step = max(len(rest) / limit, 1)
         return fast + [rest[int(i * step)] for i in range(min(limit, len(rest)))]
-    fast = [c for c in fitting if uses_fast_kernel(c, cpu) or uses_nn_kernel(c)]
+    fast = [c for c in fitting if uses_fast_kernel(c, cpu) or uses_nn_kernel(c)
+            or c.family == "match"]  # its portable kernel too (M0, M3 boards)
     back = [c for c in fitting if c.family == "backward"]
     rest = [c for c in fitting if c not in fast and c not in back]
     limit = max(limit - len(back), 0)

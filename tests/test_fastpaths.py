@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from edgeconv.codegen import kernels
 from edgeconv.codegen.context import layer_context
 from edgeconv.codegen.cpus import CPUS
 from edgeconv.codegen.geometry import geometry
-from edgeconv.codegen.kernels import dsp, mve
+from edgeconv.codegen.kernels import dsp, m0, mve
 from edgeconv.codegen.kernels import packing as pk
 from edgeconv.codegen.plan import KernelPlan
 from edgeconv.fixedpoint import quantize_multiplier_array
@@ -34,10 +35,10 @@ def make_layer(name: str, shape: tuple[int, int, int], out_c: int, kernel: tuple
                dilation: int = 1, dtype: type = np.int8, zp: int = 0, ozp: int = 0,
                scale: tuple[float, float] = (0.0005, 0.004), relu: bool = False,
                rounding: str = "double", neg_taps: int = 0, bias_max: int = 20000,
-               seed: int = 0) -> Conv2D | DepthwiseConv2D:
+               act_max: int | None = None, seed: int = 0) -> Conv2D | DepthwiseConv2D:
     """A random quantized layer; ``scale`` bounds the per-channel real multipliers, the
     first ``neg_taps`` taps of the first channel (depthwise) or input channel are -128,
-    the bias lies in [-bias_max, bias_max)."""
+    the bias lies in [-bias_max, bias_max); ``act_max`` (default the dtype's maximum)."""
     rng = np.random.default_rng(seed)
     channels = shape[2] if depthwise else out_c
     w_shape = (1, *kernel, shape[2]) if depthwise else (out_c, *kernel, shape[2])
@@ -52,8 +53,8 @@ def make_layer(name: str, shape: tuple[int, int, int], out_c: int, kernel: tuple
     common = dict(weights=weights, bias=bias, output_multiplier=mult, output_shift=shift,
                   stride=stride, padding=padding, dilation=dilation, input_zero_point=zp,
                   output_zero_point=ozp, activation_min=max(lo, ozp) if relu else lo,
-                  activation_max=hi, activation_dtype=dtype, rounding=rounding, name=name,
-                  input_shape=shape)
+                  activation_max=hi if act_max is None else act_max, activation_dtype=dtype,
+                  rounding=rounding, name=name, input_shape=shape)
     return DepthwiseConv2D(**common) if depthwise else Conv2D(**common)
 
 
@@ -65,6 +66,13 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
         # bytes fill (3 channels), stride 2, dilation 2, explicit pads, 2 channels only
         make_layer("c_by", (7, 6, 3), 2, (3, 2), stride=2, dilation=2,
                    padding=((2, 1), (1, 2)), zp=5, seed=2),
+        # dsp_conv's column asm: passes of 24 pair steps and a remainder of 10 (58 pairs),
+        # two pixels in the only column (nv = 2), negative act_min and positive act_max;
+        # two looped passes of 18 (36 pairs), act_max below 0, last column of two pixels
+        make_layer("c_rem", (2, 4, 116), 5, (1, 1), padding="valid", zp=-3, ozp=-5,
+                   relu=True, act_max=90, seed=31),
+        make_layer("c_pass", (5, 4, 8), 4, (3, 3), zp=6, ozp=-50, relu=True, act_max=-20,
+                   scale=(0.005, 0.02), seed=32),
         # fewer taps than one unrolled step (6), one input channel
         make_layer("c_tiny", (6, 5, 1), 3, (2, 3), zp=-1, seed=13),
         # one output pixel (as a fully connected layer): eight-channel groups, one more
@@ -132,6 +140,7 @@ def cases() -> list[Conv2D | DepthwiseConv2D]:
 EXPECTED = {  # layer name -> strategy on (cortex-m4, cortex-m0, cortex-m55)
     "c_sx": ("dsp_conv", "m0_conv", "mve_conv"), "c_by": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_tiny": ("dsp_conv", "m0_conv", "mve_conv"),
+    "c_rem": ("dsp_conv", "m0_conv", "mve_conv"), "c_pass": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_pw": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_pws": ("dsp_conv", "m0_conv", "mve_conv"),
     "c_one": ("dsp_conv", "m0_conv", "mve_conv"),
@@ -189,6 +198,24 @@ def test_select_scratch_and_requant_modes() -> None:
     assert modes["c_i16"] == "r16" and modes["c_i16r"] == "r16" and modes["d_i16"] == "r16"
     assert set(by_name["c_i16s"].output_shift) == {-17} and modes["c_i16s"] == "r16"
     assert set(by_name["c_i16h"].output_shift) == {-18} and modes["c_i16h"] == "helper"
+
+
+def test_dsp_conv_column_asm() -> None:
+    """int8 layers requantized by r1 with three pixel slots run every block of a column in
+    one asm statement (requantization and stores included); the others keep the loop
+    over blocks. Columns of at most COLUMN_UNROLL pairs take no loop."""
+    by_name = {layer.name: layer for layer in cases()}
+    plans = {name: _plan(layer, "cortex-m4") for name, layer in by_name.items()}
+    column = {name for name, p in plans.items()
+              if p.strategy == "dsp_conv" and p.context.column_asm}
+    assert column == {"c_sx", "c_by", "c_rem", "c_pass", "c_tiny", "c_pw", "c_pws", "c_pw16",
+                      "c_long"}
+    assert [(plans[n].context.kp // 2, plans[n].context.pass_pairs)
+            for n in ("c_rem", "c_pass", "c_by")] == [(58, 24), (36, 18), (10, 10)]
+    # the column pointer is rewound by SUBW #(12 * pairs); no block: no asm
+    assert dsp._column_asm(3, 341, 1, "r1") and not dsp._column_asm(3, 342, 1, "r1")
+    assert not dsp._column_asm(3, 10, 0, "r1") and not dsp._column_asm(1, 10, 4, "r1")
+    assert not dsp._column_asm(3, 10, 4, "double")
 
 
 def test_mve_conv_plans() -> None:
@@ -351,23 +378,41 @@ def test_pack_bytes_is_little_endian_int8() -> None:
         pk.pack_bytes(np.array([128]))
 
 
-def test_dsp_dw_int16_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """dsp_dw with the int16 weight pairs (the option against the int8 default: two
-    words a tap and group where int8 takes one): bit-exact in the portable C on the host
-    and on the emulated M4."""
-    layers = [layer for layer in cases() if layer.name.startswith("d_")]
-    with pytest.raises(ValueError, match="weights='int4'"):
-        dsp._depthwise(layer_context(layers[0], "d", "cortex-m4"), weights="int4")
-    int8 = {layer.name: _plan(layer, "cortex-m4").context for layer in layers}
-    monkeypatch.setattr(dsp, "DW_WEIGHTS", "int16")
-    for layer in layers:
-        k = _plan(layer, "cortex-m4").context
-        c = layer.input_shape[2]
-        taps_groups = int(np.prod(layer.weights.shape[:3])) * (c // 4)
-        assert k.weights == "int16" and int8[layer.name].weights == "int8"
-        assert len(k.wwords) == len(int8[layer.name].wwords) + taps_groups, layer.name
-    _host_bit_exact("cortex-m4", 0, tmp_path, layers)
+def _option_bit_exact(cpu: str, column: int, target: str,
+                      layers: list[Conv2D | DepthwiseConv2D], tmp_path: Path) -> None:
+    """``layers`` under a kernel option set by the caller: bit-exact in the portable C on
+    the host and on the emulated ``target`` (``cpu``'s kernels, EXPECTED column)."""
+    _host_bit_exact(cpu, column, tmp_path, layers)
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
-    for r in bench_target.run(layers, "qemu:mps2-an386", "O3"):
-        assert r.strategy == "dsp_dw" and r.mismatches == 0, r
+    for layer, r in zip(layers, bench_target.run(layers, target, "O3"), strict=True):
+        assert r.strategy == EXPECTED[layer.name][column] and r.mismatches == 0, r
+
+
+@pytest.mark.parametrize("family,cpu,column,target,option", [
+    (dsp, "cortex-m4", 0, "qemu:mps2-an386", "int16"),
+    (m0, "cortex-m0", 1, "qemu:mps2-an385:cortex-m0", "int8")], ids=["dsp_dw", "m0_dw"])
+def test_dw_weights_option(family: Any, cpu: str, column: int, target: str, option: str,
+                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The depthwise kernels' weight storage options against their defaults: dsp_dw's
+    int16 pairs (two words a tap and group where int8 takes one), m0_dw's int8 (one byte
+    a weight where int32 takes four); bit-exact in the portable C on the host and on the
+    emulated core."""
+    layers = [layer for layer in cases() if layer.name.startswith("d_")]
+    with pytest.raises(ValueError, match="weights='int4'"):
+        family._depthwise(layer_context(layers[0], "d", cpu), weights="int4")
+    default = {layer.name: _plan(layer, cpu).context for layer in layers}
+    monkeypatch.setattr(family, "DW_WEIGHTS", option)
+    for layer in layers:
+        k, d = _plan(layer, cpu).context, default[layer.name]
+        if family is dsp:
+            taps_groups = int(np.prod(layer.weights.shape[:3])) * (layer.input_shape[2] // 4)
+            assert k.weights == "int16" and d.weights == "int8"
+            assert len(k.wwords) == len(d.wwords) + taps_groups, layer.name
+        else:
+            assert (k.w_ctype, d.w_ctype) == ("int8_t", "int32_t")
+            assert k.wwords == d.wwords and -128 <= min(k.wwords) <= max(k.wwords) <= 127
+    if family is m0:
+        source, _, _ = _generate(cpu, tmp_path, layers)
+        assert "static const int8_t d_3_weights[" in source.read_text()
+    _option_bit_exact(cpu, column, target, layers, tmp_path)

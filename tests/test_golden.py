@@ -92,8 +92,9 @@ def test_golden_inventory() -> None:
     assert len(ALL_CASES) >= 500
     families = Counter(c.family for c in ALL_CASES)
     assert set(families) == {"conv2d", "conv2d16", "depthwise", "depthwise16", "conv1d",
-                             "conv1d16", "pool", "pool16", "signal", "signal2d", "backward", "fc",
-                             "fc16", "add", "add16", "mul", "mul16", "mean", "mean16", "softmax",
+                             "conv1d16", "pool", "pool16", "signal", "signal2d", "match",
+                             "backward", "fc", "fc16", "add", "add16", "mul", "mul16", "mean",
+                             "mean16", "softmax",
                              "softmax16", "logistic", "logistic16", "movement",
                              "requantize", "float"}
     # every whole-model op has cases (tests/golden_configs.py, _nn_cases)

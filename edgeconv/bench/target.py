@@ -31,6 +31,7 @@ import numpy as np
 from edgeconv import progress
 from edgeconv.bench import cycles as cycle_model
 from edgeconv.bench.layers import benchmark_input, benchmark_layers
+from edgeconv.codegen.context import ctype_of
 from edgeconv.codegen.cpus import cpu as cpu_named
 from edgeconv.resources import templates_dir
 from edgeconv.targets.boards import BOARDS, Board
@@ -165,13 +166,15 @@ def _render_main(layers: list[Any], infos: list[Any], prefix: str, board: Board,
     items = []
     for index, (layer, info) in enumerate(zip(layers, infos, strict=True)):
         x = benchmark_input(layer, seed=index)
-        ctype = f"{np.dtype(layer.activation_dtype).name}_t"
-        items.append({"name": info.name, "in_ctype": ctype, "out_ctype": ctype,
+        out_dtype = getattr(layer, "output_dtype", None) or layer.activation_dtype
+        items.append({"name": info.name, "in_ctype": ctype_of(layer.activation_dtype),
+                      "out_ctype": ctype_of(out_dtype),
                       "input": _c_values(x), "expect": _c_values(layer(x)),
                       "scratch": info.scratch_bytes > 0})
     # Words of the shared scratch and output buffers: the largest layer's bytes (outputs
-    # are of the layer's activation type: int8, int16 or int32).
-    need = [(i.scratch_bytes, i.output_count * np.dtype(layer.activation_dtype).itemsize)
+    # of the layer's output type: int8, int16 or int32).
+    need = [(i.scratch_bytes, i.output_count * np.dtype(
+                getattr(layer, "output_dtype", None) or layer.activation_dtype).itemsize)
             for layer, i in zip(layers, infos, strict=True)]
     words = [max(1, -(-max(n[k] for n in need) // 4)) for k in (0, 1)]
     (out / "bench_main.c").write_text(env.get_template("bench_main.c.j2").render(

@@ -24,6 +24,7 @@ from edgeconv.signal2d import BOUNDARIES, _axis_region, _index_map
 _OPS = {"Conv2D": "conv2d", "DepthwiseConv2D": "depthwise_conv2d", "Conv1D": "conv1d",
         "MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d", "SignalFilter": "signal_filter",
         "Network": "network", "SignalFilter2D": "signal_filter2d",
+        "MatchTemplate": "match_template",
         "FullyConnected": "fully_connected", "Add": "add", "Mul": "mul", "Mean": "mean",
         "Softmax": "softmax", "Logistic": "logistic", "Pad": "pad",
         "Concatenation": "concatenation", "Requantize": "requantize", "Quantize": "quantize",
@@ -266,6 +267,10 @@ def layer_context(layer: Any, name: str, cpu: str,
         out_shape: tuple[int, ...] = (sig.output_length,)
         ctx = LayerContext(**common, output_shape=out_shape, output_count=sig.output_length,
                            signal=sig)
+    elif op == "match_template":  # kernels in edgeconv.codegen.kernels.match2d
+        out_shape = tuple(int(d) for d in layer.output_shape_for(in_shape))
+        ctx = LayerContext(**common, output_shape=out_shape,
+                           output_count=int(np.prod(out_shape)))
     elif op == "signal_filter2d":
         sig2 = _signal2d_params(layer, in_shape)
         ctx = LayerContext(**common, output_shape=(sig2.out_h, sig2.out_w),
@@ -413,6 +418,9 @@ def quant_facts(ctx: LayerContext) -> list[str]:
                      f"boundary={sig2.boundary} fillvalue={sig2.fillvalue} "
                      f"rounding={sig2.rounding} saturate={sig2.saturate} "
                      f"accumulator={sig2.accumulator}")
+    if ctx.op == "match_template":
+        facts.append(f"match_template method={ctx.layer.method} fmt={ctx.layer.fmt} "
+                     f"template {ctx.layer.template.shape[0]}x{ctx.layer.template.shape[1]}")
     if ctx.op in NN_OPS:
         if len(ctx.input_counts) > 1:
             facts.append(f"inputs packed in order, element counts {list(ctx.input_counts)}")

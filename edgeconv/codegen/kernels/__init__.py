@@ -17,10 +17,10 @@ from typing import Any
 
 from edgeconv.codegen.context import LayerContext, layer_context
 from edgeconv.codegen.cpus import cpu as cpu_named
-from edgeconv.codegen.kernels import backward, dsp, filter2d, generic, m0, mve, nnops
+from edgeconv.codegen.kernels import backward, dsp, filter2d, generic, m0, match2d, mve, nnops
 from edgeconv.codegen.plan import Kernel, KernelPlan
 
-FAST_FAMILIES: tuple[ModuleType, ...] = (mve, dsp, m0, filter2d)
+FAST_FAMILIES: tuple[ModuleType, ...] = (mve, dsp, m0, filter2d, match2d)
 ALL_KERNELS: tuple[Kernel, ...] = tuple(
     k for family in (*FAST_FAMILIES, generic, nnops, backward) for k in family.KERNELS)
 

@@ -1,7 +1,8 @@
 """Portable kernels for every op and CPU (templates ``codegen/kernels/generic/``).
 
 - ``direct``: loops over output pixel, channel and window; no scratch. Every op
-  (``signal_filter2d``: the portable kernel of :mod:`.filter2d`).
+  (``signal_filter2d``: the portable kernel of :mod:`.filter2d`; ``match_template``:
+  that of :mod:`.match2d`).
 - ``im2col``: Conv2D/Conv1D: int16 columns (input offset added, pads as zeros) of up to
   ``IM2COL_MAX_COLUMNS`` output pixels, then a GEMM of each group's weights;
   DepthwiseConv2D: patches of ``k_h*k_w*in_c``. Scratch = columns * column bytes, column
@@ -18,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeconv.codegen.context import LayerContext
-from edgeconv.codegen.kernels import filter2d, nnops
+from edgeconv.codegen.kernels import filter2d, match2d, nnops
 from edgeconv.codegen.plan import Kernel, KernelPlan
 
 # Scratch bytes a layer may use when the caller gives no budget (fits the smallest boards).
@@ -37,6 +38,7 @@ DIRECT = {
     "avg_pool2d": Kernel("direct", _T + "pool_direct.c.j2", ()),
     "signal_filter": Kernel("direct", _T + "signal_filter.c.j2", ("kernel",)),
     "signal_filter2d": filter2d.DIRECT,
+    "match_template": match2d.DIRECT,
 }
 IM2COL = {
     "conv2d": Kernel("im2col", _T + "conv_im2col.c.j2", _CONV_SYMBOLS),
@@ -88,6 +90,8 @@ def select(ctx: LayerContext, forced: str | None, budget: int) -> KernelPlan:
         plan = nnops.select(ctx)
         assert plan is not None
         return plan
+    if ctx.op == match2d.OP:
+        return match2d.portable(ctx)
     if forced == "im2col":
         plan = im2col_plan(ctx, budget, forced=True)
         assert plan is not None

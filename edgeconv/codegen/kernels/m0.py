@@ -8,8 +8,8 @@ and one per-pixel input sum.
 - ``m0_conv``: Conv2D, groups 1, int8 and 16x8. Weights ``w + 128`` as uint8 per
   4-channel block, tap-major, then the remaining channels. Scratch: one column of
   ``taps`` bytes (``2 * taps`` for 16x8); 0 when pointwise (the input read in place).
-- ``m0_dw``: DepthwiseConv2D, multiplier 1: int32 weights in groups of four channels per
-  tap, then the remaining channels (scratch 0).
+- ``m0_dw``: DepthwiseConv2D, multiplier 1: int32 weights (or int8, ``DW_WEIGHTS``) in
+  groups of four channels per tap, then the remaining channels (scratch 0).
 
 Each declines (generic code is used) when the int32 accumulator could overflow.
 """
@@ -31,6 +31,10 @@ M0_CONV = Kernel("m0_conv", "kernels/m0/m0_conv.c.j2", _SYMBOLS)
 M0_DW = Kernel("m0_dw", "kernels/m0/m0_dw.c.j2", _SYMBOLS)
 KERNELS = (M0_CONV, M0_DW)
 UNROLL = 8  # taps per unrolled step of the m0_conv inner loop
+# m0_dw's weight storage: 'int32' (one LDR with an immediate offset a weight) or 'int8'
+# (a quarter of the flash; ARMv6-M's LDRSB takes only a register offset, so a weight
+# costs an LDRB and an SXTB, or an LDRSB and the offset in a register).
+DW_WEIGHTS = "int32"
 
 
 def runs_on(cpu: Cpu) -> bool:
@@ -84,14 +88,18 @@ def _conv(ctx: LayerContext) -> KernelPlan | None:
     return M0_CONV.plan(0 if direct else g.taps * (2 if int16 else 1), k)
 
 
-def _depthwise(ctx: LayerContext) -> KernelPlan | None:
-    """Scalar products with int32 weights, four channels at a time, then one by one."""
+def _depthwise(ctx: LayerContext, *, weights: str | None = None) -> KernelPlan | None:
+    """Scalar products, four channels at a time, then one by one; weights as int32 or
+    int8 (``weights`` None: ``DW_WEIGHTS``)."""
+    weights = DW_WEIGHTS if weights is None else weights
+    if weights not in ("int32", "int8"):
+        raise ValueError(f"weights={weights!r}: allowed are 'int32', 'int8'")
     g, conv, layer = ctx.geo, ctx.conv, ctx.layer
     if conv.depth_multiplier != 1 or conv.acc_bound > INT32_MAX:
         return None
     grouped, tail = pk.depthwise_groups(
         np.asarray(layer.weights, np.int64).reshape(g.k_h * g.k_w, g.in_c))
-    k = pk.DepthwiseWords(int16=pk.is_int16(layer), w_ctype="int32_t",
+    k = pk.DepthwiseWords(int16=pk.is_int16(layer), w_ctype=f"{weights}_t",
                           wwords=pk.ints(grouped) + tail,
                           bias32=pk.ints(pk.bias_of(layer, g.in_c)),
                           **pk.requant(layer, conv.acc_bound))
