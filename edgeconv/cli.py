@@ -165,11 +165,12 @@ def verify(target: str, layers: list, *, seed: int = 0, cpu: str | None = None,
 
 def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
                  opt: str | None = None, out=sys.stdout, doc: dict | None = None,
-                 crc: bool = False) -> int:
+                 crc: bool = False, specialize: str = "speed") -> int:
     """Runs a model's network on ``target``: the whole ``net_run`` on a random input, then
     every node on its own; prints a table per node and the totals; returns the number of
     mismatching nodes (whole network included). ``doc`` collects the figures. ``crc``:
-    node outputs are compared on their CRC-32 and read only on a mismatch (slow links)."""
+    node outputs are compared on their CRC-32 and read only on a mismatch (slow links);
+    ``specialize``: codegen's ``'speed'`` or ``'size'`` mode."""
     import edgeconv.targets
     from edgeconv.codegen import Network, plan_layers
 
@@ -177,12 +178,15 @@ def verify_model(target: str, model, *, seed: int = 0, cpu: str | None = None,
     options: dict = {"cpu": cpu} if cpu else {}
     if opt:
         options["opt"] = opt
+    if specialize != "speed":
+        options["specialize"] = specialize
     if not target.startswith("serial:") and not _fits(target, net, cpu):
         net = Network(model, nodes=False)  # the whole network may still fit
         _fits(target, net, cpu, raise_error=True)
         print(f"{target}: the nodes' own buffers do not fit next to the arena: the whole "
               "network only, no node-by-node run", file=out)
-    planned = {p.ctx.name: p for p in plan_layers([net], cpu=cpu or _target_cpu(target))}
+    planned = {p.ctx.name: p for p in plan_layers([net], cpu=cpu or _target_cpu(target),
+                                                  specialize=specialize)}
     x = _random_input(net.input_shape, net.activation_dtype, seed)
     with edgeconv.targets.open(target, net, **options) as session:
         with progress.working(f"{target}: whole network"):
@@ -250,7 +254,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     source = load_model(args.source, args.semantics) if is_model_path(args.source) \
         else load_layers(args.source)
     prefix = args.prefix or ("net" if is_model_path(args.source) else "edgeconv_net")
-    gen = codegen.generate(source, args.output, prefix, cpu=args.cpu, registry=args.registry)
+    gen = codegen.generate(source, args.output, prefix, cpu=args.cpu, registry=args.registry,
+                           specialize=args.specialize)
     doc = {"header": str(gen.header), "source": str(gen.source), "hash": gen.hash,
            "layers": [{"name": i.name, "op": i.op, "strategy": i.strategy,
                        "scratch_bytes": i.scratch_bytes} for i in gen.layers]}
@@ -271,7 +276,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         doc: dict = {}
         failures = verify_model(args.target, load_model(source, args.semantics),
                                 seed=args.seed, cpu=args.cpu, opt=args.opt, out=out, doc=doc,
-                                crc=args.crc)
+                                crc=args.crc, specialize=args.specialize)
     else:
         rows: list = []
         failures = verify(args.target, load_layers(source), seed=args.seed, cpu=args.cpu,
@@ -409,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(a model: one per node and <prefix>_run over one arena).",
                        epilog="examples:\n"
                               "  edgeconv generate model.tflite -o out/ --cpu cortex-m4\n"
+                              "  edgeconv generate model.tflite -o out/ --specialize size\n"
                               "  edgeconv generate bench -o gen/ --cpu cortex-m55 --registry")
     g.add_argument("source", help="a .tflite model, seed, bench, or a .py file with LAYERS")
     g.add_argument("-o", "--output", required=True, help="output folder")
@@ -420,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(TFLite Micro's, where they differ: docs/semantics.md)")
     g.add_argument("--registry", action="store_true",
                    help="also write the firmware harness's layer table")
+    g.add_argument("--specialize", default="speed", choices=("speed", "size"),
+                   help="speed: every layer its own kernel; size: conv, pool and FC layers "
+                        "of one kind share one kernel (less flash, slower)")
     g.add_argument("--json", metavar="PATH", help="write what was generated as JSON "
                                                    "('-' for stdout)")
     g.set_defaults(run=cmd_generate)
@@ -451,6 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--icount", action="store_true",
                    help="serial: the device is a QEMU run with -icount shift=3 (counts in "
                         "instructions)")
+    v.add_argument("--specialize", default="speed", choices=("speed", "size"),
+                   help="a model's code: speed (every layer its own kernel) or size (conv, "
+                        "pool and FC layers of one kind share one kernel)")
     v.add_argument("--json", metavar="PATH", help="also write the results as JSON "
                                                    "('-' for stdout; the table goes to stderr)")
     v.set_defaults(run=cmd_verify)

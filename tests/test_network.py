@@ -36,10 +36,10 @@ def _input(model: edgeconv.Model, seed: int) -> np.ndarray:
 
 
 def _run_on_host(tmp_path: Path, model: edgeconv.Model, cpu: str,
-                 xs: list[np.ndarray]) -> list[np.ndarray]:
+                 xs: list[np.ndarray], *, specialize: str = "speed") -> list[np.ndarray]:
     """Generate ``model`` for ``cpu``, compile its portable C for the host with ASan and
     UBSan, and run ``net_run`` on every input."""
-    gen = codegen.generate(model, tmp_path, prefix="net", cpu=cpu)
+    gen = codegen.generate(model, tmp_path, prefix="net", cpu=cpu, specialize=specialize)
     t_in, t_out = model.inputs[0], model.outputs[0]
     cin, cout = _CTYPE[t_in.dtype.name], _CTYPE[t_out.dtype.name]
     # floats travel as their bit patterns (exact), integers as decimal numbers

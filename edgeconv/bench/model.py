@@ -5,7 +5,9 @@ Builds the network's firmware at ``-O3`` (``--opt``), runs ``net_run`` once on a
 input (instructions per inference under QEMU's ``-icount``), then every node on its own
 (instructions per node; skipped where the nodes' buffers do not fit the board next to the
 arena), checks every output bit for bit, and reads flash per node from the image's symbols
-(``arm-none-eabi-nm``: ``.text`` + ``.rodata`` of each function and its data). Arena: the
+(``arm-none-eabi-nm``: ``.text`` + ``.rodata`` of each function and its data; with
+``--specialize size`` the kernels the nodes share are counted in the total, not per node,
+and named in the table's last line). Arena: the
 planned bytes of activations and scratch; RAM adds the model's input and output buffers,
 which ``net_run`` takes from the caller.
 """
@@ -64,6 +66,9 @@ class ModelFigures:
     flash_bytes: int
     mismatches: int
     layers: list[NodeFigures] = field(default_factory=list)
+    specialize: str = "speed"
+    # specialize="size": flash of each kernel the nodes share (in flash_bytes, not per node)
+    shared_flash: dict[str, int] = field(default_factory=dict)
 
     @property
     def per_mac(self) -> float | None:
@@ -71,11 +76,13 @@ class ModelFigures:
 
 
 def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
-        seed: int = 0) -> ModelFigures:
-    """Measure the model in ``path`` on ``target`` (see the module docstring)."""
+        seed: int = 0, specialize: str = "speed") -> ModelFigures:
+    """Measure the model in ``path`` on ``target`` (see the module docstring);
+    ``specialize``: codegen's ``'speed'`` or ``'size'`` mode."""
     import edgeconv
     from edgeconv import targets
-    from edgeconv.codegen import Network, plan_layers
+    from edgeconv.codegen import Network, plan_layers, shared_kernels
+    from edgeconv.codegen.kernels.shared import check_specialize
 
     if opt not in OPTS:
         raise ValueError(f"opt={opt!r}: allowed are {', '.join(OPTS)}")
@@ -92,12 +99,15 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
             need = sum(targets.buffer_bytes(net, spec.cpu))
             raise ValueError(f"model does not fit {target}: the firmware needs {need:,} B, "
                              f"{spec.board.name} leaves {spec.board.ram_bytes:,} B")
-    planned = {p.ctx.name: p for p in plan_layers([net], cpu=spec.cpu)}
+    check_specialize(specialize)
+    plans = plan_layers([net], cpu=spec.cpu, specialize=specialize)
+    planned = {p.ctx.name: p for p in plans}
+    shared = [k.name for k in shared_kernels(plans)]
     info = np.iinfo(net.activation_dtype) if net.activation_dtype != np.float32 else None
     rng = np.random.default_rng(seed)
     x = (rng.normal(size=net.input_shape).astype(np.float32) if info is None else
          rng.integers(info.min, int(info.max) + 1, net.input_shape).astype(net.activation_dtype))
-    with targets.open(target, net, opt=opt) as session:
+    with targets.open(target, net, opt=opt, specialize=specialize) as session:
         with progress.working(f"{target}: whole network"):
             y = session.run(x)
         total, unit = session.last_count, session.count_unit
@@ -105,7 +115,8 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
         nodes = {n.layer: n for n in session.trace(x)} if net.nodes else {}
         image = session.image
     names = [layer.name for layer in net.layers] + [net.name]
-    flash = flash_bytes(image, names, nm="nm" if spec.kind == "native" else "arm-none-eabi-nm")
+    flash = flash_bytes(image, names + shared,
+                        nm="nm" if spec.kind == "native" else "arm-none-eabi-nm")
     rows = []
     for step in net.steps:
         if step.kind != "kernel":
@@ -120,12 +131,13 @@ def run(path: str | Path, target: str = "qemu:mps2-an386", *, opt: str = "O3",
           + int(np.prod(net.output_shape)) * np.dtype(net.output_dtype).itemsize)
     return ModelFigures(Path(path).stem, target, spec.cpu, opt, total, unit, net.macs(),
                         planned[net.name].plan.scratch_bytes, io, sum(flash.values()),
-                        bad + sum(r.mismatches or 0 for r in rows), rows)
+                        bad + sum(r.mismatches or 0 for r in rows), rows, specialize,
+                        {name: flash[name] for name in shared})
 
 
 def text_table(fig: ModelFigures) -> str:
     """Per node, then the totals (and the TFLM anchor where the model is one of theirs)."""
-    lines = [f"{fig.model} on {fig.target} ({fig.cpu}, -{fig.opt})",
+    lines = [f"{fig.model} on {fig.target} ({fig.cpu}, -{fig.opt}, specialize={fig.specialize})",
              f"{'node':<16} {'op':<18} {'kernel':<16} {'MACs':>10} "
              f"{fig.count_unit or 'count':>13} {'per MAC':>9} {'flash B':>8}"]
     for r in fig.layers:
@@ -141,6 +153,9 @@ def text_table(fig: ModelFigures) -> str:
                  f"other nodes {rest:,}; arena {fig.arena_bytes:,} B (+ {fig.io_bytes:,} B "
                  f"input/output), flash {fig.flash_bytes:,} B; "
                  f"{'bit-exact' if not fig.mismatches else f'{fig.mismatches} MISMATCHES'}")
+    if fig.shared_flash:
+        lines.append("shared kernels (in the flash total): " + ", ".join(
+            f"{name} {size:,} B" for name, size in fig.shared_flash.items()))
     anchor = TFLM_ANCHORS.get(fig.model)
     if anchor and fig.instructions and fig.count_unit == "instructions":
         ipm = anchor["instructions"] / anchor["macs"]
@@ -169,11 +184,15 @@ def main(argv: list[str] | None = None) -> int:
                                       "code)")
     parser.add_argument("--opt", default="O3", choices=OPTS, help="optimisation level")
     parser.add_argument("--seed", type=int, default=0, help="random input seed")
+    parser.add_argument("--specialize", default="speed", choices=("speed", "size"),
+                        help="speed: every layer its own kernel; size: conv, pool and FC "
+                             "layers of one kind share one kernel (less flash, slower)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON ('-' for "
                                                        "stdout; no progress bars)")
     args = parser.parse_args(argv)
     with progress.quiet(bool(args.json)):
-        fig = run(args.model, with_cpu(args.target, args.cpu), opt=args.opt, seed=args.seed)
+        fig = run(args.model, with_cpu(args.target, args.cpu), opt=args.opt, seed=args.seed,
+                  specialize=args.specialize)
     print(text_table(fig), file=sys.stderr if args.json == "-" else sys.stdout)
     if args.json:
         write_json(args.json, {**asdict(fig), "instructions_per_mac": fig.per_mac})

@@ -226,7 +226,8 @@ def build(layers: list[Any], target: str, opt: str, workdir: Path, *,
 
 def flash_bytes(elf: Path, names: list[str], *, nm: str = "arm-none-eabi-nm") -> dict[str, int]:
     """.text + .rodata bytes per layer: symbols ``<name>`` or ``<name>_*`` from ``nm``
-    (``"nm"`` for a host build)."""
+    (``"nm"`` for a host build; gcc's clones ``<symbol>.constprop.0`` too), each counted
+    once, for the longest name it matches."""
     out = subprocess.run([nm, "--size-sort", "-S", str(elf)], check=True,
                          capture_output=True, text=True).stdout
     sizes = dict.fromkeys(names, 0)
@@ -234,9 +235,10 @@ def flash_bytes(elf: Path, names: list[str], *, nm: str = "arm-none-eabi-nm") ->
         parts = line.split()
         if len(parts) != 4 or parts[2].lower() not in ("t", "r"):
             continue
-        for name in names:
-            if parts[3] == name or parts[3].startswith(name + "_"):
-                sizes[name] += int(parts[1], 16)
+        symbol = parts[3].split(".")[0]
+        owners = [name for name in names if symbol == name or symbol.startswith(name + "_")]
+        if owners:
+            sizes[max(owners, key=len)] += int(parts[1], 16)
     return sizes
 
 

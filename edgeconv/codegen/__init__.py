@@ -24,7 +24,7 @@ from edgeconv.codegen import kernels
 from edgeconv.codegen.context import LayerContext, layer_context, op_of, quant_facts
 from edgeconv.codegen.cpus import CPU_NAMES as CPUS
 from edgeconv.codegen.cpus import cpu as cpu_named
-from edgeconv.codegen.kernels import generic
+from edgeconv.codegen.kernels import generic, shared
 from edgeconv.codegen.kernels.generic import DEFAULT_SCRATCH_BUDGET, strategies_for
 from edgeconv.codegen.names import (
     c_comment,
@@ -44,7 +44,8 @@ REGISTRY_CONFIG = "edgeconv_registry_config.h"
 Strategy = str | Mapping[str, str] | None
 # Every layer reserves the symbols any kernel declares (not only its own kernel's), so a
 # set of layer names valid for one CPU is valid for every CPU and strategy.
-SYMBOL_SUFFIXES = tuple(sorted({s for k in kernels.ALL_KERNELS for s in k.symbols}))
+SYMBOL_SUFFIXES = tuple(sorted({s for k in (*kernels.ALL_KERNELS, *shared.KERNELS)
+                                 for s in k.symbols}))
 
 
 @dataclass(frozen=True)
@@ -186,10 +187,13 @@ def registry_layers(layers: Sequence[Any] | Any, prefix: str = "net") -> list[An
 
 def plan_layers(layers: Sequence[Any] | Any, *, prefix: str = "edgeconv_net",
                 strategy: Strategy = None, scratch_budget: int | None = None,
-                cpu: str = "generic") -> list[_Planned]:
+                cpu: str = "generic", specialize: str = "speed") -> list[_Planned]:
     """Validate the layers and options and choose a kernel plan for every layer (a model's
-    or network's node layers first, then the network itself over its arena)."""
+    or network's node layers first, then the network itself over its arena);
+    ``specialize="size"``: the layers :mod:`edgeconv.codegen.kernels.shared` covers call
+    one kernel per kind."""
     budget = _check_options(cpu, scratch_budget)
+    size = shared.check_specialize(specialize) == "size"
     layers = _layer_list(layers, prefix)
     ops = [op_of(layer) for layer in layers]
     names = check_layer_names([getattr(layer, "name", None) for layer in layers], prefix,
@@ -200,6 +204,8 @@ def plan_layers(layers: Sequence[Any] | Any, *, prefix: str = "edgeconv_net",
         ctx = layer_context(layer, name, cpu)
         if ctx.op == "network":
             plan = network_plan(layer, scratch)
+        elif size and ctx.op in shared.OPS:
+            plan = shared.layer_plan(ctx, budget)
         else:
             # Backward layers have one kernel each: a forced generic strategy does not apply.
             plan = kernels.select_fast(ctx) \
@@ -207,6 +213,8 @@ def plan_layers(layers: Sequence[Any] | Any, *, prefix: str = "edgeconv_net",
             plan = plan or generic.select(ctx, forced, budget)
         scratch[name] = plan.scratch_bytes
         planned.append(_Planned(ctx, plan))
+    if size:
+        shared.bind([p.plan for p in planned], prefix)
     return planned
 
 
@@ -230,12 +238,13 @@ def _hash(planned: list[_Planned], cpu: str) -> str:
 
 
 def layer_set_hash(layers: Sequence[Any], *, cpu: str = "generic", strategy: Strategy = None,
-                   scratch_budget: int | None = None, prefix: str = "edgeconv_net") -> str:
+                   scratch_budget: int | None = None, prefix: str = "edgeconv_net",
+                   specialize: str = "speed") -> str:
     """16 hex chars of SHA-256 over every layer's name, ``spec()``, chosen strategy,
     template and scratch size, and the CPU; equal to ``generate(...).hash`` for the same
     arguments, computed without rendering anything."""
     planned = plan_layers(layers, prefix=prefix, strategy=strategy,
-                          scratch_budget=scratch_budget, cpu=cpu)
+                          scratch_budget=scratch_budget, cpu=cpu, specialize=specialize)
     return _hash(planned, cpu)
 
 
@@ -295,7 +304,8 @@ def _info(p: _Planned) -> GeneratedLayer:
 
 def generate(layers: Sequence[Any] | Any, out_dir: str | Path, prefix: str = "edgeconv_net", *,
              strategy: Strategy = None, scratch_budget: int | None = None,
-             cpu: str = "generic", registry: bool = False) -> GeneratedCode:
+             cpu: str = "generic", registry: bool = False,
+             specialize: str = "speed") -> GeneratedCode:
     """Write ``<prefix>.h`` and ``<prefix>.c`` for ``layers`` into ``out_dir``.
 
     ``layers`` is a sequence of layers (a :class:`~edgeconv.codegen.network.Network` among
@@ -306,19 +316,23 @@ def generate(layers: Sequence[Any] | Any, out_dir: str | Path, prefix: str = "ed
     the default rule of :mod:`edgeconv.codegen.kernels.generic`), ``'direct'`` or ``'im2col'`` for
     every layer that has it, or a dict layer name -> strategy. ``scratch_budget``: bytes a
     layer may use (default ``DEFAULT_SCRATCH_BUDGET``). ``registry``: also write the
-    firmware harness's layer table.
+    firmware harness's layer table. ``specialize``: ``'speed'`` (every layer its own
+    kernel, shapes as constants) or ``'size'`` (conv-like, pool and FC layers of one kind
+    share one kernel taking their parameters at run time: less flash, more instructions;
+    :mod:`edgeconv.codegen.kernels.shared`).
     """
     if not isinstance(registry, bool):
         raise ValueError(f"registry={registry!r}: allowed are True, False")
     out = _out_dir(out_dir)
     planned = plan_layers(layers, prefix=prefix, strategy=strategy,
-                          scratch_budget=scratch_budget, cpu=cpu)
+                          scratch_budget=scratch_budget, cpu=cpu, specialize=specialize)
     layer_hash = _hash(planned, cpu)
     infos = tuple(_info(p) for p in planned)
     env = _environment()
     bodies = [env.get_template(p.plan.template).render(
         p.ctx.template_vars(), strategy=p.plan.strategy, scratch_bytes=p.plan.scratch_bytes,
         k=p.plan.context) for p in planned]
+    bodies = [k.source for k in shared_kernels(planned)] + bodies
     common = dict(prefix=prefix, guard=f"EDGECONV_NET_{prefix.upper()}_H", hash=layer_hash,
                   layers=[dict(info=info, facts=quant_facts(p.ctx),
                                net=p.plan.context if p.ctx.op == "network" else None,
@@ -343,6 +357,17 @@ def generate(layers: Sequence[Any] | Any, out_dir: str | Path, prefix: str = "ed
             max_input=max([1] + [i.input_count * _bytes(i.input_dtype) for i in regs]),
             max_output=max([1] + [i.output_count * _bytes(i.output_dtype) for i in regs])))
     return GeneratedCode(header, source, reg_source, reg_config, layer_hash, infos)
+
+
+def shared_kernels(planned: list[_Planned]) -> list[shared.SharedKernel]:
+    """The shared kernels (specialize="size") the planned layers call, in order."""
+    out: list[shared.SharedKernel] = []
+    for p in planned:
+        kernel = getattr(p.plan.context, "kernel", None) if p.plan.kernel is shared.SHARED \
+            else None
+        if kernel is not None and not any(kernel is k for k in out):
+            out.append(kernel)
+    return out
 
 
 def _out_dir(out_dir: object) -> Path:

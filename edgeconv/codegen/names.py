@@ -271,9 +271,12 @@ def ints(values: object) -> list[int]:
     return [int(v) for v in np.asarray(values).ravel()]
 
 
-def c_int(value: int, ctype: str = "int32_t") -> str:
+def c_int(value: int | CExpr, ctype: str = "int32_t") -> str:
     """A C literal for ``value`` of type ``ctype`` (range-checked; the minimum is spelled
-    ``(-MAX - 1)`` since ``-2147483648`` is not an int literal)."""
+    ``(-MAX - 1)`` since ``-2147483648`` is not an int literal); a run-time value's
+    expression as it is."""
+    if isinstance(value, CExpr):
+        return str(value)
     v = int(value)
     bits = _BITS[ctype]
     signed = not ctype.startswith("u")
@@ -289,8 +292,42 @@ def c_int(value: int, ctype: str = "int32_t") -> str:
     return str(v)
 
 
-def c_plus(value: int) -> str:
-    """`` + v`` / `` - |v|`` to append to a C expression; empty for 0."""
+class CExpr:
+    """A value a template reads that is known only at run time: a C expression such as
+    ``p->out_h`` (the parameters of a kernel shared by several layers, specialize="size").
+    It is truthy (a template's ``{% if pad %}`` keeps the general code), equal to no
+    number, and combines with numbers into larger expressions (``k_h * k_w``, ``-pad``)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"CExpr({self.text!r})"
+
+    def __neg__(self) -> CExpr:
+        return CExpr(f"(-{self.text})")
+
+    def __mul__(self, other: object) -> CExpr:
+        return CExpr(f"({self.text} * {other})")
+
+    def __rmul__(self, other: object) -> CExpr:
+        return CExpr(f"({other} * {self.text})")
+
+    def __add__(self, other: object) -> CExpr:
+        return CExpr(f"({self.text} + {other})")
+
+    def __radd__(self, other: object) -> CExpr:
+        return CExpr(f"({other} + {self.text})")
+
+
+def c_plus(value: int | CExpr) -> str:
+    """`` + v`` / `` - |v|`` to append to a C expression; empty for 0; `` + (expr)`` for a
+    run-time value."""
+    if isinstance(value, CExpr):
+        return f" + {value}"
     v = int(value)
     return "" if v == 0 else (f" + {v}" if v > 0 else f" - {-v}")
 

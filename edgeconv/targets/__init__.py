@@ -11,7 +11,7 @@
   ``/dev/pts/3``, ``socket://host:port``); nothing is built, the layer hash is checked.
 
 Options: ``cpu`` (override, see above), ``opt`` (the firmware's optimisation level,
-``'O2'`` by default; ``'O3'`` as the README's benchmark tables), ``strategy`` and
+``'O2'`` by default; ``'O3'`` as the README's benchmark tables), ``strategy``, ``specialize`` and
 ``scratch_budget`` (passed to codegen), ``gen_dir`` + ``expected_hash`` (use already
 generated C instead of codegen),
 ``timeout``/``run_timeout``/``retries`` (client), ``qemu`` (binary), ``icount`` (QEMU
@@ -41,7 +41,7 @@ __all__ = ["open", "limits", "fitting_layers", "buffer_bytes", "parse_spec", "Se
 DEFAULT_BAUD = 115200
 BAUD_RANGE = (50, 4_000_000)  # POSIX B50 .. Linux B4000000
 _CLIENT_OPTIONS = ("timeout", "run_timeout", "retries", "reset_retries")
-_CODEGEN_OPTIONS = ("strategy", "scratch_budget")
+_CODEGEN_OPTIONS = ("strategy", "scratch_budget", "specialize")
 
 
 @dataclass(frozen=True)
