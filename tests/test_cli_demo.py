@@ -24,7 +24,8 @@ def test_demo_image_command_writes_the_pictures_and_prints_their_paths(tmp_path:
     _check_pictures(paths)
     for path in paths:
         assert f"wrote {path}" in res.stderr
-    assert res.stderr.count("bit-exact with the reference") == 3
+    # Sobel x, Sobel y, the blur and the template search, each checked on the target
+    assert res.stderr.count("bit-exact with the reference") == 4
 
 
 @pytest.mark.parametrize("demo", ["image", "train"])

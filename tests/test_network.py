@@ -134,20 +134,21 @@ def test_bad_network_names(name: str, message: str) -> None:
 
 
 TARGETS = ["native", "qemu:mps2-an386", "qemu:mps2-an385:cortex-m0", "qemu:mps3-an547"]
-# node by node on a board as well (the others run node by node on native)
-TRACED = {"conv_chain", "ds_cnn", "misc_ops", "small_cnn_16x8", "small_cnn_float_io"}
 
 
 @pytest.mark.parametrize("spec", TARGETS)
 @pytest.mark.parametrize("fixture", NETWORK_FIXTURES)
 def test_fixture_models_on_targets(spec: str, fixture: str) -> None:
+    """The whole network (``net_run``), then every node on its own, on every target: each
+    tensor equal to the reference model's (itself equal to LiteRT's, tensor by tensor:
+    test_model_reference). On the boards a node's output is compared by its CRC-32 and
+    fetched only on a mismatch."""
     if spec != "native":
         assert shutil.which("qemu-system-arm"), "qemu-system-arm not installed"
     model = edgeconv.load(MODELS / f"{fixture}.tflite")
     x = _input(model, 7)
     want = np.asarray(model(x))
-    trace = spec == "native" or (spec == "qemu:mps2-an386" and fixture in TRACED)
-    with targets.open(spec, model, nodes=trace) as session:
+    with targets.open(spec, model, nodes=True) as session:
         y = session.run(x)
         if want.dtype == np.float32:
             np.testing.assert_array_equal(y.view(np.uint32), want.reshape(y.shape).view(
@@ -156,11 +157,10 @@ def test_fixture_models_on_targets(spec: str, fixture: str) -> None:
             np.testing.assert_array_equal(y, want.reshape(y.shape))
         if session.count_unit == "instructions":
             assert session.last_count > int(np.prod(y.shape))  # at least one per output
-        nodes = session.trace(x) if trace else []
-    if trace:
-        kernels = [s for s in session.network.steps if s.kind == "kernel"]
-        assert [n.layer for n in nodes] == [s.layer.name for s in kernels]
-        assert all(n.bit_exact for n in nodes), [(n.layer, n.mismatches) for n in nodes]
+        nodes = session.trace(x, crc=spec != "native")
+    kernels = [s for s in session.network.steps if s.kind == "kernel"]
+    assert [n.layer for n in nodes] == [s.layer.name for s in kernels]
+    assert all(n.bit_exact for n in nodes), [(n.layer, n.mismatches) for n in nodes]
 
 
 def test_conv_chain_node_by_node_names() -> None:
