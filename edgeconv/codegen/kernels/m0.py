@@ -30,11 +30,14 @@ from edgeconv.fixedpoint import INT32_MAX
 _SYMBOLS = ("weights", "bias", "mult", "shift")
 M0_CONV = Kernel("m0_conv", "kernels/m0/m0_conv.c.j2", _SYMBOLS)
 M0_DW = Kernel("m0_dw", "kernels/m0/m0_dw.c.j2", _SYMBOLS)
-KERNELS = (M0_CONV, M0_DW)
+M0_DW8 = Kernel("m0_dw8", "kernels/m0/m0_dw8.c.j2", _SYMBOLS)
+KERNELS = (M0_CONV, M0_DW, M0_DW8)
 UNROLL = 8  # taps per step of the m0_conv inner loop (LDRB immediate offsets reach 31)
 # Columns of at most FULL_CHUNKS steps are unrolled whole; longer ones loop over a body of
 # up to BODY_CHUNKS steps (L3's 8 steps unrolled whole cost 830 B more flash than two
 # passes of 4, for 4 more instructions per 256 MACs)
+# m0_dw weights: 'int32' (m0_dw) or 'int8' (m0_dw8); see _depthwise.
+DW_WEIGHTS = "int8"
 FULL_CHUNKS = 5
 BODY_CHUNKS = 4
 
@@ -103,18 +106,41 @@ def _conv(ctx: LayerContext) -> KernelPlan | None:
     return M0_CONV.plan(0 if direct else g.taps * (2 if int16 else 1), k)
 
 
-def _depthwise(ctx: LayerContext) -> KernelPlan | None:
-    """Scalar products with int32 weights, four channels at a time, then one by one."""
+@dataclass(frozen=True, kw_only=True)
+class DepthwiseContext(pk.Requant):
+    """``k`` of m0_dw8: int8 weights ``wvals`` (``depthwise_groups`` order), per-channel
+    ``bias32`` = bias + input_offset * sum(weights) mod 2**32, and the input value of a
+    tap outside the input, ``pad_value`` (the zero point)."""
+
+    wvals: list[int]
+    bias32: list[int]
+    pad_value: int
+
+
+def _depthwise(ctx: LayerContext, *, weights: str | None = None) -> KernelPlan | None:
+    """Scalar products four channels at a time, then one by one. ``weights`` (None:
+    ``DW_WEIGHTS``): 'int32' (m0_dw: (x + input_offset) * w, one LDR with an immediate
+    offset a weight) or 'int8' (m0_dw8: x * w with the input offset folded into the bias,
+    the interior taps in Thumb-1 assembly)."""
+    weights = DW_WEIGHTS if weights is None else weights
+    if weights not in ("int8", "int32"):
+        raise ValueError(f"weights={weights!r}: allowed are 'int8', 'int32'")
     g, conv, layer = ctx.geo, ctx.conv, ctx.layer
     if conv.depth_multiplier != 1 or conv.acc_bound > INT32_MAX:
         return None
-    grouped, tail = pk.depthwise_groups(
-        np.asarray(layer.weights, np.int64).reshape(g.k_h * g.k_w, g.in_c))
-    k = pk.DepthwiseWords(int16=pk.is_int16(layer), w_ctype="int32_t",
-                          wwords=pk.ints(grouped) + tail,
-                          bias32=pk.ints(pk.bias_of(layer, g.in_c)),
-                          **pk.requant(layer, conv.acc_bound))
-    return M0_DW.plan(0, k)
+    w = np.asarray(layer.weights, np.int64).reshape(g.k_h * g.k_w, g.in_c)
+    grouped, tail = pk.depthwise_groups(w)
+    requant = pk.requant(layer, conv.acc_bound)
+    if weights == "int32":
+        return M0_DW.plan(0, pk.DepthwiseWords(int16=pk.is_int16(layer), w_ctype="int32_t",
+                                               wwords=pk.ints(grouped) + tail,
+                                               bias32=pk.ints(pk.bias_of(layer, g.in_c)),
+                                               **requant))
+    zp = int(layer.input_zero_point)
+    return M0_DW8.plan(0, DepthwiseContext(
+        wvals=pk.ints(grouped) + tail,
+        bias32=pk.wrap32(pk.bias_of(layer, g.in_c) - zp * w.sum(axis=0)),
+        pad_value=zp, **requant))
 
 
 def select(ctx: LayerContext) -> KernelPlan | None:
