@@ -18,7 +18,7 @@ from edgeconv.codegen import kernels
 from edgeconv.codegen.context import layer_context
 from edgeconv.codegen.cpus import CPUS
 from edgeconv.codegen.geometry import geometry
-from edgeconv.codegen.kernels import dsp, mve
+from edgeconv.codegen.kernels import dsp, m0, mve
 from edgeconv.codegen.kernels import packing as pk
 from edgeconv.codegen.plan import KernelPlan
 from edgeconv.fixedpoint import quantize_multiplier_array
@@ -371,3 +371,27 @@ def test_dsp_dw_int16_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
     for r in bench_target.run(layers, "qemu:mps2-an386", "O3"):
         assert r.strategy == "dsp_dw" and r.mismatches == 0, r
+
+
+def test_m0_dw_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """m0_dw (int8 weights, its interior taps in Thumb-1 assembly) on the emulated M0, and
+    the int32 option m0_dw32 (four times the weight bytes) on the host and the M0."""
+    layers = [layer for layer in cases() if layer.name.startswith("d_")]
+    with pytest.raises(ValueError, match="weights='int16'"):
+        m0._depthwise(layer_context(layers[0], "d", "cortex-m0"), weights="int16")
+    int8 = {layer.name: _plan(layer, "cortex-m0").context for layer in layers}
+    monkeypatch.setattr(m0, "DW_WEIGHTS", "int32")
+    for layer in layers:
+        dsp_name, _, mve_name = EXPECTED[layer.name]
+        monkeypatch.setitem(EXPECTED, layer.name, (dsp_name, "m0_dw32", mve_name))
+        plan = _plan(layer, "cortex-m0")
+        assert plan.strategy == "m0_dw32", layer.name
+        assert len(plan.context.wwords) == len(int8[layer.name].wvals), layer.name
+    _host_bit_exact("cortex-m0", 1, tmp_path, layers)
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
+    for r in bench_target.run(layers, "qemu:mps2-an385:cortex-m0", "O3"):
+        assert r.strategy == "m0_dw32" and r.mismatches == 0, r
+    monkeypatch.undo()
+    for r in bench_target.run(layers, "qemu:mps2-an385:cortex-m0", "O3"):
+        assert r.strategy == "m0_dw" and r.mismatches == 0, r

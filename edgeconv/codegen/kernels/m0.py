@@ -1,15 +1,16 @@
 """Kernels for cores without the DSP extension: Cortex-M0/M0+ (ARMv6-M) and Cortex-M3
 (templates ``codegen/kernels/m0/``).
 
-Products of unsigned bytes biased by 128, so that every operand load is one LDRB with an
-immediate offset; the bias terms are folded into per-channel constants at generation time
-and one per-pixel input sum.
-
-- ``m0_conv``: Conv2D, groups 1, int8 and 16x8. Weights ``w + 128`` as uint8 per
-  4-channel block, tap-major, then the remaining channels. Scratch: one column of
-  ``taps`` bytes (``2 * taps`` for 16x8); 0 when pointwise (the input read in place).
-- ``m0_dw``: DepthwiseConv2D, multiplier 1: int32 weights in groups of four channels per
-  tap, then the remaining channels (scratch 0).
+- ``m0_conv``: Conv2D, groups 1, int8 and 16x8. Products of unsigned bytes biased by 128,
+  so that every operand load is one LDRB with an immediate offset; the bias terms are
+  folded into per-channel constants at generation time and one per-pixel input sum.
+  Weights ``w + 128`` as uint8 per 4-channel block, tap-major, then the remaining
+  channels. Scratch: one column of ``taps`` bytes (``2 * taps`` for 16x8); 0 when
+  pointwise (the input read in place).
+- ``m0_dw``: DepthwiseConv2D, multiplier 1: int8 weights in groups of four channels per
+  tap (one word, unpacked by SXTB / shifts), then the remaining channels; the input offset
+  folded into the bias (scratch 0). ``m0_dw32`` (``DW_WEIGHTS = 'int32'``): the same with
+  int32 weights, faster and larger.
 
 Each declines (generic code is used) when the int32 accumulator could overflow.
 """
@@ -30,13 +31,15 @@ from edgeconv.fixedpoint import INT32_MAX
 _SYMBOLS = ("weights", "bias", "mult", "shift")
 M0_CONV = Kernel("m0_conv", "kernels/m0/m0_conv.c.j2", _SYMBOLS)
 M0_DW = Kernel("m0_dw", "kernels/m0/m0_dw.c.j2", _SYMBOLS)
-M0_DW8 = Kernel("m0_dw8", "kernels/m0/m0_dw8.c.j2", _SYMBOLS)
-KERNELS = (M0_CONV, M0_DW, M0_DW8)
+M0_DW32 = Kernel("m0_dw32", "kernels/m0/m0_dw32.c.j2", _SYMBOLS)
+KERNELS = (M0_CONV, M0_DW, M0_DW32)
 UNROLL = 8  # taps per step of the m0_conv inner loop (LDRB immediate offsets reach 31)
 # Columns of at most FULL_CHUNKS steps are unrolled whole; longer ones loop over a body of
 # up to BODY_CHUNKS steps (L3's 8 steps unrolled whole cost 830 B more flash than two
 # passes of 4, for 4 more instructions per 256 MACs)
-# m0_dw weights: 'int32' (m0_dw) or 'int8' (m0_dw8); see _depthwise.
+# Depthwise weights: 'int8' (m0_dw) or 'int32' (m0_dw32); see _depthwise. On L4 (M0,
+# -O3): int8 13.40 instructions/MAC and 3,344 B of flash, int32 12.76 and 5,504 B (before
+# both: int32, 13.62 and 5,844 B; CMSIS-NN 37.63 and 3,440 B).
 DW_WEIGHTS = "int8"
 FULL_CHUNKS = 5
 BODY_CHUNKS = 4
@@ -108,7 +111,7 @@ def _conv(ctx: LayerContext) -> KernelPlan | None:
 
 @dataclass(frozen=True, kw_only=True)
 class DepthwiseContext(pk.Requant):
-    """``k`` of m0_dw8: int8 weights ``wvals`` (``depthwise_groups`` order), per-channel
+    """``k`` of m0_dw: int8 weights ``wvals`` (``depthwise_groups`` order), per-channel
     ``bias32`` = bias + input_offset * sum(weights) mod 2**32, and the input value of a
     tap outside the input, ``pad_value`` (the zero point)."""
 
@@ -119,9 +122,9 @@ class DepthwiseContext(pk.Requant):
 
 def _depthwise(ctx: LayerContext, *, weights: str | None = None) -> KernelPlan | None:
     """Scalar products four channels at a time, then one by one. ``weights`` (None:
-    ``DW_WEIGHTS``): 'int32' (m0_dw: (x + input_offset) * w, one LDR with an immediate
-    offset a weight) or 'int8' (m0_dw8: x * w with the input offset folded into the bias,
-    the interior taps in Thumb-1 assembly)."""
+    ``DW_WEIGHTS``): 'int8' (m0_dw: x * w with the input offset folded into the bias,
+    the interior taps in Thumb-1 assembly) or 'int32' (m0_dw32: (x + input_offset) * w,
+    one LDR with an immediate offset a weight)."""
     weights = DW_WEIGHTS if weights is None else weights
     if weights not in ("int8", "int32"):
         raise ValueError(f"weights={weights!r}: allowed are 'int8', 'int32'")
@@ -132,12 +135,12 @@ def _depthwise(ctx: LayerContext, *, weights: str | None = None) -> KernelPlan |
     grouped, tail = pk.depthwise_groups(w)
     requant = pk.requant(layer, conv.acc_bound)
     if weights == "int32":
-        return M0_DW.plan(0, pk.DepthwiseWords(int16=pk.is_int16(layer), w_ctype="int32_t",
+        return M0_DW32.plan(0, pk.DepthwiseWords(int16=pk.is_int16(layer), w_ctype="int32_t",
                                                wwords=pk.ints(grouped) + tail,
                                                bias32=pk.ints(pk.bias_of(layer, g.in_c)),
                                                **requant))
     zp = int(layer.input_zero_point)
-    return M0_DW8.plan(0, DepthwiseContext(
+    return M0_DW.plan(0, DepthwiseContext(
         wvals=pk.ints(grouped) + tail,
         bias32=pk.wrap32(pk.bias_of(layer, g.in_c) - zp * w.sum(axis=0)),
         pad_value=zp, **requant))
