@@ -367,10 +367,16 @@ def test_dsp_dw_int16_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         assert k.weights == "int16" and int8[layer.name].weights == "int8"
         assert len(k.wwords) == len(int8[layer.name].wwords) + taps_groups, layer.name
     _host_bit_exact("cortex-m4", 0, tmp_path, layers)
+    _emulated_bit_exact(layers, "qemu:mps2-an386", "dsp_dw")
+
+
+def _emulated_bit_exact(layers: list[Conv2D | DepthwiseConv2D], target: str,
+                        strategy: str) -> None:
+    """Every layer planned as ``strategy`` and bit-exact on the emulated ``target``."""
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
-    for r in bench_target.run(layers, "qemu:mps2-an386", "O3"):
-        assert r.strategy == "dsp_dw" and r.mismatches == 0, r
+    for r in bench_target.run(layers, target, "O3"):
+        assert r.strategy == strategy and r.mismatches == 0, r
 
 
 def test_m0_dw_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -388,10 +394,6 @@ def test_m0_dw_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         assert plan.strategy == "m0_dw32", layer.name
         assert len(plan.context.wwords) == len(int8[layer.name].wvals), layer.name
     _host_bit_exact("cortex-m0", 1, tmp_path, layers)
-    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
-        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
-    for r in bench_target.run(layers, "qemu:mps2-an385:cortex-m0", "O3"):
-        assert r.strategy == "m0_dw32" and r.mismatches == 0, r
+    _emulated_bit_exact(layers, "qemu:mps2-an385:cortex-m0", "m0_dw32")
     monkeypatch.undo()
-    for r in bench_target.run(layers, "qemu:mps2-an385:cortex-m0", "O3"):
-        assert r.strategy == "m0_dw" and r.mismatches == 0, r
+    _emulated_bit_exact(layers, "qemu:mps2-an385:cortex-m0", "m0_dw")
