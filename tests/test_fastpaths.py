@@ -355,11 +355,7 @@ def test_dsp_dw_int16_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     """dsp_dw with the int16 weight pairs (the option against the int8 default: two
     words a tap and group where int8 takes one): bit-exact in the portable C on the host
     and on the emulated M4."""
-    layers = [layer for layer in cases() if layer.name.startswith("d_")]
-    with pytest.raises(ValueError, match="weights='int4'"):
-        dsp._depthwise(layer_context(layers[0], "d", "cortex-m4"), weights="int4")
-    int8 = {layer.name: _plan(layer, "cortex-m4").context for layer in layers}
-    monkeypatch.setattr(dsp, "DW_WEIGHTS", "int16")
+    layers, int8 = _dw_weight_option(dsp, "cortex-m4", "int16", monkeypatch)
     for layer in layers:
         k = _plan(layer, "cortex-m4").context
         c = layer.input_shape[2]
@@ -368,6 +364,19 @@ def test_dsp_dw_int16_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         assert len(k.wwords) == len(int8[layer.name].wwords) + taps_groups, layer.name
     _host_bit_exact("cortex-m4", 0, tmp_path, layers)
     _emulated_bit_exact(layers, "qemu:mps2-an386", "dsp_dw")
+
+
+def _dw_weight_option(module: object, cpu: str, option: str,
+                      monkeypatch: pytest.MonkeyPatch) -> tuple[list[DepthwiseConv2D], dict]:
+    """The depthwise cases and the contexts of their default plans on ``cpu``, after
+    checking that ``module._depthwise`` refuses weights='int4' and setting
+    ``module.DW_WEIGHTS`` to ``option``."""
+    layers = [layer for layer in cases() if layer.name.startswith("d_")]
+    with pytest.raises(ValueError, match="weights='int4'"):
+        module._depthwise(layer_context(layers[0], "d", cpu), weights="int4")
+    default = {layer.name: _plan(layer, cpu).context for layer in layers}
+    monkeypatch.setattr(module, "DW_WEIGHTS", option)
+    return layers, default
 
 
 def _emulated_bit_exact(layers: list[Conv2D | DepthwiseConv2D], target: str,
@@ -382,11 +391,7 @@ def _emulated_bit_exact(layers: list[Conv2D | DepthwiseConv2D], target: str,
 def test_m0_dw_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """m0_dw (int8 weights, its interior taps in Thumb-1 assembly) on the emulated M0, and
     the int32 option m0_dw32 (four times the weight bytes) on the host and the M0."""
-    layers = [layer for layer in cases() if layer.name.startswith("d_")]
-    with pytest.raises(ValueError, match="weights='int16'"):
-        m0._depthwise(layer_context(layers[0], "d", "cortex-m0"), weights="int16")
-    int8 = {layer.name: _plan(layer, "cortex-m0").context for layer in layers}
-    monkeypatch.setattr(m0, "DW_WEIGHTS", "int32")
+    layers, int8 = _dw_weight_option(m0, "cortex-m0", "int32", monkeypatch)
     for layer in layers:
         dsp_name, _, mve_name = EXPECTED[layer.name]
         monkeypatch.setitem(EXPECTED, layer.name, (dsp_name, "m0_dw32", mve_name))
