@@ -8,7 +8,6 @@ import shutil
 import subprocess
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -378,41 +377,54 @@ def test_pack_bytes_is_little_endian_int8() -> None:
         pk.pack_bytes(np.array([128]))
 
 
-def _option_bit_exact(cpu: str, column: int, target: str,
-                      layers: list[Conv2D | DepthwiseConv2D], tmp_path: Path) -> None:
-    """``layers`` under a kernel option set by the caller: bit-exact in the portable C on
-    the host and on the emulated ``target`` (``cpu``'s kernels, EXPECTED column)."""
-    _host_bit_exact(cpu, column, tmp_path, layers)
-    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
-        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
-    for layer, r in zip(layers, bench_target.run(layers, target, "O3"), strict=True):
-        assert r.strategy == EXPECTED[layer.name][column] and r.mismatches == 0, r
+def test_dsp_dw_int16_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """dsp_dw with the int16 weight pairs (the option against the int8 default: two
+    words a tap and group where int8 takes one): bit-exact in the portable C on the host
+    and on the emulated M4."""
+    layers, int8 = _dw_weight_option(dsp, "cortex-m4", "int16", monkeypatch)
+    for layer in layers:
+        k = _plan(layer, "cortex-m4").context
+        c = layer.input_shape[2]
+        taps_groups = int(np.prod(layer.weights.shape[:3])) * (c // 4)
+        assert k.weights == "int16" and int8[layer.name].weights == "int8"
+        assert len(k.wwords) == len(int8[layer.name].wwords) + taps_groups, layer.name
+    _host_bit_exact("cortex-m4", 0, tmp_path, layers)
+    _emulated_bit_exact(layers, "qemu:mps2-an386", "dsp_dw")
 
 
-@pytest.mark.parametrize("family,cpu,column,target,option", [
-    (dsp, "cortex-m4", 0, "qemu:mps2-an386", "int16"),
-    (m0, "cortex-m0", 1, "qemu:mps2-an385:cortex-m0", "int8")], ids=["dsp_dw", "m0_dw"])
-def test_dw_weights_option(family: Any, cpu: str, column: int, target: str, option: str,
-                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The depthwise kernels' weight storage options against their defaults: dsp_dw's
-    int16 pairs (two words a tap and group where int8 takes one), m0_dw's int8 (one byte
-    a weight where int32 takes four); bit-exact in the portable C on the host and on the
-    emulated core."""
+def _dw_weight_option(module: object, cpu: str, option: str,
+                      monkeypatch: pytest.MonkeyPatch) -> tuple[list[DepthwiseConv2D], dict]:
+    """The depthwise cases and the contexts of their default plans on ``cpu``, after
+    checking that ``module._depthwise`` refuses weights='int4' and setting
+    ``module.DW_WEIGHTS`` to ``option``."""
     layers = [layer for layer in cases() if layer.name.startswith("d_")]
     with pytest.raises(ValueError, match="weights='int4'"):
-        family._depthwise(layer_context(layers[0], "d", cpu), weights="int4")
+        module._depthwise(layer_context(layers[0], "d", cpu), weights="int4")
     default = {layer.name: _plan(layer, cpu).context for layer in layers}
-    monkeypatch.setattr(family, "DW_WEIGHTS", option)
+    monkeypatch.setattr(module, "DW_WEIGHTS", option)
+    return layers, default
+
+
+def _emulated_bit_exact(layers: list[Conv2D | DepthwiseConv2D], target: str,
+                        strategy: str) -> None:
+    """Every layer planned as ``strategy`` and bit-exact on the emulated ``target``."""
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
+    for r in bench_target.run(layers, target, "O3"):
+        assert r.strategy == strategy and r.mismatches == 0, r
+
+
+def test_m0_dw_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """m0_dw (int8 weights, its interior taps in Thumb-1 assembly) on the emulated M0, and
+    the int32 option m0_dw32 (four times the weight bytes) on the host and the M0."""
+    layers, int8 = _dw_weight_option(m0, "cortex-m0", "int32", monkeypatch)
     for layer in layers:
-        k, d = _plan(layer, cpu).context, default[layer.name]
-        if family is dsp:
-            taps_groups = int(np.prod(layer.weights.shape[:3])) * (layer.input_shape[2] // 4)
-            assert k.weights == "int16" and d.weights == "int8"
-            assert len(k.wwords) == len(d.wwords) + taps_groups, layer.name
-        else:
-            assert (k.w_ctype, d.w_ctype) == ("int8_t", "int32_t")
-            assert k.wwords == d.wwords and -128 <= min(k.wwords) <= max(k.wwords) <= 127
-    if family is m0:
-        source, _, _ = _generate(cpu, tmp_path, layers)
-        assert "static const int8_t d_3_weights[" in source.read_text()
-    _option_bit_exact(cpu, column, target, layers, tmp_path)
+        dsp_name, _, mve_name = EXPECTED[layer.name]
+        monkeypatch.setitem(EXPECTED, layer.name, (dsp_name, "m0_dw32", mve_name))
+        plan = _plan(layer, "cortex-m0")
+        assert plan.strategy == "m0_dw32", layer.name
+        assert len(plan.context.wwords) == len(int8[layer.name].wvals), layer.name
+    _host_bit_exact("cortex-m0", 1, tmp_path, layers)
+    _emulated_bit_exact(layers, "qemu:mps2-an385:cortex-m0", "m0_dw32")
+    monkeypatch.undo()
+    _emulated_bit_exact(layers, "qemu:mps2-an385:cortex-m0", "m0_dw")

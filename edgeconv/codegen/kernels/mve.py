@@ -131,6 +131,19 @@ def conv_weights(w: np.ndarray, lanes: int, n_blocks: int) -> list[int]:
     return pk.ints(picked.reshape(n_blocks, pk.OC_BLOCK, count, lanes).transpose(0, 2, 1, 3))
 
 
+def conv_params(rows: np.ndarray, n_blocks: int) -> list[int]:
+    """``mve_conv``'s per-block words: the bias and multiplier rows as four int32 each,
+    then each shift row (values within int8) as one word of four int8 bytes, read with a
+    widening VLDRB.S32 (12 bytes a channel become 9: 192 B on L5)."""
+    blocks = rows.reshape(len(rows), n_blocks, pk.OC_BLOCK).transpose(1, 0, 2)
+    shifts = blocks[:, 2:]
+    if np.any(shifts < -128) or np.any(shifts > 127):
+        raise ValueError(f"shift rows {shifts.min()}..{shifts.max()}: allowed are int8 values")
+    packed = (shifts.astype(np.int64) & 0xFF) << (8 * np.arange(pk.OC_BLOCK))
+    words = packed.sum(axis=2).astype(np.uint32).view(np.int32)
+    return pk.ints(np.concatenate([blocks[:, :2].reshape(n_blocks, -1), words], axis=1))
+
+
 def _vector_requant(layer: Any, out_c: int) -> tuple[dict[str, Any], list[np.ndarray]]:
     """The exact vector requantization of ``mve_conv`` (``vreq``, None where there is none)
     and its per-channel rows:
@@ -174,8 +187,7 @@ def _conv(ctx: LayerContext) -> KernelPlan | None:
     col_stride = max(g.taps, lanes)
     k = ConvContext(int16=int16, lanes=lanes, direct=direct, n_blocks=n_blocks,
                     chunks=chunks(g.taps, lanes), wbytes=conv_weights(w, lanes, n_blocks),
-                    params=pk.ints(rows.reshape(len(rows), n_blocks, pk.OC_BLOCK)
-                                   .transpose(1, 0, 2)),
+                    params=conv_params(rows, n_blocks),
                     pad_value=zp, col_stride=col_stride, interior=g.interior(),
                     bias32=pk.ints(bias), **vreq, **pk.requant(layer, bound))
     return MVE_CONV.plan(0 if direct else 2 * col_stride * (2 if int16 else 1), k)
