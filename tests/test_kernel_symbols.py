@@ -4,9 +4,12 @@ collide whatever kernels they get."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +19,15 @@ from test_fastpaths import cases as fast_cases
 
 from edgeconv import codegen
 from edgeconv.codegen.cpus import CPUS
-from edgeconv.codegen.kernels import ALL_KERNELS
+from edgeconv.codegen.kernels import ALL_KERNELS, m0
 from edgeconv.codegen.plan import Kernel
 from edgeconv.layers import MaxPool2D
 
 # One CPU per kernel family: the kernels codegen picks for it, then the generic ones.
 FAMILY_CPUS = ("generic", "cortex-m0", "cortex-m4", "cortex-m55")
 MAX_LAYERS = 40  # golden cases compiled per kernel and CPU, spread over all that get it
+# Kernels that a module option selects instead of the default one: (module, name, value).
+OPTION_KERNELS = {"m0_dw32": (m0, "DW_WEIGHTS", "int32")}
 
 
 def _cases_by_kernel() -> dict[Kernel, dict[str, list[tuple[Any, str | None]]]]:
@@ -32,14 +37,32 @@ def _cases_by_kernel() -> dict[Kernel, dict[str, list[tuple[Any, str | None]]]]:
     found: dict[Kernel, dict[str, list[tuple[Any, str | None]]]] = {k: {} for k in ALL_KERNELS}
     candidates = [(c.layer, c.strategy) for c in golden_cases()] + \
         [(layer, None) for layer in fast_cases()]
-    for layer, strategy in candidates:
+    options = [None, *OPTION_KERNELS.values()]
+    for (layer, strategy), option in itertools.product(candidates, options):
         if getattr(layer, "bias", 0) is None:
             continue
-        for cpu in FAMILY_CPUS:
-            plan = codegen.plan_layers([layer], strategy=strategy, cpu=cpu)[0].plan
-            found[plan.kernel].setdefault(cpu, []).append((layer, strategy))
+        with _option(option):
+            for cpu in FAMILY_CPUS:
+                plan = codegen.plan_layers([layer], strategy=strategy, cpu=cpu)[0].plan
+                if option is None or plan.kernel.strategy in OPTION_KERNELS:
+                    found[plan.kernel].setdefault(cpu, []).append((layer, strategy))
     return {k: {cpu: cases[::max(1, len(cases) // MAX_LAYERS)][:MAX_LAYERS]
                 for cpu, cases in by_cpu.items()} for k, by_cpu in found.items()}
+
+
+@contextlib.contextmanager
+def _option(option: tuple[Any, str, str] | None) -> Iterator[None]:
+    """``module.name = value`` while the block runs (nothing for None)."""
+    if option is None:
+        yield
+        return
+    module, name, value = option
+    saved = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, saved)
 
 
 CASES = _cases_by_kernel()
@@ -67,8 +90,9 @@ def test_kernel_emits_exactly_its_declared_symbols(tmp_path: Path, kernel: Kerne
     emitted: set[str] = set()
     for cpu, cases in CASES[kernel].items():
         strategy = {layer.name: s for layer, s in cases if s is not None}
-        gen = codegen.generate([layer for layer, _ in cases], tmp_path / cpu, "symnet",
-                               cpu=cpu, strategy=strategy or None)
+        with _option(OPTION_KERNELS.get(kernel.strategy)):
+            gen = codegen.generate([layer for layer, _ in cases], tmp_path / cpu, "symnet",
+                                   cpu=cpu, strategy=strategy or None)
         assert {info.strategy for info in gen.layers} == {kernel.strategy}
         names = [info.name for info in gen.layers]
         for cc, nm, flags in _compilers(cpu):

@@ -30,7 +30,7 @@ from edgeconv.fixedpoint import INT32_MAX
 
 _SYMBOLS = ("weights", "bias", "mult", "shift")
 M0_CONV = Kernel("m0_conv", "kernels/m0/m0_conv.c.j2", _SYMBOLS)
-M0_DW = Kernel("m0_dw", "kernels/m0/m0_dw.c.j2", _SYMBOLS)
+M0_DW = Kernel("m0_dw", "kernels/m0/m0_dw.c.j2", (*_SYMBOLS, "pad"))
 M0_DW32 = Kernel("m0_dw32", "kernels/m0/m0_dw32.c.j2", _SYMBOLS)
 KERNELS = (M0_CONV, M0_DW, M0_DW32)
 UNROLL = 8  # taps per step of the m0_conv inner loop (LDRB immediate offsets reach 31)
