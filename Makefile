@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# `make test`: the whole suite (its native golden build uses cc), the golden suite again
+# `make test`: the whole suite on two workers (its native golden build uses cc), the golden suite again
 # as a clang build (also under ASan/UBSan), then on these emulated boards over pyserial
 # (mps2-an385 runs Cortex-M0 code, then its own Cortex-M3; an500 is a Cortex-M7, an505 a
 # Cortex-M33).
@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check edgeconv tests
 
 test: $(STAMP) sysdeps lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 	HOST_CC=clang $(PY) -m pytest -q tests/test_golden.py
 	$(PY) -m pytest -q -rN tests/test_golden.py $(foreach b,$(BOARDS),--edgeconv-target $(b))
 

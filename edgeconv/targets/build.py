@@ -7,6 +7,7 @@ same layers on the same board reuses the binary.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -30,9 +31,18 @@ def cache_root() -> Path:
 def _sources_digest() -> str:
     """Digest of the firmware sources, the templates, the package's Python modules (the
     code generator and everything it uses), ``$EXTRA_CFLAGS`` and ``$HOST_CC``."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(_files_digest().encode())
     for var in ("EXTRA_CFLAGS", "HOST_CC"):  # the firmware Makefile reads both from the env
         h.update(f"{var}={os.environ.get(var, '')}\n".encode())
+    return h.hexdigest()[:12]
+
+
+@functools.cache
+def _files_digest() -> str:
+    """Digest of the files, read once per process: the code this process runs is the code
+    it imported, so a source file edited while it runs (a checkout, a merge) must not
+    file this process's builds under the new sources' key."""
+    h = hashlib.sha256()
     files = [f for root in (resources.firmware_dir(), resources.templates_dir())
              for f in sorted(root.rglob("*")) if f.is_file()]
     files += sorted(_PACKAGE_DIR.rglob("*.py"))
@@ -41,7 +51,7 @@ def _sources_digest() -> str:
             continue
         h.update(str(f.relative_to(f.anchor)).encode())
         h.update(f.read_bytes())
-    return h.hexdigest()[:12]
+    return h.hexdigest()
 
 
 def firmware_binary(build_dir: Path, board: Board) -> Path:
