@@ -24,7 +24,7 @@ last output element is ``frac_bits = -e``.
   SMLAD against the weights packed as int16 pairs ``[ky][kx][ic][pair]`` (output channels
   padded to even). Scratch: ``in_h*in_w*in_c`` int32 + ``out_c`` rounded up to even int16.
 - ``bwd_conv_weights_dsp`` (part 'weights', groups 1, DSP CPUs): output positions in blocks
-  of ``WEIGHTS_BLOCK`` (fewer positions: their count rounded up to even); per
+  of ``WEIGHTS_BLOCK`` (fewer positions: their count rounded up to a multiple of 4); per
   block ``g`` transposed to int16 ``[o][pb]``, per tap the centred input to int16
   ``[ic][pb]`` (zeros outside the image); register blocks of (o, ic) rows, 2x2 (4x1 for
   one input channel) by SMLAD in inline assembly (int32 sums), 2x1 by SMLALD (int64).
@@ -75,6 +75,8 @@ CONV_INPUT = Kernel("bwd_conv_input", _T + "conv_input.c.j2", ("weights",))
 CONV_WEIGHTS = Kernel("bwd_conv_weights", _T + "conv_weights.c.j2", ())
 CONV_INPUT_DSP = Kernel("bwd_conv_input_dsp", _T + "conv_input_dsp.c.j2", ("weights",))
 CONV_WEIGHTS_DSP = Kernel("bwd_conv_weights_dsp", _T + "conv_weights_dsp.c.j2", ())
+CONV_INPUT_DW_DSP = Kernel("bwd_conv_input_dw_dsp", _T + "conv_input_dw_dsp.c.j2", ("weights",))
+CONV_WEIGHTS_SMALL = Kernel("bwd_conv_weights_small", _T + "conv_weights_small.c.j2", ())
 CONV_BIAS = Kernel("bwd_conv_bias", _T + "conv_bias.c.j2", ())
 MAX_POOL = Kernel("bwd_max_pool", _T + "pool.c.j2", ())
 AVG_POOL = Kernel("bwd_avg_pool", _T + "pool.c.j2", ())
@@ -83,9 +85,12 @@ FIR_TRAIN = Kernel("fir_train", _T + "fir_train.c.j2", ())
 SIGNAL_INPUT = Kernel("bwd_signal_input", _T + "signal.c.j2", ("index", "taps"))
 SIGNAL_KERNEL = Kernel("bwd_signal_kernel", _T + "signal.c.j2", ("index",))
 DENSE_TRAIN = Kernel("dense_train", _T + "dense_train.c.j2", ())
-KERNELS = (CONV_INPUT, CONV_WEIGHTS, CONV_INPUT_DSP, CONV_WEIGHTS_DSP, CONV_BIAS, MAX_POOL,
+KERNELS = (CONV_INPUT, CONV_WEIGHTS, CONV_INPUT_DSP, CONV_WEIGHTS_DSP, CONV_WEIGHTS_SMALL,
+           CONV_INPUT_DW_DSP, CONV_BIAS, MAX_POOL,
            AVG_POOL, SGD, FIR_TRAIN, SIGNAL_INPUT, SIGNAL_KERNEL, DENSE_TRAIN)
 WEIGHTS_BLOCK = 32  # output positions per block of bwd_conv_weights_dsp
+SMALL_OUT_C = 2  # bwd_conv_weights_small: at most this many output channels
+SMALL_BLOCK = 8  # ... and out_c * in_c register sums
 Q_LIMIT = 1 << 62  # (2*qmax + 1) * D must stay below this for the 64-bit format rule
 
 
@@ -181,12 +186,34 @@ def _ohwi(fwd: Any) -> np.ndarray:
     return w[:, None] if w.ndim == 3 else w
 
 
+def _dw_input_words(fwd: Any, in_c: int) -> tuple[int, ...]:
+    """bwd_conv_input_dw_dsp's weight rows: per tap, per four channels c the int16 pairs
+    ``(w[c], w[c+2])``, ``(w[c+1], w[c+3])``, then the ``in_c % 4`` last channels."""
+    w = np.asarray(fwd.weights, np.int64)[0]  # (KH, KW, C), multiplier 1
+    kh, kw, _ = w.shape
+    c4 = in_c // 4
+    # [..., q, j, i] = w[4q + 2i + j]: pair j holds channels 4q + j and 4q + 2 + j
+    quads = w[..., :4 * c4].reshape(kh, kw, c4, 2, 2).swapaxes(-1, -2)
+    words = np.asarray(pk.pack_pairs(quads), np.int64).reshape(kh, kw, 2 * c4)
+    rows = np.concatenate([words, w[..., 4 * c4:]], axis=-1)
+    return tuple(int(v) for v in rows.ravel())
+
+
 def _dsp_plan(ctx: LayerContext, common: dict[str, Any]) -> KernelPlan | None:
-    """The DSP variants (groups 1, not depthwise): SMLAD needs int32 sums for 'input';
-    'weights' uses SMLALD for int64 ones."""
+    """The DSP variants: groups 1, not depthwise (SMLAD needs int32 sums for 'input';
+    'weights' uses SMLALD for int64 ones); depthwise 'input' with multiplier 1, int8 and
+    int32 sums."""
     layer, geo = ctx.layer, ctx.geo
     assert geo is not None
-    if not cpu_named(ctx.cpu).dsp or common["depthwise"] or common["groups"] != 1:
+    if not cpu_named(ctx.cpu).dsp:
+        return None
+    if common["depthwise"]:
+        if layer.part != "input" or common["ocpg"] != 1 or ctx.in_ctype != "int8_t" \
+                or common["acc_ctype"] != "int32_t":
+            return None
+        k = GradContext(x_count=0, wwords=_dw_input_words(layer.layer, geo.in_c), **common)
+        return CONV_INPUT_DW_DSP.plan(common["n_acc"] * 4, k)
+    if common["groups"] != 1:
         return None
     if layer.part == "input" and common["acc_ctype"] == "int32_t":
         ocp = geo.out_c + geo.out_c % 2
@@ -197,7 +224,8 @@ def _dsp_plan(ctx: LayerContext, common: dict[str, Any]) -> KernelPlan | None:
         return CONV_INPUT_DSP.plan(common["n_acc"] * 4 + ocp * 2, k)
     if layer.part == "weights":
         positions = geo.out_h * geo.out_w
-        block = min(WEIGHTS_BLOCK, -(-positions // 2) * 2)  # even: whole SMLAD pairs
+        # a multiple of 4: whole LDRD loads of two SMLAD pairs (word-aligned rows)
+        block = min(WEIGHTS_BLOCK, -(-positions // 4) * 4)
         # register block (output, input channels): 2x2; 4x1 for one input channel; 2x1
         # for int64 sums (SMLALD)
         bo, bi = (2, 1) if common["acc_ctype"] == "int64_t" else \
@@ -223,6 +251,11 @@ def _conv_plan(ctx: LayerContext) -> KernelPlan:
     common = dict(acc_ctype=acc, n_acc=n_acc, groups=groups, icpg=icpg, ocpg=ocpg,
                   depthwise=depthwise, **_grad_constants(layer, 1))
     scratch = _acc_scratch(acc, n_acc)
+    if layer.part == "weights" and acc == "int32_t" and groups == 1 and not depthwise \
+            and geo.out_c <= SMALL_OUT_C and geo.out_c * geo.in_c <= SMALL_BLOCK:
+        k = GradContext(x_count=geo.in_h * geo.in_w * geo.in_c,
+                        input_offset=-int(fwd.input_zero_point), **common)
+        return CONV_WEIGHTS_SMALL.plan(scratch, k)
     dsp = _dsp_plan(ctx, common)
     if dsp is not None:
         return dsp
