@@ -439,6 +439,17 @@ def _backward_cases() -> Iterator[GoldenCase]:
                input_shape=(40, 1), input_zero_point=5, name="fwd_dsp2",
                output_multiplier=np.full(3, 1 << 30, np.int32),
                output_shift=np.full(3, -8, np.int32))]
+    # bwd_conv_input_dsp's unrolled dot products: 5 pairs (odd) with a block of four input
+    # channels and a tail, and the largest unrolled 32 pairs (63 channels, one padding)
+    dsp_shaped += [
+        Conv2D(weights=w_rng.integers(-128, 128, (10, 2, 3, 5)).astype(np.int8),
+               padding="same", input_shape=(4, 5, 5), input_zero_point=2, name="fwd_dsp3",
+               output_multiplier=np.full(10, 1 << 30, np.int32),
+               output_shift=np.full(10, -8, np.int32)),
+        Conv2D(weights=w_rng.integers(-128, 128, (63, 2, 2, 4)).astype(np.int8), stride=2,
+               padding="same", input_shape=(3, 4, 4), name="fwd_dsp4",
+               output_multiplier=np.full(63, 1 << 30, np.int32),
+               output_shift=np.full(63, -8, np.int32))]
     # bwd_conv_weights_small (out_c <= 2, out_c * in_c <= 8, int32 sums): L7's shape
     # with a zero point, and one output channel with a dilated tap and asymmetric padding
     dsp_shaped += [

@@ -8,7 +8,9 @@ the whole tensor as :func:`edgeconv.grad.quantize_gradient`: the power-of-two fo
 chosen **at run time from the tensor's max** (``edgeconv_grad_exponent``: the smallest
 ``e`` with ``2*peak < (2*qmax + 1) * D * 2**e``), each element is rounded to nearest
 (ties away from zero, ``edgeconv_grad_round``) and saturated to ``[-qmax, qmax]``; the
-last output element is ``frac_bits = -e``.
+last output element is ``frac_bits = -e``. For int32 sums and ``D = 1`` the rounding is
+one arithmetic shift, ``(a + 2**(e-1) - [a < 0]) >> e``, while ``(qmax + 1) * 2**e <=
+2**31`` (no overflow); the rule keeps ``|a| / 2**e < qmax + 1/2``, so it never saturates.
 
 - ``bwd_conv_input`` (ConvBackward part 'input'; Conv2D, Conv1D, DepthwiseConv2D): scatter
   ``dL/dx[iy, ix, c] += sum_m g[oy, ox, grp*OG + m] * w[grp*OG + m, ky, kx, c - grp*ICG]``
@@ -22,7 +24,13 @@ last output element is ``frac_bits = -e``.
 - ``bwd_conv_input_dsp`` (part 'input', groups 1, int32 sums, CPUs with the DSP
   extension): per output pixel ``g`` as int16 pairs, then four input channels at a time
   SMLAD against the weights packed as int16 pairs ``[ky][kx][ic][pair]`` (output channels
-  padded to even). Scratch: ``in_h*in_w*in_c`` int32 + ``out_c`` rounded up to even int16.
+  padded to even; up to 32 pairs the dot products are unrolled in inline assembly, one LDRD
+  per two pairs). Scratch: ``in_h*in_w*in_c`` int32 + ``out_c`` rounded up to even int16.
+- ``bwd_conv_input_dw_dsp`` (part 'input', DepthwiseConv2D with multiplier 1, int8, int32
+  sums, DSP CPUs): gathered per input pixel: the taps some output pixel reaches are listed
+  once, then four channels at a time one LDR of ``g``, SXTB16 to the pairs ``(c, c+2)``,
+  ``(c+1, c+3)`` and SMLABB/SMLATT against the weights packed as the same pairs; each sum
+  stored once. Scratch: ``in_h*in_w*in_c`` int32.
 - ``bwd_conv_weights_dsp`` (part 'weights', groups 1, DSP CPUs): output positions in blocks
   of ``WEIGHTS_BLOCK`` (fewer positions: their count rounded up to a multiple of 4); per
   block ``g`` transposed to int16 ``[o][pb]``, per tap the centred input to int16
@@ -30,6 +38,12 @@ last output element is ``frac_bits = -e``.
   one input channel) by SMLAD in inline assembly (int32 sums), 2x1 by SMLALD (int64).
   Scratch: the accumulators + ``2 * block * (out_c + in_c)`` with the counts rounded up
   to the register block (zero rows).
+- ``bwd_conv_weights_small`` (part 'weights', groups 1, ``out_c <= 2`` and ``out_c * in_c
+  <= 8``, int32 sums; every CPU, ahead of the DSP kernel): per tap the ``out_c x in_c``
+  sums in registers over the output positions whose tap is in the image, each input and
+  gradient row read once, no transposition (the DSP kernel's per-tap transposition of the
+  input costs about as much as the MACs when each input element serves only one or two
+  output channels). Scratch: one accumulator per weight.
 - ``bwd_conv_bias`` (part 'bias'): ``dL/db[o] = sum g[., o]``. Scratch: ``out_c``
   accumulators.
 - ``bwd_max_pool``: each window's gradient to its first maximal in-image tap (row-major,
@@ -88,7 +102,7 @@ DENSE_TRAIN = Kernel("dense_train", _T + "dense_train.c.j2", ())
 KERNELS = (CONV_INPUT, CONV_WEIGHTS, CONV_INPUT_DSP, CONV_WEIGHTS_DSP, CONV_WEIGHTS_SMALL,
            CONV_INPUT_DW_DSP, CONV_BIAS, MAX_POOL,
            AVG_POOL, SGD, FIR_TRAIN, SIGNAL_INPUT, SIGNAL_KERNEL, DENSE_TRAIN)
-WEIGHTS_BLOCK = 32  # output positions per block of bwd_conv_weights_dsp
+WEIGHTS_BLOCK = 64  # output positions per block of bwd_conv_weights_dsp
 SMALL_OUT_C = 2  # bwd_conv_weights_small: at most this many output channels
 SMALL_BLOCK = 8  # ... and out_c * in_c register sums
 Q_LIMIT = 1 << 62  # (2*qmax + 1) * D must stay below this for the 64-bit format rule
