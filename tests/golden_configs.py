@@ -349,7 +349,8 @@ def _signal2d_cases(rng: np.random.Generator) -> Iterator[GoldenCase]:
 class BackwardCase(GoldenCase):
     """A layer of edgeconv.backprop, driven by a batch of two inputs like every case.
     Gradient layers: a uniform input, then (by the name's seed) one at the dtype's
-    extremes or all zeros (the all-zero gradient's format).  The SGD step: inputs in its
+    extremes, all zeros (the all-zero gradient's format) or sparse small values (formats
+    with frac_bits >= 0).  The SGD step: inputs in its
     working range (weights in their dtype, gradients with frac_bits in [-8, 24],
     velocities), then one at the extremes (huge shifts and saturation either way)."""
 
@@ -360,8 +361,12 @@ class BackwardCase(GoldenCase):
             return _dense_train_inputs(layer, rng)
         if not isinstance(layer, SGDUpdate):
             x = super().inputs()
-            if rng.integers(2):
+            second = rng.integers(3)
+            if second == 1:
                 x[1] = 0
+            elif second == 2:  # sparse values in [-2, 2]: small sums, exponents <= 0
+                x[1] = np.where(rng.random(x[1].shape) < 0.1,
+                                rng.integers(-2, 3, x[1].shape), 0).astype(x.dtype)
             return x
         n, info = layer.count, np.iinfo(layer.weight_dtype)
         w = rng.integers(info.min, int(info.max) + 1, n)
