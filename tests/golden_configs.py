@@ -367,7 +367,8 @@ def _signal2d_cases(rng: np.random.Generator) -> Iterator[GoldenCase]:
 class BackwardCase(GoldenCase):
     """A layer of edgeconv.backprop, driven by a batch of two inputs like every case.
     Gradient layers: a uniform input, then (by the name's seed) one at the dtype's
-    extremes or all zeros (the all-zero gradient's format).  The SGD step: inputs in its
+    extremes, all zeros (the all-zero gradient's format) or sparse small values (formats
+    with frac_bits >= 0).  The SGD step: inputs in its
     working range (weights in their dtype, gradients with frac_bits in [-8, 24],
     velocities), then one at the extremes (huge shifts and saturation either way)."""
 
@@ -378,8 +379,12 @@ class BackwardCase(GoldenCase):
             return _dense_train_inputs(layer, rng)
         if not isinstance(layer, SGDUpdate):
             x = super().inputs()
-            if rng.integers(2):
+            second = rng.integers(3)
+            if second == 1:
                 x[1] = 0
+            elif second == 2:  # sparse values in [-2, 2]: small sums, exponents <= 0
+                x[1] = np.where(rng.random(x[1].shape) < 0.1,
+                                rng.integers(-2, 3, x[1].shape), 0).astype(x.dtype)
             return x
         n, info = layer.count, np.iinfo(layer.weight_dtype)
         w = rng.integers(info.min, int(info.max) + 1, n)
@@ -457,6 +462,41 @@ def _backward_cases() -> Iterator[GoldenCase]:
                input_shape=(40, 1), input_zero_point=5, name="fwd_dsp2",
                output_multiplier=np.full(3, 1 << 30, np.int32),
                output_shift=np.full(3, -8, np.int32))]
+    # bwd_conv_input_dsp's unrolled dot products: 5 pairs (odd) with a block of four input
+    # channels and a tail, and the largest unrolled 32 pairs (63 channels, one padding)
+    dsp_shaped += [
+        Conv2D(weights=w_rng.integers(-128, 128, (10, 2, 3, 5)).astype(np.int8),
+               padding="same", input_shape=(4, 5, 5), input_zero_point=2, name="fwd_dsp3",
+               output_multiplier=np.full(10, 1 << 30, np.int32),
+               output_shift=np.full(10, -8, np.int32)),
+        Conv2D(weights=w_rng.integers(-128, 128, (63, 2, 2, 4)).astype(np.int8), stride=2,
+               padding="same", input_shape=(3, 4, 4), name="fwd_dsp4",
+               output_multiplier=np.full(63, 1 << 30, np.int32),
+               output_shift=np.full(63, -8, np.int32))]
+    # bwd_conv_weights_small (out_c <= 2, out_c * in_c <= 8, int32 sums): L7's shape
+    # with a zero point, and one output channel with a dilated tap and asymmetric padding
+    dsp_shaped += [
+        Conv2D(weights=w_rng.integers(-128, 128, (2, 3, 3, 3)).astype(np.int8), stride=2,
+               padding=1, input_shape=(5, 5, 3), input_zero_point=-3, name="fwd_small0",
+               output_multiplier=np.full(2, 1 << 30, np.int32),
+               output_shift=np.full(2, -8, np.int32)),
+        Conv2D(weights=w_rng.integers(-128, 128, (1, 2, 3, 4)).astype(np.int8),
+               dilation=(2, 1), padding=((0, 1), (2, 1)), input_shape=(6, 7, 4),
+               input_zero_point=9, name="fwd_small1",
+               output_multiplier=np.full(1, 1 << 30, np.int32),
+               output_shift=np.full(1, -8, np.int32)),
+        # bwd_conv_input_dw_dsp (depthwise, multiplier 1, int8): 6 channels (one group of
+        # four and two single ones), strides 2 and 1 with a dilated tap and odd padding; and
+        # L4's 'same' 3x3 with 8 channels
+        DepthwiseConv2D(weights=w_rng.integers(-128, 128, (1, 3, 2, 6)).astype(np.int8),
+                        stride=(2, 1), dilation=(1, 2), padding=((1, 2), (0, 1)),
+                        input_shape=(7, 6, 6), name="fwd_dw0",
+                        output_multiplier=np.full(6, 1 << 30, np.int32),
+                        output_shift=np.full(6, -8, np.int32)),
+        DepthwiseConv2D(weights=w_rng.integers(-128, 128, (1, 3, 3, 8)).astype(np.int8),
+                        padding="same", input_shape=(5, 4, 8), name="fwd_dw1",
+                        output_multiplier=np.full(8, 1 << 30, np.int32),
+                        output_shift=np.full(8, -8, np.int32))]
     for i, forward in enumerate(dsp_shaped):
         for part in ("input", "weights"):
             yield BackwardCase(ConvBackward(forward, part=part, name=f"bd{i}{part[0]}"), None,
@@ -857,6 +897,12 @@ def representative_layers() -> list:
          ConvBackward(c1d, part="weights", name="bc1dw"),
          ConvBackward(Conv2D(weights=w, activation_dtype=np.int16, input_shape=(4, 5, 2),
                              **q(4)), part="weights", name="bc16g1w"),  # int64: SMLALD
+         ConvBackward(Conv2D(weights=w[:2], stride=2, padding=1, input_shape=(5, 5, 2),
+                             input_zero_point=-3, **q(2)), part="weights",
+                      name="bc8sw"),  # bwd_conv_weights_small
+         ConvBackward(DepthwiseConv2D(weights=dw, padding="same", input_shape=(4, 4, 4),
+                                      **q(4)), part="input",
+                      name="bdw8m1i"),  # bwd_conv_input_dw_dsp on DSP CPUs
          PoolBackward(mp, name="bmp"), PoolBackward(ap, name="bap"),
          SGDUpdate(6, lr=0.01, name="bsgd"),
          SGDUpdate(6, lr=1e-4, momentum=29491, weight_dtype=np.int16, name="bsgdm"),

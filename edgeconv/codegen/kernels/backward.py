@@ -8,7 +8,9 @@ the whole tensor as :func:`edgeconv.grad.quantize_gradient`: the power-of-two fo
 chosen **at run time from the tensor's max** (``edgeconv_grad_exponent``: the smallest
 ``e`` with ``2*peak < (2*qmax + 1) * D * 2**e``), each element is rounded to nearest
 (ties away from zero, ``edgeconv_grad_round``) and saturated to ``[-qmax, qmax]``; the
-last output element is ``frac_bits = -e``.
+last output element is ``frac_bits = -e``. For int32 sums and ``D = 1`` the rounding is
+one arithmetic shift, ``(a + 2**(e-1) - [a < 0]) >> e``, while ``(qmax + 1) * 2**e <=
+2**31`` (no overflow); the rule keeps ``|a| / 2**e < qmax + 1/2``, so it never saturates.
 
 - ``bwd_conv_input`` (ConvBackward part 'input'; Conv2D, Conv1D, DepthwiseConv2D): scatter
   ``dL/dx[iy, ix, c] += sum_m g[oy, ox, grp*OG + m] * w[grp*OG + m, ky, kx, c - grp*ICG]``
@@ -22,14 +24,26 @@ last output element is ``frac_bits = -e``.
 - ``bwd_conv_input_dsp`` (part 'input', groups 1, int32 sums, CPUs with the DSP
   extension): per output pixel ``g`` as int16 pairs, then four input channels at a time
   SMLAD against the weights packed as int16 pairs ``[ky][kx][ic][pair]`` (output channels
-  padded to even). Scratch: ``in_h*in_w*in_c`` int32 + ``out_c`` rounded up to even int16.
+  padded to even; up to 32 pairs the dot products are unrolled in inline assembly, one LDRD
+  per two pairs). Scratch: ``in_h*in_w*in_c`` int32 + ``out_c`` rounded up to even int16.
+- ``bwd_conv_input_dw_dsp`` (part 'input', DepthwiseConv2D with multiplier 1, int8, int32
+  sums, DSP CPUs): gathered per input pixel: the taps some output pixel reaches are listed
+  once, then four channels at a time one LDR of ``g``, SXTB16 to the pairs ``(c, c+2)``,
+  ``(c+1, c+3)`` and SMLABB/SMLATT against the weights packed as the same pairs; each sum
+  stored once. Scratch: ``in_h*in_w*in_c`` int32.
 - ``bwd_conv_weights_dsp`` (part 'weights', groups 1, DSP CPUs): output positions in blocks
-  of ``WEIGHTS_BLOCK`` (fewer positions: their count rounded up to even); per
+  of ``WEIGHTS_BLOCK`` (fewer positions: their count rounded up to a multiple of 4); per
   block ``g`` transposed to int16 ``[o][pb]``, per tap the centred input to int16
   ``[ic][pb]`` (zeros outside the image); register blocks of (o, ic) rows, 2x2 (4x1 for
   one input channel) by SMLAD in inline assembly (int32 sums), 2x1 by SMLALD (int64).
   Scratch: the accumulators + ``2 * block * (out_c + in_c)`` with the counts rounded up
   to the register block (zero rows).
+- ``bwd_conv_weights_small`` (part 'weights', groups 1, ``out_c <= 2`` and ``out_c * in_c
+  <= 8``, int32 sums; every CPU, ahead of the DSP kernel): per tap the ``out_c x in_c``
+  sums in registers over the output positions whose tap is in the image, each input and
+  gradient row read once, no transposition (the DSP kernel's per-tap transposition of the
+  input costs about as much as the MACs when each input element serves only one or two
+  output channels). Scratch: one accumulator per weight.
 - ``bwd_conv_bias`` (part 'bias'): ``dL/db[o] = sum g[., o]``. Scratch: ``out_c``
   accumulators.
 - ``bwd_max_pool``: each window's gradient to its first maximal in-image tap (row-major,
@@ -75,6 +89,8 @@ CONV_INPUT = Kernel("bwd_conv_input", _T + "conv_input.c.j2", ("weights",))
 CONV_WEIGHTS = Kernel("bwd_conv_weights", _T + "conv_weights.c.j2", ())
 CONV_INPUT_DSP = Kernel("bwd_conv_input_dsp", _T + "conv_input_dsp.c.j2", ("weights",))
 CONV_WEIGHTS_DSP = Kernel("bwd_conv_weights_dsp", _T + "conv_weights_dsp.c.j2", ())
+CONV_INPUT_DW_DSP = Kernel("bwd_conv_input_dw_dsp", _T + "conv_input_dw_dsp.c.j2", ("weights",))
+CONV_WEIGHTS_SMALL = Kernel("bwd_conv_weights_small", _T + "conv_weights_small.c.j2", ())
 CONV_BIAS = Kernel("bwd_conv_bias", _T + "conv_bias.c.j2", ())
 MAX_POOL = Kernel("bwd_max_pool", _T + "pool.c.j2", ())
 AVG_POOL = Kernel("bwd_avg_pool", _T + "pool.c.j2", ())
@@ -83,9 +99,12 @@ FIR_TRAIN = Kernel("fir_train", _T + "fir_train.c.j2", ())
 SIGNAL_INPUT = Kernel("bwd_signal_input", _T + "signal.c.j2", ("index", "taps"))
 SIGNAL_KERNEL = Kernel("bwd_signal_kernel", _T + "signal.c.j2", ("index",))
 DENSE_TRAIN = Kernel("dense_train", _T + "dense_train.c.j2", ())
-KERNELS = (CONV_INPUT, CONV_WEIGHTS, CONV_INPUT_DSP, CONV_WEIGHTS_DSP, CONV_BIAS, MAX_POOL,
+KERNELS = (CONV_INPUT, CONV_WEIGHTS, CONV_INPUT_DSP, CONV_WEIGHTS_DSP, CONV_WEIGHTS_SMALL,
+           CONV_INPUT_DW_DSP, CONV_BIAS, MAX_POOL,
            AVG_POOL, SGD, FIR_TRAIN, SIGNAL_INPUT, SIGNAL_KERNEL, DENSE_TRAIN)
-WEIGHTS_BLOCK = 32  # output positions per block of bwd_conv_weights_dsp
+WEIGHTS_BLOCK = 64  # output positions per block of bwd_conv_weights_dsp
+SMALL_OUT_C = 2  # bwd_conv_weights_small: at most this many output channels
+SMALL_BLOCK = 8  # ... and out_c * in_c register sums
 Q_LIMIT = 1 << 62  # (2*qmax + 1) * D must stay below this for the 64-bit format rule
 
 
@@ -181,12 +200,34 @@ def _ohwi(fwd: Any) -> np.ndarray:
     return w[:, None] if w.ndim == 3 else w
 
 
+def _dw_input_words(fwd: Any, in_c: int) -> tuple[int, ...]:
+    """bwd_conv_input_dw_dsp's weight rows: per tap, per four channels c the int16 pairs
+    ``(w[c], w[c+2])``, ``(w[c+1], w[c+3])``, then the ``in_c % 4`` last channels."""
+    w = np.asarray(fwd.weights, np.int64)[0]  # (KH, KW, C), multiplier 1
+    kh, kw, _ = w.shape
+    c4 = in_c // 4
+    # [..., q, j, i] = w[4q + 2i + j]: pair j holds channels 4q + j and 4q + 2 + j
+    quads = w[..., :4 * c4].reshape(kh, kw, c4, 2, 2).swapaxes(-1, -2)
+    words = np.asarray(pk.pack_pairs(quads), np.int64).reshape(kh, kw, 2 * c4)
+    rows = np.concatenate([words, w[..., 4 * c4:]], axis=-1)
+    return tuple(int(v) for v in rows.ravel())
+
+
 def _dsp_plan(ctx: LayerContext, common: dict[str, Any]) -> KernelPlan | None:
-    """The DSP variants (groups 1, not depthwise): SMLAD needs int32 sums for 'input';
-    'weights' uses SMLALD for int64 ones."""
+    """The DSP variants: groups 1, not depthwise (SMLAD needs int32 sums for 'input';
+    'weights' uses SMLALD for int64 ones); depthwise 'input' with multiplier 1, int8 and
+    int32 sums."""
     layer, geo = ctx.layer, ctx.geo
     assert geo is not None
-    if not cpu_named(ctx.cpu).dsp or common["depthwise"] or common["groups"] != 1:
+    if not cpu_named(ctx.cpu).dsp:
+        return None
+    if common["depthwise"]:
+        if layer.part != "input" or common["ocpg"] != 1 or ctx.in_ctype != "int8_t" \
+                or common["acc_ctype"] != "int32_t":
+            return None
+        k = GradContext(x_count=0, wwords=_dw_input_words(layer.layer, geo.in_c), **common)
+        return CONV_INPUT_DW_DSP.plan(common["n_acc"] * 4, k)
+    if common["groups"] != 1:
         return None
     if layer.part == "input" and common["acc_ctype"] == "int32_t":
         ocp = geo.out_c + geo.out_c % 2
@@ -197,7 +238,8 @@ def _dsp_plan(ctx: LayerContext, common: dict[str, Any]) -> KernelPlan | None:
         return CONV_INPUT_DSP.plan(common["n_acc"] * 4 + ocp * 2, k)
     if layer.part == "weights":
         positions = geo.out_h * geo.out_w
-        block = min(WEIGHTS_BLOCK, -(-positions // 2) * 2)  # even: whole SMLAD pairs
+        # a multiple of 4: whole LDRD loads of two SMLAD pairs (word-aligned rows)
+        block = min(WEIGHTS_BLOCK, -(-positions // 4) * 4)
         # register block (output, input channels): 2x2; 4x1 for one input channel; 2x1
         # for int64 sums (SMLALD)
         bo, bi = (2, 1) if common["acc_ctype"] == "int64_t" else \
@@ -223,6 +265,11 @@ def _conv_plan(ctx: LayerContext) -> KernelPlan:
     common = dict(acc_ctype=acc, n_acc=n_acc, groups=groups, icpg=icpg, ocpg=ocpg,
                   depthwise=depthwise, **_grad_constants(layer, 1))
     scratch = _acc_scratch(acc, n_acc)
+    if layer.part == "weights" and acc == "int32_t" and groups == 1 and not depthwise \
+            and geo.out_c <= SMALL_OUT_C and geo.out_c * geo.in_c <= SMALL_BLOCK:
+        k = GradContext(x_count=geo.in_h * geo.in_w * geo.in_c,
+                        input_offset=-int(fwd.input_zero_point), **common)
+        return CONV_WEIGHTS_SMALL.plan(scratch, k)
     dsp = _dsp_plan(ctx, common)
     if dsp is not None:
         return dsp
