@@ -269,7 +269,8 @@ HELPER_DEPS: dict[str, tuple[str, ...]] = {
     "edgeconv_reciprocal": ("edgeconv_clz32", "edgeconv_wrap32", "edgeconv_srdhm",
                             "edgeconv_clamp"),
     "edgeconv_lut16": (),
-    "edgeconv_grad_fits": (), "edgeconv_grad_exponent": ("edgeconv_grad_fits",),
+    "edgeconv_grad_fits": (), "edgeconv_grad_bit_length": (),
+    "edgeconv_grad_exponent": ("edgeconv_grad_fits", "edgeconv_grad_bit_length"),
     "edgeconv_grad_round": (), "edgeconv_grad_round32": (), "edgeconv_round_shift_sat32": (),
 }
 
