@@ -173,12 +173,16 @@ def test_conv_chain_node_by_node_names() -> None:
 
 @pytest.mark.parametrize("fixture", ["ds_cnn", "small_cnn_16x8"])
 def test_fixture_models_on_the_stm32_board(fixture: str) -> None:
-    """netduinoplus2 (STM32F405, 96 KB for the harness' buffers): the models that fit."""
+    """netduinoplus2 (STM32F405, 96 KB for the harness' buffers): the models that fit, the
+    whole network and then node by node (CRC per tensor)."""
     model = edgeconv.load(MODELS / f"{fixture}.tflite")
     x = _input(model, 3)
-    with targets.open("qemu:netduinoplus2", model, nodes=False) as session:
+    with targets.open("qemu:netduinoplus2", model, nodes=True) as session:
         y = session.run(x)
+        nodes = session.trace(x, crc=True)
     np.testing.assert_array_equal(y, np.asarray(model(x)).reshape(y.shape))
+    assert len(nodes) == len([s for s in session.network.steps if s.kind == "kernel"])
+    assert all(n.bit_exact for n in nodes), [(n.layer, n.mismatches) for n in nodes]
 
 
 def test_a_model_too_large_for_the_board_is_refused_in_one_line(capsys) -> None:
